@@ -1,0 +1,77 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Math-heavy modules are built without overflow/bounds traps in release builds:
+// the kernels index raw buffers in tight loops and are checked by the parity tests.
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "Easel",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "easel", targets: ["easel"]),
+        .library(name: "EaselDiffusion", targets: ["EaselDiffusion"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Sources/COpenBLAS",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(
+            name: "EaselTensor",
+            dependencies: ["COpenBLAS"],
+            swiftSettings: fastMath
+        ),
+        .target(
+            name: "EaselDiffusion",
+            dependencies: ["EaselTensor"],
+            resources: [.copy("Resources")],
+            swiftSettings: fastMath
+        ),
+        .target(
+            name: "EaselServer",
+            dependencies: [
+                "EaselDiffusion",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "easel",
+            dependencies: [
+                "EaselServer",
+                "EaselDiffusion",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "EaselTensorTests",
+            dependencies: ["EaselTensor"]
+        ),
+        .testTarget(
+            name: "EaselDiffusionTests",
+            dependencies: ["EaselDiffusion", "EaselTensor"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "EaselServerTests",
+            dependencies: [
+                "EaselServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,141 @@
+import Foundation
+
+/// A contiguous, 64-byte-aligned buffer of `Float` that a `Tensor` views.
+///
+/// Storage is a reference type so that reshapes and views share memory; `Tensor`
+/// copies it before writing when it is shared (copy-on-write, see `Tensor.makeUnique()`).
+public final class TensorStorage: @unchecked Sendable {
+    /// Number of `Float` elements.
+    public let count: Int
+    /// The first element. Valid for the storage's lifetime.
+    public let pointer: UnsafeMutablePointer<Float>
+
+    /// Allocates `count` floats, uninitialised.
+    public init(uninitializedCount count: Int) {
+        precondition(count >= 0, "negative element count")
+        self.count = count
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
+    /// Allocates `count` floats set to zero.
+    public convenience init(zeroedCount count: Int) {
+        self.init(uninitializedCount: count)
+        pointer.initialize(repeating: 0, count: count)
+    }
+
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+}
+
+/// A dense, row-major (C-order) float32 tensor on the CPU.
+///
+/// `Tensor` is a value: operations return new tensors, and mutating methods copy
+/// the storage first when another tensor shares it. Shapes follow PyTorch's
+/// conventions (`[B, C, H, W]` for images, `[out, in]` for linear weights).
+public struct Tensor: @unchecked Sendable {
+    /// Extent of each axis, outermost first.
+    public private(set) var shape: [Int]
+    /// The elements, `count` of them, row-major.
+    public private(set) var storage: TensorStorage
+
+    /// Number of elements (product of `shape`).
+    public var count: Int { shape.reduce(1, *) }
+    /// Number of axes.
+    public var rank: Int { shape.count }
+
+    /// A tensor over existing storage; `storage.count` must equal the shape's product.
+    public init(shape: [Int], storage: TensorStorage) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative extent in shape \(shape)")
+        precondition(shape.reduce(1, *) == storage.count,
+                     "shape \(shape) needs \(shape.reduce(1, *)) elements, storage has \(storage.count)")
+        self.shape = shape
+        self.storage = storage
+    }
+
+    /// An uninitialised tensor: every element must be written before it is read.
+    public init(uninitializedShape shape: [Int]) {
+        self.init(shape: shape, storage: TensorStorage(uninitializedCount: shape.reduce(1, *)))
+    }
+
+    /// A tensor of zeros.
+    public init(zeros shape: [Int]) {
+        self.init(shape: shape, storage: TensorStorage(zeroedCount: shape.reduce(1, *)))
+    }
+
+    /// A tensor with every element equal to `value`.
+    public init(repeating value: Float, shape: [Int]) {
+        self.init(uninitializedShape: shape)
+        storage.pointer.update(repeating: value, count: count)
+    }
+
+    /// A tensor holding `scalars` in row-major order.
+    public init(shape: [Int], scalars: [Float]) {
+        precondition(scalars.count == shape.reduce(1, *),
+                     "\(scalars.count) scalars do not fill shape \(shape)")
+        self.init(uninitializedShape: shape)
+        scalars.withUnsafeBufferPointer { src in
+            storage.pointer.update(from: src.baseAddress!, count: src.count)
+        }
+    }
+
+    /// The elements as an array, row-major.
+    public var scalars: [Float] {
+        Array(UnsafeBufferPointer(start: storage.pointer, count: count))
+    }
+
+    /// The same elements under another shape with the same element count. Shares storage.
+    /// One extent may be `-1`, inferred from the others.
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        var resolved = newShape
+        if let inferred = newShape.firstIndex(of: -1) {
+            let known = newShape.enumerated().filter { $0.offset != inferred }.map(\.element).reduce(1, *)
+            precondition(known > 0 && count % known == 0, "cannot reshape \(shape) to \(newShape)")
+            resolved[inferred] = count / known
+        }
+        precondition(resolved.reduce(1, *) == count, "cannot reshape \(shape) to \(newShape)")
+        return Tensor(shape: resolved, storage: storage)
+    }
+
+    /// Read-only access to the elements.
+    @inlinable
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: storage.pointer, count: count))
+    }
+
+    /// Write access to the elements; copies the storage first if it is shared.
+    @inlinable
+    public mutating func withUnsafeMutableBufferPointer<R>(
+        _ body: (UnsafeMutableBufferPointer<Float>) throws -> R
+    ) rethrows -> R {
+        makeUnique()
+        return try body(UnsafeMutableBufferPointer(start: storage.pointer, count: count))
+    }
+
+    /// Gives this tensor storage of its own if any other tensor shares it.
+    public mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) {
+            let copy = TensorStorage(uninitializedCount: storage.count)
+            copy.pointer.update(from: storage.pointer, count: storage.count)
+            storage = copy
+        }
+    }
+
+    /// Element at a multi-dimensional index (slow; for tests and diagnostics).
+    public subscript(_ index: Int...) -> Float {
+        precondition(index.count == shape.count, "index \(index) does not match shape \(shape)")
+        var offset = 0
+        for (i, extent) in zip(index, shape) {
+            precondition(i >= 0 && i < extent, "index \(index) out of range for shape \(shape)")
+            offset = offset * extent + i
+        }
+        return storage.pointer[offset]
+    }
+}
+
+extension Tensor: CustomStringConvertible {
+    public var description: String {
+        let head = scalars.prefix(8).map { String(format: "%.5g", $0) }.joined(separator: ", ")
+        return "Tensor(\(shape), [\(head)\(count > 8 ? ", ..." : "")])"
+    }
+}

@@ -1,0 +1,4 @@
+import Testing
+@testable import EaselDiffusion
+
+@Test func engineHasVersion() { #expect(!EaselDiffusion.version.isEmpty) }

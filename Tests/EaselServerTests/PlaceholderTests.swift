@@ -1,0 +1,4 @@
+import Testing
+@testable import EaselServer
+
+@Test func serverModuleLinks() { _ = EaselServer.self }
