@@ -2,6 +2,8 @@ import Foundation
 
 /// A contiguous, 64-byte-aligned buffer of `Float` that a `Tensor` views.
 ///
+/// Large buffers are recycled through a cache when storage dies (see `BufferPool`).
+///
 /// Storage is a reference type so that reshapes and views share memory; `Tensor`
 /// copies it before writing when it is shared (copy-on-write, see `Tensor.makeUnique()`).
 public final class TensorStorage: @unchecked Sendable {
@@ -12,10 +14,9 @@ public final class TensorStorage: @unchecked Sendable {
 
     /// Allocates `count` floats, uninitialised.
     public init(uninitializedCount count: Int) {
-        precondition(count >= 0, "negative element count")
+        require(count >= 0, "negative element count")
         self.count = count
-        let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        let raw = BufferPool.shared.allocate(bytes: max(count, 1) * MemoryLayout<Float>.stride)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
@@ -25,7 +26,16 @@ public final class TensorStorage: @unchecked Sendable {
         pointer.initialize(repeating: 0, count: count)
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit {
+        BufferPool.shared.release(UnsafeMutableRawPointer(pointer), bytes: max(count, 1) * MemoryLayout<Float>.stride)
+    }
+
+    /// Frees the memory of dead tensors that is kept for reuse (large buffers are recycled
+    /// between operations to avoid page faults; call this after unloading a model or
+    /// finishing a batch of work to give that memory back to the system).
+    public static func releaseCachedBuffers() {
+        BufferPool.shared.drain()
+    }
 }
 
 /// A dense, row-major (C-order) float32 tensor on the CPU.
@@ -46,8 +56,8 @@ public struct Tensor: @unchecked Sendable {
 
     /// A tensor over existing storage; `storage.count` must equal the shape's product.
     public init(shape: [Int], storage: TensorStorage) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "negative extent in shape \(shape)")
-        precondition(shape.reduce(1, *) == storage.count,
+        require(shape.allSatisfy { $0 >= 0 }, "negative extent in shape \(shape)")
+        require(shape.reduce(1, *) == storage.count,
                      "shape \(shape) needs \(shape.reduce(1, *)) elements, storage has \(storage.count)")
         self.shape = shape
         self.storage = storage
@@ -71,7 +81,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// A tensor holding `scalars` in row-major order.
     public init(shape: [Int], scalars: [Float]) {
-        precondition(scalars.count == shape.reduce(1, *),
+        require(scalars.count == shape.reduce(1, *),
                      "\(scalars.count) scalars do not fill shape \(shape)")
         self.init(uninitializedShape: shape)
         scalars.withUnsafeBufferPointer { src in
@@ -90,10 +100,10 @@ public struct Tensor: @unchecked Sendable {
         var resolved = newShape
         if let inferred = newShape.firstIndex(of: -1) {
             let known = newShape.enumerated().filter { $0.offset != inferred }.map(\.element).reduce(1, *)
-            precondition(known > 0 && count % known == 0, "cannot reshape \(shape) to \(newShape)")
+            require(known > 0 && count % known == 0, "cannot reshape \(shape) to \(newShape)")
             resolved[inferred] = count / known
         }
-        precondition(resolved.reduce(1, *) == count, "cannot reshape \(shape) to \(newShape)")
+        require(resolved.reduce(1, *) == count, "cannot reshape \(shape) to \(newShape)")
         return Tensor(shape: resolved, storage: storage)
     }
 
@@ -123,10 +133,10 @@ public struct Tensor: @unchecked Sendable {
 
     /// Element at a multi-dimensional index (slow; for tests and diagnostics).
     public subscript(_ index: Int...) -> Float {
-        precondition(index.count == shape.count, "index \(index) does not match shape \(shape)")
+        require(index.count == shape.count, "index \(index) does not match shape \(shape)")
         var offset = 0
         for (i, extent) in zip(index, shape) {
-            precondition(i >= 0 && i < extent, "index \(index) out of range for shape \(shape)")
+            require(i >= 0 && i < extent, "index \(index) out of range for shape \(shape)")
             offset = offset * extent + i
         }
         return storage.pointer[offset]

@@ -1,0 +1,132 @@
+// Scaled dot-product attention over heads packed in the feature axis.
+//
+// Work is split into (batch, head, block of queries) pieces. For each piece, the scores
+// [blockQ, Nk] = q_block · k_headᵀ come from one sgemm that reads the head's columns in
+// place (leading dimension H*D, offset h*D), so no head is ever transposed or copied;
+// softmax runs on those rows while they are in cache (exponentials only), and a second
+// sgemm multiplies them by the head's values straight into the output's columns, which
+// are then divided by the row sums (D values per row instead of Nk). Only a block of rows of the
+// score matrix exists at a time, never the whole Nq x Nk of a 4,096-token image.
+// The pieces run on all cores, each product single-threaded in OpenBLAS. Tall blocks
+// (256 queries against 4,096 keys) pay best: every piece makes OpenBLAS repack the
+// head's keys and values, which costs as much as a thin block's products.
+
+import Foundation
+
+extension Tensor {
+    /// Multi-head scaled dot-product attention,
+    /// `softmax(q kᵀ * scale [+ causal mask]) v` per head.
+    ///
+    /// - `query`: `[B, Nq, H*D]`.
+    /// - `key`: `[B, Nk, H*D]`.
+    /// - `value`: `[B, Nk, H*Dv]` (usually `Dv == D`).
+    /// - `heads`: `H`; head `h` is columns `h*D ..< (h+1)*D` (as diffusers' and
+    ///   transformers' `view(B, N, H, D)` lays them out).
+    /// - `scale`: defaults to `1 / sqrt(D)`.
+    /// - `causal`: query `i` sees keys `0...i` only (PyTorch's `is_causal=True`, top-left
+    ///   aligned), as CLIP's text encoder needs.
+    /// - Returns `[B, Nq, H*Dv]`, heads packed the same way.
+    public static func attention(
+        query: Tensor, key: Tensor, value: Tensor, heads: Int, scale: Float? = nil, causal: Bool = false
+    ) -> Tensor {
+        attention(query: query, key: key, value: value, heads: heads, scale: scale, causal: causal,
+                  scoreBudget: AttentionPlan.defaultScoreBudget)
+    }
+
+    /// `attention` with at most about `scoreBudget` floats of scores per piece of work.
+    static func attention(
+        query: Tensor, key: Tensor, value: Tensor, heads: Int, scale: Float?, causal: Bool, scoreBudget: Int
+    ) -> Tensor {
+        require(query.rank == 3 && key.rank == 3 && value.rank == 3,
+                     "attention takes [B, N, H*D] tensors, got \(query.shape), \(key.shape), \(value.shape)")
+        let (batch, nq, width) = (query.shape[0], query.shape[1], query.shape[2])
+        let (nk, valueWidth) = (key.shape[1], value.shape[2])
+        require(key.shape[0] == batch && value.shape[0] == batch, "attention: batch sizes differ")
+        require(key.shape[2] == width, "attention: key width \(key.shape[2]) != query width \(width)")
+        require(value.shape[1] == nk, "attention: \(value.shape[1]) values for \(nk) keys")
+        require(heads > 0 && width % heads == 0 && valueWidth % heads == 0,
+                     "attention: widths \(width), \(valueWidth) do not split into \(heads) heads")
+        require(nk > 0, "attention over zero keys")
+        let d = width / heads, dv = valueWidth / heads
+        let alpha = scale ?? 1 / Float(d).squareRoot()
+        let out = Tensor(uninitializedShape: [batch, nq, valueWidth])
+
+        let plan = AttentionPlan(batch: batch, heads: heads, nq: nq, nk: nk, d: max(d, dv), scoreBudget: scoreBudget)
+        let qp = UnsafePointer(query.storage.pointer), kp = UnsafePointer(key.storage.pointer)
+        let vp = UnsafePointer(value.storage.pointer), op = out.storage.pointer
+        BLAS.withSingleThreadedBLAS {
+            // One index per piece: libdispatch hands them out in order as threads free up,
+            // so neighbouring pieces (same head: its keys and values in cache) run together.
+            Parallel.forEach(plan.pieceCount) { piece in
+                let (b, h, q0) = plan.piece(piece)
+                let rows = min(plan.blockQ, nq - q0)
+                // Causal: keys past the block's last query are masked for every row.
+                let keys = causal ? min(nk, q0 + rows) : nk
+                // Scores [rows, keys], then one float per row for the softmax sums.
+                let buffer = TensorStorage(uninitializedCount: rows * keys + rows)
+                defer { withExtendedLifetime(buffer) {} }
+                let scores = buffer.pointer, inverseSums = buffer.pointer + rows * keys
+                BLAS.sgemm(transB: true, m: rows, n: keys, k: d, alpha: alpha,
+                           a: qp + (b * nq + q0) * width + h * d, lda: width,
+                           b: kp + b * nk * width + h * d, ldb: width,
+                           c: scores, ldc: keys)
+                for i in 0..<rows {
+                    let row = scores + i * keys
+                    if causal {
+                        let visible = min(keys, q0 + i + 1)
+                        if visible < keys { (row + visible).update(repeating: -.infinity, count: keys - visible) }
+                    }
+                    let total = exponentiateRow(row, keys)
+                    inverseSums[i] = total > 0 ? 1 / total : 0
+                }
+                let o = op + (b * nq + q0) * valueWidth + h * dv
+                BLAS.sgemm(m: rows, n: dv, k: keys,
+                           a: scores, lda: keys,
+                           b: vp + b * nk * valueWidth + h * dv, ldb: valueWidth,
+                           c: o, ldc: valueWidth)
+                // Softmax's division, applied to the dv outputs instead of the nk scores.
+                for i in 0..<rows { scaleRow(o + i * valueWidth, dv, by: inverseSums[i]) }
+            }
+        }
+        return out
+    }
+}
+
+/// How attention's work is cut into pieces.
+struct AttentionPlan {
+    let batch: Int, heads: Int, nq: Int, nk: Int
+    /// Query rows per piece. The block's scores (`blockQ * nk` floats) should stay in a
+    /// core's cache, but each piece also makes OpenBLAS pack the head's keys and values
+    /// again (`nk * d` floats each), so blocks must be tall enough, relative to the head
+    /// width, for that packing to be cheap next to the products.
+    let blockQ: Int
+    let blocksPerHead: Int
+    let pieceCount: Int
+
+    /// Floats of scores a piece aims for (4 MB).
+    static let defaultScoreBudget = 1 << 20
+
+    init(batch: Int, heads: Int, nq: Int, nk: Int, d: Int, scoreBudget: Int = defaultScoreBudget) {
+        self.batch = batch
+        self.heads = heads
+        self.nq = nq
+        self.nk = nk
+        var rows = max(16, scoreBudget / max(nk, 1), d)
+        // Leave at least two pieces per core when the work allows it.
+        let perCore = (batch * heads * nq + 2 * Parallel.coreCount - 1) / (2 * Parallel.coreCount)
+        rows = min(rows, max(16, perCore))
+        rows = max(1, min(nq, rows))
+        // Even blocks: 4,096 queries in blocks of at most 3,404 are two of 2,048.
+        blocksPerHead = (nq + rows - 1) / rows
+        blockQ = max(1, (nq + blocksPerHead - 1) / blocksPerHead)
+        pieceCount = batch * heads * blocksPerHead
+    }
+
+    /// (batch index, head, first query row) of a piece.
+    func piece(_ index: Int) -> (Int, Int, Int) {
+        let block = index % blocksPerHead
+        let head = (index / blocksPerHead) % heads
+        let b = index / (blocksPerHead * heads)
+        return (b, head, block * blockQ)
+    }
+}

@@ -1,0 +1,187 @@
+// 2-D convolution, NCHW, as im2col + sgemm.
+//
+// Per image, the output [Cout, Ho*Wo] is weight [Cout, Cin*kh*kw] times the column matrix
+// [Cin*kh*kw, Ho*Wo], whose row (c, i, j) holds input channel c shifted by (i, j). The
+// column matrix of a large image is big (a 3x3 conv over 128 x 512 x 512 would need
+// 1.2 GB), so it is built for a band of output rows at a time, sized to stay in the
+// last-level cache while leaving sgemm a wide enough product to run at full speed.
+// 1x1 stride-1 convolutions need no columns: the input already is the column matrix.
+
+/// Zero padding on each side of an image, in pixels.
+///
+/// An integer literal pads all four sides alike (`padding: 1`); VAE downsampling pads
+/// only the bottom and right (`Padding2D(top: 0, left: 0, bottom: 1, right: 1)`).
+public struct Padding2D: Hashable, Sendable, ExpressibleByIntegerLiteral {
+    public var top: Int
+    public var left: Int
+    public var bottom: Int
+    public var right: Int
+
+    public init(top: Int, left: Int, bottom: Int, right: Int) {
+        require(min(top, left, bottom, right) >= 0, "negative padding")
+        self.top = top
+        self.left = left
+        self.bottom = bottom
+        self.right = right
+    }
+
+    /// The same padding on all four sides.
+    public init(_ all: Int) {
+        self.init(top: all, left: all, bottom: all, right: all)
+    }
+
+    public init(integerLiteral value: Int) {
+        self.init(value)
+    }
+}
+
+extension Tensor {
+    /// 2-D convolution (cross-correlation, as PyTorch's `conv2d`).
+    ///
+    /// - `x`: `[B, Cin, H, W]`.
+    /// - `weight`: `[Cout, Cin, kh, kw]`.
+    /// - `bias`: `[Cout]` or nil.
+    /// - Returns `[B, Cout, Ho, Wo]` with `Ho = (H + top + bottom - kh) / stride + 1`
+    ///   (and the same for the width).
+    public static func conv2d(
+        _ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Padding2D = 0
+    ) -> Tensor {
+        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: columnBudget)
+    }
+
+    /// `conv2d` building at most `columnBudget` floats of column matrix at a time.
+    static func conv2d(
+        _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Padding2D, columnBudget: Int
+    ) -> Tensor {
+        require(x.rank == 4, "conv2d input must be [B, C, H, W], got \(x.shape)")
+        require(weight.rank == 4, "conv2d weight must be [Cout, Cin, kh, kw], got \(weight.shape)")
+        require(stride >= 1, "conv2d stride must be positive")
+        let (batch, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (cout, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
+        require(weight.shape[1] == cin, "conv2d weight \(weight.shape) does not take \(cin) input channels")
+        if let bias { require(bias.count == cout, "conv2d bias \(bias.shape) for \(cout) outputs") }
+        let paddedH = h + padding.top + padding.bottom, paddedW = w + padding.left + padding.right
+        require(paddedH >= kh && paddedW >= kw, "conv2d kernel \(kh)x\(kw) larger than padded input \(paddedH)x\(paddedW)")
+        let geometry = ConvGeometry(
+            cin: cin, h: h, w: w, kh: kh, kw: kw, stride: stride, padding: padding,
+            ho: (paddedH - kh) / stride + 1, wo: (paddedW - kw) / stride + 1)
+        let out = Tensor(uninitializedShape: [batch, cout, geometry.ho, geometry.wo])
+        let pixels = geometry.ho * geometry.wo
+        let k = geometry.columnRows
+        let xp = UnsafePointer(x.storage.pointer), wp = UnsafePointer(weight.storage.pointer)
+        let bp = bias.map { UnsafePointer($0.storage.pointer) }
+
+        if geometry.isPointwise {
+            for b in 0..<batch {
+                let o = out.storage.pointer + b * cout * pixels
+                if let bp { fillRows(o, rowLength: pixels, ldo: pixels, values: bp, rows: cout) }
+                BLAS.sgemm(m: cout, n: pixels, k: k, a: wp, lda: k,
+                           b: xp + b * cin * h * w, ldb: pixels,
+                           beta: bp == nil ? 0 : 1, c: o, ldc: pixels)
+            }
+            return out
+        }
+
+        let bandRows = geometry.bandRows(budget: columnBudget)
+        let columns = TensorStorage(uninitializedCount: k * bandRows * geometry.wo)
+        defer { withExtendedLifetime(columns) {} }
+        for b in 0..<batch {
+            let image = xp + b * cin * h * w
+            let o = out.storage.pointer + b * cout * pixels
+            var row0 = 0
+            while row0 < geometry.ho {
+                let rows = min(bandRows, geometry.ho - row0)
+                let n = rows * geometry.wo
+                geometry.im2col(image, into: columns.pointer, outputRows: row0..<(row0 + rows))
+                let oBand = o + row0 * geometry.wo
+                if let bp { fillRows(oBand, rowLength: n, ldo: pixels, values: bp, rows: cout) }
+                BLAS.sgemm(m: cout, n: n, k: k, a: wp, lda: k, b: columns.pointer, ldb: n,
+                           beta: bp == nil ? 0 : 1, c: oBand, ldc: pixels)
+                row0 += rows
+            }
+        }
+        return out
+    }
+
+    /// Floats of column matrix built at once (24 MB): large enough that sgemm's panels are
+    /// wide, small enough to stay mostly in a server's last-level cache.
+    static let columnBudget = 6 << 20
+
+    /// Sets row `r` of a `[rows, rowLength]` block with row stride `ldo` to `values[r]`.
+    static func fillRows(
+        _ o: UnsafeMutablePointer<Float>, rowLength: Int, ldo: Int,
+        values: UnsafePointer<Float>, rows: Int
+    ) {
+        Parallel.forRanges(rows, cost: rowLength) { r in
+            for row in r { (o + row * ldo).update(repeating: values[row], count: rowLength) }
+        }
+    }
+}
+
+/// Sizes of one convolution, and the column-matrix construction that depends on them.
+struct ConvGeometry {
+    let cin: Int, h: Int, w: Int
+    let kh: Int, kw: Int
+    let stride: Int
+    let padding: Padding2D
+    let ho: Int, wo: Int
+
+    /// Rows of the column matrix: one per (input channel, kernel row, kernel column).
+    var columnRows: Int { cin * kh * kw }
+
+    var isPointwise: Bool {
+        kh == 1 && kw == 1 && stride == 1 && padding == Padding2D(0)
+    }
+
+    /// Output rows per band so that the band's columns fit in `budget` floats.
+    func bandRows(budget: Int) -> Int {
+        max(1, min(ho, budget / max(1, columnRows * wo)))
+    }
+
+    /// Writes the column matrix `[cin*kh*kw, rows*wo]` for the output rows `outputRows`.
+    func im2col(_ image: UnsafePointer<Float>, into columns: UnsafeMutablePointer<Float>, outputRows: Range<Int>) {
+        let n = outputRows.count * wo
+        Parallel.forRanges(cin, cost: kh * kw * n) { channels in
+            for c in channels {
+                let plane = image + c * h * w
+                for i in 0..<kh {
+                    for j in 0..<kw {
+                        let dst = columns + ((c * kh + i) * kw + j) * n
+                        fillColumnRow(plane, dst, i: i, j: j, outputRows: outputRows)
+                    }
+                }
+            }
+        }
+    }
+
+    /// One column row: input plane shifted by kernel offset (i, j), zero outside the image.
+    @inline(__always)
+    private func fillColumnRow(
+        _ plane: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+        i: Int, j: Int, outputRows: Range<Int>
+    ) {
+        // Output columns whose input column lies inside the image (stride 1 fast path).
+        let first = min(max(0, padding.left - j), wo)
+        let last = max(first, min(wo, w + padding.left - j))
+        for oh in outputRows {
+            let d = dst + (oh - outputRows.lowerBound) * wo
+            let ih = oh * stride - padding.top + i
+            if ih < 0 || ih >= h {
+                d.update(repeating: 0, count: wo)
+                continue
+            }
+            let src = plane + ih * w
+            if stride == 1 {
+                if first > 0 { d.update(repeating: 0, count: first) }
+                if last > first { (d + first).update(from: src + (first - padding.left + j), count: last - first) }
+                if last < wo { (d + last).update(repeating: 0, count: wo - last) }
+            } else {
+                var iw = j - padding.left
+                for ow in 0..<wo {
+                    d[ow] = iw >= 0 && iw < w ? src[iw] : 0
+                    iw += stride
+                }
+            }
+        }
+    }
+}

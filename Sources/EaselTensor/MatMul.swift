@@ -1,0 +1,82 @@
+// Matrix products through OpenBLAS: matmul (plain and batched) and linear layers.
+
+extension Tensor {
+    /// Matrix product over the last two axes.
+    ///
+    /// - `a`: `[..., M, K]`.
+    /// - `b`: `[K, N]` (shared by every leading index of `a`: one sgemm over all rows), or
+    ///   `[..., K, N]` with the same leading axes as `a` (one product per leading index).
+    ///   With `transposeB`, `b` is `[N, K]` / `[..., N, K]` and is read transposed in place.
+    /// - Returns `[..., M, N]`.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false) -> Tensor {
+        require(a.rank >= 2 && b.rank >= 2, "matmul needs rank >= 2, got \(a.shape) and \(b.shape)")
+        let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1]
+        let bRows = b.shape[b.rank - 2], bCols = b.shape[b.rank - 1]
+        let (bk, n) = transposeB ? (bCols, bRows) : (bRows, bCols)
+        require(bk == k, "matmul: inner extents differ, \(a.shape) x \(b.shape)\(transposeB ? "ᵀ" : "")")
+        var outShape = a.shape
+        outShape[outShape.count - 1] = n
+        let out = Tensor(uninitializedShape: outShape)
+        let ap = UnsafePointer(a.storage.pointer), bp = UnsafePointer(b.storage.pointer)
+        let op = out.storage.pointer
+        if b.rank == 2 {
+            // Leading axes of `a` fold into M: one large product.
+            BLAS.sgemm(transB: transposeB, m: a.shape.dropLast().reduce(1, *), n: n, k: k,
+                       a: ap, lda: k, b: bp, ldb: bCols, c: op, ldc: n)
+            return out
+        }
+        require(Array(a.shape.dropLast(2)) == Array(b.shape.dropLast(2)),
+                     "matmul: batch axes differ, \(a.shape) x \(b.shape)")
+        let batch = a.shape.dropLast(2).reduce(1, *)
+        let aStride = m * k, bStride = bRows * bCols, oStride = m * n
+        if batch == 0 { return out }
+        // Small products run side by side on our threads (each single-threaded in OpenBLAS);
+        // large ones one after another, each using all of OpenBLAS's threads.
+        if m * n * k < 1 << 21 && batch > 1 {
+            BLAS.withSingleThreadedBLAS {
+                Parallel.forEach(batch) { i in
+                    BLAS.sgemm(transB: transposeB, m: m, n: n, k: k,
+                               a: ap + i * aStride, lda: k, b: bp + i * bStride, ldb: bCols,
+                               c: op + i * oStride, ldc: n)
+                }
+            }
+        } else {
+            for i in 0..<batch {
+                BLAS.sgemm(transB: transposeB, m: m, n: n, k: k,
+                           a: ap + i * aStride, lda: k, b: bp + i * bStride, ldb: bCols,
+                           c: op + i * oStride, ldc: n)
+            }
+        }
+        return out
+    }
+
+    /// A fully connected layer, `x · weightᵀ + bias`.
+    ///
+    /// - `x`: `[..., in]`.
+    /// - `weight`: `[out, in]`, PyTorch's layout, read transposed in place.
+    /// - `bias`: `[out]` or nil.
+    /// - Returns `[..., out]`. One sgemm over all rows; the bias is written into the output
+    ///   before the product, which then accumulates onto it (so no separate bias pass).
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        require(weight.rank == 2, "linear weight must be [out, in], got \(weight.shape)")
+        let outFeatures = weight.shape[0], inFeatures = weight.shape[1]
+        require(x.shape.last == inFeatures, "linear: input \(x.shape) does not end in \(inFeatures)")
+        if let bias { require(bias.count == outFeatures, "linear bias \(bias.shape) for \(outFeatures) outputs") }
+        var outShape = x.shape
+        outShape[outShape.count - 1] = outFeatures
+        let out = Tensor(uninitializedShape: outShape)
+        let rows = x.shape.dropLast().reduce(1, *)
+        let op = out.storage.pointer
+        if let bias {
+            let bp = UnsafePointer(bias.storage.pointer)
+            Parallel.forRanges(rows, cost: outFeatures) { r in
+                for row in r { (op + row * outFeatures).update(from: bp, count: outFeatures) }
+            }
+        }
+        BLAS.sgemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
+                   a: x.storage.pointer, lda: inFeatures,
+                   b: weight.storage.pointer, ldb: inFeatures,
+                   beta: bias == nil ? 0 : 1, c: op, ldc: outFeatures)
+        return out
+    }
+}

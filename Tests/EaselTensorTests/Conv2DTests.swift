@@ -1,0 +1,88 @@
+import Testing
+@testable import EaselTensor
+
+/// Direct convolution in Double, straight from the definition.
+private func referenceConv(
+    _ x: Tensor, _ w: Tensor, _ bias: Tensor?, stride: Int, padding: Padding2D
+) -> (shape: [Int], values: [Double]) {
+    let (b, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (cout, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
+    let ho = (h + padding.top + padding.bottom - kh) / stride + 1
+    let wo = (wd + padding.left + padding.right - kw) / stride + 1
+    let xs = x.scalars, ws = w.scalars, bs = bias?.scalars
+    var out = [Double](repeating: 0, count: b * cout * ho * wo)
+    for n in 0..<b {
+        for co in 0..<cout {
+            for oy in 0..<ho {
+                for ox in 0..<wo {
+                    var s = Double(bs?[co] ?? 0)
+                    for ci in 0..<cin {
+                        for i in 0..<kh {
+                            let iy = oy * stride - padding.top + i
+                            if iy < 0 || iy >= h { continue }
+                            for j in 0..<kw {
+                                let ix = ox * stride - padding.left + j
+                                if ix < 0 || ix >= wd { continue }
+                                s += Double(xs[((n * cin + ci) * h + iy) * wd + ix]) * Double(ws[((co * cin + ci) * kh + i) * kw + j])
+                            }
+                        }
+                    }
+                    out[((n * cout + co) * ho + oy) * wo + ox] = s
+                }
+            }
+        }
+    }
+    return ([b, cout, ho, wo], out)
+}
+
+@Suite struct Conv2DTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var batch = 1, cin = 3, cout = 4, h = 5, w = 7, k = 3, stride = 1
+        var padding: Padding2D = 1
+        var bias = true
+        var testDescription: String { "b\(batch) \(cin)->\(cout) \(h)x\(w) k\(k) s\(stride) p\(padding) bias \(bias)" }
+    }
+
+    static let cases: [Case] = [
+        Case(),
+        Case(padding: 0),
+        Case(h: 7, w: 5, stride: 2),
+        Case(h: 9, w: 9, stride: 2, padding: 0),
+        Case(batch: 2, cin: 5, cout: 6, h: 6, w: 6, k: 1, padding: 0),
+        Case(batch: 2, cin: 5, cout: 6, h: 6, w: 6, k: 1, padding: 0, bias: false),
+        Case(cin: 4, cout: 3, h: 8, w: 6, k: 1, stride: 2, padding: 0),
+        Case(batch: 2, cin: 3, cout: 2, h: 6, w: 5, k: 5, padding: 2),
+        Case(cin: 2, cout: 3, h: 8, w: 8, k: 3, stride: 2, padding: Padding2D(top: 0, left: 0, bottom: 1, right: 1)),
+        Case(cin: 2, cout: 2, h: 3, w: 4, k: 3, padding: 3, bias: false),
+        Case(batch: 2, cin: 8, cout: 16, h: 16, w: 12, k: 3),
+    ]
+
+    @Test(arguments: cases)
+    func matchesDirectConvolution(_ c: Case) {
+        let x = Tensor.random([c.batch, c.cin, c.h, c.w], seed: 21)
+        let w = Tensor.random([c.cout, c.cin, c.k, c.k], seed: 22)
+        let bias = c.bias ? Tensor.random([c.cout], seed: 23) : nil
+        let y = Tensor.conv2d(x, weight: w, bias: bias, stride: c.stride, padding: c.padding)
+        let ref = referenceConv(x, w, bias, stride: c.stride, padding: c.padding)
+        #expect(y.shape == ref.shape)
+        #expect(relativeError(y, ref.values) < 1e-5)
+    }
+
+    @Test func bandsOfOutputRowsCoverTheImage() {
+        // A geometry whose column matrix is cut into several bands.
+        let g = ConvGeometry(cin: 64, h: 40, w: 40, kh: 3, kw: 3, stride: 1, padding: 1, ho: 40, wo: 40)
+        #expect(g.bandRows(budget: 64 * 9 * 40 * 7) == 7)
+        #expect(g.bandRows(budget: 1) == 1)
+        #expect(g.bandRows(budget: .max) == 40)
+    }
+
+    @Test func bandedConvolutionMatchesReference() {
+        // 3 x 3 over 64 channels: large enough to be cut into bands with a small budget.
+        let x = Tensor.random([1, 16, 23, 19], seed: 24)
+        let w = Tensor.random([8, 16, 3, 3], seed: 25)
+        let bias = Tensor.random([8], seed: 26)
+        let y = Tensor.conv2d(x, weight: w, bias: bias, stride: 1, padding: 1, columnBudget: 16 * 9 * 19 * 4)
+        let ref = referenceConv(x, w, bias, stride: 1, padding: 1)
+        #expect(relativeError(y, ref.values) < 1e-5)
+    }
+}
