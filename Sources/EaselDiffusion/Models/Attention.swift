@@ -1,0 +1,68 @@
+import EaselTensor
+
+/// Multi-head attention with diffusers' weight names, as `Attention` in
+/// `models/attention_processor.py` run by `AttnProcessor2_0` (scaled dot-product attention
+/// with the default scale `1 / sqrt(head_dim)`).
+///
+/// Two uses in Stable Diffusion:
+/// - in a `BasicTransformerBlock` (`attn1` self-attention, `attn2` cross-attention over the
+///   text embeddings): tokens in, tokens out; `to_q`/`to_k`/`to_v` without bias;
+/// - in the VAE's `UNetMidBlock2D`: one head over the `H*W` pixels with the image's
+///   channels as features, a `group_norm` first, biases everywhere, and the input added
+///   back (diffusers' `_from_deprecated_attn_block`, `residual_connection=True`).
+///
+/// `upcast_attention`/`upcast_softmax` only matter for half precision; Easel computes
+/// attention in float32, and with scaled dot-product attention the scale is applied the
+/// same way either way.
+///
+/// Weights (relative to the module): `to_q`, `to_k`, `to_v` `.weight` `[H*D, in]`
+/// (`.bias` when `bias`), `to_out.0.weight` `[out, H*D]`, `to_out.0.bias`, and
+/// `group_norm.weight`/`.bias` when normed.
+struct Attention: Sendable {
+    let heads: Int
+    let toQ: LinearLayer, toK: LinearLayer, toV: LinearLayer
+    let toOut: LinearLayer
+    let groupNorm: GroupNormLayer?
+    let rescaleOutputFactor: Float
+
+    /// - `queryDim`: width of the tokens attending; also the output width.
+    /// - `crossAttentionDim`: width of the tokens attended to (nil: self-attention).
+    /// - `heads`, `headDim`: the inner width is `heads * headDim`.
+    /// - `bias`: whether `to_q`/`to_k`/`to_v` have biases (`to_out.0` always does).
+    /// - `normGroups`, `normEpsilon`: a `group_norm` over the input (VAE attention).
+    init(_ weights: any WeightSource, queryDim: Int, crossAttentionDim: Int? = nil,
+         heads: Int, headDim: Int, bias: Bool = false,
+         normGroups: Int? = nil, normEpsilon: Double = 1e-5, rescaleOutputFactor: Double = 1) throws {
+        let inner = heads * headDim
+        let contextDim = crossAttentionDim ?? queryDim
+        self.heads = heads
+        toQ = try LinearLayer(weights.scoped("to_q."), input: queryDim, output: inner, bias: bias)
+        toK = try LinearLayer(weights.scoped("to_k."), input: contextDim, output: inner, bias: bias)
+        toV = try LinearLayer(weights.scoped("to_v."), input: contextDim, output: inner, bias: bias)
+        toOut = try LinearLayer(weights.scoped("to_out.0."), input: inner, output: queryDim)
+        groupNorm = try normGroups.map {
+            try GroupNormLayer(weights.scoped("group_norm."), groups: $0, channels: queryDim, epsilon: normEpsilon)
+        }
+        self.rescaleOutputFactor = Float(rescaleOutputFactor)
+    }
+
+    /// Token attention: `x` `[B, N, C]` attends to `context` `[B, M, Cc]` (itself when nil)
+    /// -> `[B, N, C]`. Heads stay packed in the feature axis throughout.
+    func callAsFunction(_ x: Tensor, context: Tensor? = nil) -> Tensor {
+        let source = context ?? x
+        let q = toQ(x), k = toK(source), v = toV(source)          // [B, N|M, H*D]
+        let attended = Tensor.attention(query: q, key: k, value: v, heads: heads)
+        return toOut(attended)                                      // [B, N, C]
+    }
+
+    /// Spatial self-attention over an image's pixels, as the VAE mid block applies it:
+    /// `x` `[B, C, H, W]` -> `[B, C, H, W]`, residual included.
+    func spatial(_ x: Tensor) -> Tensor {
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let normed = groupNorm.map { $0(x) } ?? x
+        let tokens = normed.reshaped([batch, channels, height * width]).transposed(1, 2)  // [B, HW, C]
+        var out = self(tokens).transposed(1, 2).reshaped([batch, channels, height, width])
+        out += x
+        return rescaleOutputFactor == 1 ? out : out / rescaleOutputFactor
+    }
+}
