@@ -66,6 +66,7 @@ def cases(model, folder):
                                                    torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
     base = dict(pipe.scheduler.config)
+    own = type(pipe.scheduler)  # the model's own scheduler, for the "default" cases
     records = []
     specs = []
     for sched in SCHEDULERS:
@@ -81,7 +82,7 @@ def cases(model, folder):
                       prompt="zero guidance " * 40, negative="asymmetric, watermarks", width=48, height=64))
     for i, s in enumerate(specs):
         if s["scheduler"] == "default":
-            pipe.scheduler = type(pipe.scheduler).from_config(base)
+            pipe.scheduler = own.from_config(base)
         else:
             cls, extra = SCHEDULERS[s["scheduler"]]
             pipe.scheduler = cls.from_config({**base, **extra})

@@ -1,0 +1,121 @@
+import EaselTensor
+import Foundation
+
+/// A loaded Stable Diffusion model: tokenizer, text encoder, UNet, VAE and the model's own
+/// scheduler configuration, from a diffusers folder or a single-file checkpoint.
+///
+/// Loading is strict: a missing, unexpected or mis-shaped tensor is an error naming it.
+public struct StableDiffusionModel: Sendable {
+    public let tokenizer: CLIPTokenizer
+    public let textEncoder: CLIPTextModel
+    public let unet: UNet2DConditionModel
+    public let vae: AutoencoderKL
+    /// The scheduler the model ships with (`scheduler/scheduler_config.json`, or the
+    /// family's usual one for a single file).
+    public let schedulerConfiguration: SchedulerConfiguration
+    /// Where the model came from, for messages and PNG metadata.
+    public let location: String
+    /// What kind of checkpoint it was, e.g. "diffusers folder" or "single file (SD 1.x)".
+    public let kind: String
+
+    public init(tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, unet: UNet2DConditionModel,
+                vae: AutoencoderKL, schedulerConfiguration: SchedulerConfiguration, location: String, kind: String) {
+        self.tokenizer = tokenizer
+        self.textEncoder = textEncoder
+        self.unet = unet
+        self.vae = vae
+        self.schedulerConfiguration = schedulerConfiguration
+        self.location = location
+        self.kind = kind
+    }
+
+    /// Pixels per latent cell along each axis (8 for Stable Diffusion's VAE).
+    public var vaeScaleFactor: Int { 1 << max(vae.config.blockOutChannels.count - 1, 0) }
+
+    /// The size the UNet was trained at, in pixels (diffusers' default width and height).
+    public var nativeSize: (width: Int, height: Int) {
+        let side = unet.config.sampleSize * vaeScaleFactor
+        return (side, side)
+    }
+
+    /// Loads the model at `url`: a diffusers folder (with `model_index.json`) or a single
+    /// `.safetensors` file in the original layout. `family` overrides what a single file's
+    /// tensors say it is; it is ignored for folders. `withEncoder` also loads the VAE's
+    /// encoder (image-to-image needs it; text-to-image does not).
+    public static func load(from url: URL, family: SingleFileFamily? = nil,
+                            withEncoder: Bool = false) throws -> StableDiffusionModel {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw ModelLoadingError.notFound(url.path)
+        }
+        if isDirectory.boolValue {
+            return try loadFolder(url, withEncoder: withEncoder)
+        }
+        guard url.pathExtension.lowercased() == "safetensors" else {
+            throw ModelLoadingError.unsupportedFile(url.path)
+        }
+        return try loadSingleFile(url, family: family, withEncoder: withEncoder)
+    }
+
+    private static func loadFolder(_ url: URL, withEncoder: Bool) throws -> StableDiffusionModel {
+        let folder = try DiffusersFolder(url: url)
+        let tokenizer = try CLIPTokenizer(folder: try folder.component("tokenizer").directory)
+        let textEncoder = try CLIPTextModel.load(from: try folder.component("text_encoder").directory)
+        let unet = try UNet2DConditionModel.load(from: try folder.component("unet"))
+        let vae = try AutoencoderKL.load(from: try folder.component("vae"),
+                                         parts: withEncoder ? .encoderAndDecoder : .decoderOnly)
+        let scheduler = try folder.component("scheduler")
+        let configuration = try SchedulerConfiguration.load(
+            from: scheduler.directory.appendingPathComponent("scheduler_config.json"))
+        return StableDiffusionModel(tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae,
+                                    schedulerConfiguration: configuration, location: url.path,
+                                    kind: "diffusers folder")
+    }
+
+    private static func loadSingleFile(_ url: URL, family: SingleFileFamily?,
+                                       withEncoder: Bool) throws -> StableDiffusionModel {
+        let checkpoint = try SingleFileCheckpoint(url: url, familyOverride: family)
+        let configs = checkpoint.configs
+        let path = url.path
+
+        let textConfig = try ConfigFile.decode(CLIPTextConfig.self, from: configs.textEncoder,
+                                               path: "\(path) (text_encoder config)")
+        let textWeights = checkpoint.weights(for: .textEncoder)
+        let textEncoder = try CLIPTextModel(config: textConfig, weights: textWeights)
+        try textWeights.checkAllConsumed(allowing: .buffers)
+
+        let unetConfig = try ConfigFile.decode(UNet2DConditionConfig.self, from: configs.unet,
+                                               path: "\(path) (unet config)")
+        let unetWeights = checkpoint.weights(for: .unet)
+        let unet = try UNet2DConditionModel(config: unetConfig, weights: unetWeights)
+        try unetWeights.checkAllConsumed()
+
+        let vaeConfig = try ConfigFile.decode(AutoencoderKLConfig.self, from: configs.vae,
+                                              path: "\(path) (vae config)")
+        let vaeWeights = checkpoint.weights(for: .vae)
+        let vae = try AutoencoderKL(config: vaeConfig, weights: vaeWeights,
+                                    parts: withEncoder ? .encoderAndDecoder : .decoderOnly)
+        try vaeWeights.checkAllConsumed(allowing: withEncoder ? .none : .prefixes(["encoder.", "quant_conv."]))
+
+        let scheduler = try SchedulerConfiguration.decode(configs.scheduler, path: "\(path) (scheduler config)")
+        let tokenizer = try CLIPTokenizer.builtin(checkpoint.family.usesOpenCLIP ? .stableDiffusion2 : .stableDiffusion1)
+        return StableDiffusionModel(tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae,
+                                    schedulerConfiguration: scheduler, location: path,
+                                    kind: "single file (\(checkpoint.family))")
+    }
+}
+
+/// Why a model could not be loaded, beyond the checkpoint's own errors.
+public enum ModelLoadingError: Error, Sendable, Equatable, CustomStringConvertible {
+    case notFound(String)
+    case unsupportedFile(String)
+
+    public var description: String {
+        switch self {
+        case let .notFound(path):
+            "no model at \(path): expected a diffusers folder (with model_index.json) or a .safetensors file"
+        case let .unsupportedFile(path):
+            "\(path) is not a .safetensors file; Easel loads diffusers folders and single-file .safetensors checkpoints (not .ckpt or .bin pickles)"
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import ArgumentParser
+import EaselDiffusion
+import Foundation
+
+/// `easel generate`: one prompt to PNG files, with a progress bar on standard error.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate images from a prompt with a local model.")
+
+    @Option(help: "A diffusers folder or a single-file .safetensors checkpoint.")
+    var model: String
+
+    @Option(help: "What to draw.")
+    var prompt: String
+
+    @Option(help: "What to steer away from (default: Leap's \"\(GenerationRequest.leapNegativePrompt)\"; \"\" for none).")
+    var negativePrompt: String = GenerationRequest.leapNegativePrompt
+
+    @Option(help: "Denoising steps.")
+    var steps: Int = 50
+
+    @Option(help: "Width in pixels, a multiple of 8 (default: the model's native size).")
+    var width: Int?
+
+    @Option(help: "Height in pixels, a multiple of 8 (default: the model's native size).")
+    var height: Int?
+
+    @Option(help: "Seed of the noise; the same seed gives the same image.")
+    var seed: UInt64 = GenerationRequest.leapSeed
+
+    @Option(help: "Classifier-free guidance scale (Leap's promptStrength); 1 or less skips the unconditional pass.")
+    var guidance: Float = 7
+
+    @Option(help: "Images to make in one batch.")
+    var count: Int = 1
+
+    @Option(help: "Scheduler: \(SchedulerName.validNames.joined(separator: ", ")) (default: the model's own).")
+    var scheduler: String?
+
+    @Option(help: "For single files: the family, when its tensors should not decide (\(SingleFileFamily.allCases.map(\.rawValue).joined(separator: ", "))).")
+    var family: String?
+
+    @Option(name: .shortAndLong, help: "Output PNG; with --count N above 1, out.png becomes out-1.png ... out-N.png.")
+    var output: String
+
+    func validate() throws {
+        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        if let family, SingleFileFamily(rawValue: family) == nil {
+            throw ValidationError("unknown --family \(family); expected one of "
+                                  + SingleFileFamily.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+    }
+
+    func run() throws {
+        let clock = ContinuousClock()
+        let loadStart = clock.now
+        let loaded: StableDiffusionModel
+        do {
+            loaded = try StableDiffusionModel.load(from: URL(fileURLWithPath: model),
+                                                   family: family.flatMap(SingleFileFamily.init(rawValue:)))
+        } catch {
+            printError("error: cannot load model: \(error)")
+            throw ExitCode(1)
+        }
+        let loadSeconds = (clock.now - loadStart).seconds
+        let native = loaded.nativeSize
+        let request = GenerationRequest(
+            prompt: prompt, negativePrompt: negativePrompt.isEmpty ? nil : negativePrompt, steps: steps,
+            width: width ?? native.width, height: height ?? native.height, seed: seed,
+            guidanceScale: guidance, count: count, scheduler: scheduler)
+
+        let bar = ProgressBar()
+        let result: GenerationResult
+        do {
+            result = try TextToImagePipeline(model: loaded).generate(request, onStep: bar.update)
+        } catch {
+            bar.finish()
+            printError("error: \(error)")
+            throw ExitCode(1)
+        }
+        bar.finish()
+        for warning in result.warnings { printError("warning: \(warning)") }
+
+        let paths = Self.outputPaths(output, count: count)
+        for (index, (image, path)) in zip(result.images, paths).enumerated() {
+            let metadata = request.pngMetadata(model: loaded.location, scheduler: result.scheduler, index: index + 1)
+            try image.pngData(metadata: metadata).write(to: URL(fileURLWithPath: path))
+            print(path)
+        }
+        let t = result.timings
+        printError(String(format: "load %.2fs · text encoder %.2fs · %d steps %.2fs (%.3fs/step) · VAE decode %.2fs · total %.2fs",
+                          loadSeconds, t.textEncoding, t.steps.count, t.denoising,
+                          t.denoising / Double(max(t.steps.count, 1)), t.decoding, loadSeconds + t.total))
+    }
+
+    /// `out.png` for one image; `out-1.png` ... `out-N.png` for a batch, in the batch's order.
+    static func outputPaths(_ output: String, count: Int) -> [String] {
+        guard count > 1 else { return [output] }
+        let url = URL(fileURLWithPath: output)
+        let ext = url.pathExtension.isEmpty ? "png" : url.pathExtension
+        let stem = url.deletingPathExtension().path
+        return (1...count).map { "\(stem)-\($0).\(ext)" }
+    }
+}
+
+/// A one-line progress bar on standard error: step i/N, seconds per step, time left.
+final class ProgressBar {
+    private var lastLength = 0
+    private var total = 0.0
+
+    func update(_ progress: GenerationProgress) {
+        total += progress.stepSeconds
+        let perStep = total / Double(progress.step)
+        let left = perStep * Double(progress.totalSteps - progress.step)
+        let width = 30
+        let filled = width * progress.step / max(progress.totalSteps, 1)
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        let line = String(format: "\r%@ step %d/%d  %.2fs/step  ETA %.1fs", bar, progress.step,
+                          progress.totalSteps, perStep, left)
+        lastLength = line.count
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        if lastLength > 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, attoseconds) = components
+        return Double(s) + Double(attoseconds) * 1e-18
+    }
+}
