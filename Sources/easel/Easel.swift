@@ -8,6 +8,6 @@ struct Easel: AsyncParsableCommand {
         commandName: "easel",
         abstract: "Self-hosted image generation that speaks Leap's Images API.",
         version: EaselDiffusion.version,
-        subcommands: []
+        subcommands: [GenerateCommand.self, ServeCommand.self, KeysCommand.self, ModelsCommand.self, Bench.self]
     )
 }

@@ -1,0 +1,80 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// An error answered in the shape Leap's NestJS server uses:
+/// `{"statusCode": 400, "message": ["..."], "error": "Bad Request"}`.
+/// Validation errors carry a list of messages; others a single string.
+public struct APIError: Error, Sendable {
+    public enum Message: Sendable, Equatable {
+        case text(String)
+        case list([String])
+    }
+
+    public var status: HTTPResponse.Status
+    public var message: Message
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.message = .text(message)
+        self.headers = headers
+    }
+
+    public init(_ status: HTTPResponse.Status, messages: [String], headers: HTTPFields = [:]) {
+        self.status = status
+        self.message = .list(messages)
+        self.headers = headers
+    }
+
+    static func badRequest(_ messages: [String]) -> APIError { APIError(.badRequest, messages: messages) }
+    static func notFound(_ message: String) -> APIError { APIError(.notFound, message) }
+    static let unauthorized = APIError(.unauthorized, "Unauthorized")
+
+    /// The NestJS body: `error` is the status's reason phrase, as NestJS words it.
+    func body() -> Data {
+        let phrase = Self.nestPhrases[status.code] ?? status.reasonPhrase
+        var object: [String: Any] = ["statusCode": status.code, "error": phrase]
+        switch message {
+        case .text(let text): object["message"] = text
+        case .list(let list): object["message"] = list
+        }
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+    }
+
+    /// Where NestJS's wording differs from the current RFC's.
+    static let nestPhrases = [413: "Payload Too Large", 422: "Unprocessable Entity"]
+
+    func response() -> Response {
+        var headers = self.headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body())))
+    }
+}
+
+/// Turns every error a route or the router throws into a NestJS-shaped JSON answer.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return error.response()
+        } catch let error as any HTTPResponseError {
+            let status = error.status
+            let message: String
+            switch status {
+            case .notFound: message = "Cannot \(request.method.rawValue) \(request.uri.path)"
+            case .contentTooLarge: message = "request entity too large"
+            default: message = (error as? HTTPError)?.body ?? status.reasonPhrase
+            }
+            var apiError = APIError(status, message)
+            if let httpError = error as? HTTPError { apiError.headers = httpError.headers }
+            return apiError.response()
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(error)"])
+            return APIError(.internalServerError, "Internal server error").response()
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// Everything the routes and workers share, built once from the configuration. Tests
+/// build it with a temporary data directory and a stand-in generator.
+public struct ServerComponents: Sendable {
+    public let configuration: ServerConfiguration
+    public let store: any EaselStore
+    public let images: any ImageStore
+    public let generator: any ImageGenerator
+    public let events: JobEventHub
+    /// Wakes the workers when a job is queued.
+    public let workSignal: WakeSignal
+    /// Wakes the webhook dispatcher when a delivery is queued.
+    public let webhookSignal: WakeSignal
+    public let publicURL: PublicBaseURL
+    public let estimator: ThroughputEstimator
+    public let logger: Logger
+
+    public init(
+        configuration: ServerConfiguration, store: any EaselStore, images: any ImageStore,
+        generator: any ImageGenerator, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.images = images
+        self.generator = generator
+        self.logger = logger
+        events = JobEventHub()
+        workSignal = WakeSignal()
+        webhookSignal = WakeSignal()
+        publicURL = PublicBaseURL(
+            configured: configuration.publicURL, host: configuration.host, port: configuration.port)
+        estimator = ThroughputEstimator()
+    }
+
+    /// Opens the data directory's store and image folder.
+    public static func open(
+        configuration: ServerConfiguration, generator: any ImageGenerator, logger: Logger
+    ) throws -> ServerComponents {
+        ServerComponents(
+            configuration: configuration, store: try configuration.dataDirectory.openStore(),
+            images: try configuration.dataDirectory.imageStore(), generator: generator, logger: logger)
+    }
+
+    var renderer: InferenceRenderer {
+        InferenceRenderer(baseURL: publicURL, estimator: estimator, workers: configuration.workers)
+    }
+}
+
+/// Builds the server: routes, middleware, workers and webhook delivery as services. The
+/// same in tests (`app.test(.router)` / `.live`) and in `easel serve` (`runService()`).
+///
+/// Before returning it re-queues jobs a crash left `processing` (or fails those that keep
+/// crashing the server), so nothing submitted is lost. This assumes one process runs the
+/// workers on this store (the embedded setup); shared stores need claim leases instead.
+public func buildApplication(_ components: ServerComponents) async throws -> some ApplicationProtocol {
+    let configuration = components.configuration
+    let logger = components.logger
+    let renderer = components.renderer
+    // An API-only process (no workers) leaves `processing` jobs to the process running them.
+    let recovered =
+        configuration.workers == 0
+        ? (requeued: [String](), failed: [String]())
+        : try await components.store.recoverAbandoned(
+            maxAttempts: configuration.maxAttemptsPerJob, now: Date(), webhookPayload: { try renderer.json($0) })
+    for id in recovered.requeued {
+        logger.info("job transition", metadata: ["job.id": "\(id)", "from": "processing", "to": "queued", "reason": "restart"])
+    }
+    for id in recovered.failed {
+        logger.warning("job transition", metadata: ["job.id": "\(id)", "from": "processing", "to": "failed", "reason": "restart"])
+    }
+
+    let router = Router(context: EaselRequestContext.self)
+    router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: ErrorMiddleware())
+    router.addRoutes(ServiceController(components: components).endpoints)
+    router.addRoutes(ImagesController(components: components).endpoints, atPath: "/images")
+    let api = router.group("api").add(middleware: AuthMiddleware(store: components.store))
+    api.addRoutes(InferencesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
+    api.addRoutes(ModelsController(components: components).endpoints, atPath: "/v2/images/models")
+
+    let runner = JobRunner(
+        store: components.store, images: components.images, generator: components.generator,
+        events: components.events, renderer: renderer, estimator: components.estimator,
+        webhookSignal: components.webhookSignal, dataDirectory: configuration.dataDirectory.root,
+        shutdownGrace: configuration.shutdownGrace, logger: logger)
+    let workers = GenerationWorkers(
+        runner: runner, store: components.store, count: configuration.workers, signal: components.workSignal,
+        pollInterval: configuration.queuePollInterval, logger: logger)
+    let webhooks = WebhookDispatcher(
+        store: components.store, policy: configuration.webhooks, signal: components.webhookSignal,
+        pollInterval: configuration.queuePollInterval, logger: logger)
+    // Services shut down in reverse order: the HTTP server first, then webhooks, then the
+    // workers (which finish or re-queue the job in hand).
+    let publicURL = components.publicURL
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Easel"),
+        services: [workers, webhooks],
+        onServerRunning: { channel in
+            publicURL.bind(channel.localAddress)
+            logger.info("listening", metadata: ["address": "\(publicURL.value)"])
+        },
+        logger: logger)
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// What the middleware learns about a request, readable by the outer logging middleware
+/// after the inner ones ran (the context itself is a value copied inward).
+final class RequestFacts: Sendable {
+    let workspaceName = Locked<String?>(nil)
+}
+
+/// The request context: Hummingbird's core plus the authenticated workspace.
+public struct EaselRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Set by `AuthMiddleware` on authenticated routes.
+    public var workspace: Workspace?
+    let facts = RequestFacts()
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+
+    /// The caller's workspace; 401 when the route was reached without a key.
+    func requireWorkspace() throws -> Workspace {
+        guard let workspace else { throw APIError.unauthorized }
+        return workspace
+    }
+}
+
+/// `Authorization: Bearer <key>` -> the key's workspace, looked up per request so keys
+/// created or revoked by `easel keys` take effect at once. Anything else is 401.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = EaselRequestContext
+    let store: any AccountStore
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard let workspace = try await Self.workspace(for: request, store: store) else { throw APIError.unauthorized }
+        var context = context
+        context.workspace = workspace
+        context.facts.workspaceName.withLock { $0 = workspace.name }
+        return try await next(request, context)
+    }
+
+    /// The workspace of the request's bearer key; nil when there is no valid key.
+    static func workspace(for request: Request, store: any AccountStore) async throws -> Workspace? {
+        guard let token = bearerToken(request) else { return nil }
+        return try await store.authenticate(keyHash: Credentials.hash(apiKey: token))
+    }
+
+    static func bearerToken(_ request: Request) -> String? {
+        guard let header = request.headers[.authorization] else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
+    }
+}
+
+/// One structured log line per request: method, path, status, duration, workspace.
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = EaselRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = ContinuousClock.now - start
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        var metadata: Logger.Metadata = [
+            "http.method": "\(request.method.rawValue)",
+            "http.path": "\(request.uri.path)",
+            "http.status": "\(response.status.code)",
+            "duration_ms": "\(String(format: "%.2f", milliseconds))",
+        ]
+        if let name = context.facts.workspaceName.current { metadata["workspace"] = "\(name)" }
+        context.logger.info("request", metadata: metadata)
+        return response
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+
+/// What one machine accepts. Everything over a limit is refused with a clear 4xx,
+/// never with a crash.
+public struct ServerLimits: Sendable, Equatable {
+    /// Largest request body read, in bytes (413 beyond).
+    public var maxBodyBytes = 64 * 1024
+    /// Longest prompt or negative prompt, in characters.
+    public var maxPromptLength = 2000
+    public var maxSteps = 150
+    /// width x height of one image.
+    public var maxPixelsPerImage = 1024 * 1024
+    /// width x height x numberOfImages of one job.
+    public var maxPixelsPerJob = 4 * 1024 * 1024
+    /// Jobs a workspace may have waiting (`queued`); beyond it 429 with Retry-After.
+    public var maxQueuedPerWorkspace = 100
+    /// Largest `pageSize` of a list.
+    public var maxPageSize = 100
+
+    public init() {}
+}
+
+/// Webhook delivery policy.
+public struct WebhookPolicy: Sendable, Equatable {
+    /// Attempts in all (the first one included).
+    public var maxAttempts = 5
+    /// Wait before the second attempt; doubled after each further failure.
+    public var initialBackoff: Duration = .seconds(2)
+    public var maxBackoff: Duration = .seconds(300)
+    /// Time allowed for one attempt (connect, send, answer).
+    public var timeout: Duration = .seconds(10)
+    /// Deliver to loopback, private and link-local addresses (off: refused).
+    public var allowPrivateAddresses = false
+
+    public init() {}
+}
+
+/// Everything `easel serve` is told, as one value passed in (no global state).
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var dataDirectory = DataDirectory(path: "easel-data")
+    public var workers = 1
+    /// Base of the image URIs in responses and webhooks, e.g. `https://easel.example.com`.
+    /// Nil: `http://<host>:<port>` of the listening socket.
+    public var publicURL: String?
+    public var limits = ServerLimits()
+    public var webhooks = WebhookPolicy()
+    /// How much memory warm models may hold together.
+    public var modelCacheBytes = 8 * 1024 * 1024 * 1024
+    /// How often workers look for jobs queued by another process (they are woken at once
+    /// for jobs queued by this one).
+    public var queuePollInterval: Duration = .seconds(1)
+    /// On SIGTERM, how long the job in hand may take to finish before it is re-queued.
+    public var shutdownGrace: Duration = .seconds(10)
+    /// A job claimed this many times without ending (crashes) is failed instead of re-queued.
+    public var maxAttemptsPerJob = 3
+    /// Images may be fetched without a key (their unguessable URI is the capability, as
+    /// with Leap's CDN). A request that does carry a key must own the image.
+    public var imagesRequireKey = false
+
+    public init() {}
+}

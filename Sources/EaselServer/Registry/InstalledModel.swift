@@ -1,0 +1,51 @@
+import Foundation
+
+/// A model ready to hand to the engine: where its files are and how they are laid out.
+public struct InstalledModel: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var format: ModelFormat
+    /// The diffusers folder, or the single `.safetensors` file.
+    public var location: URL
+    /// Changes when a model is removed and installed again under the same id, so a warm
+    /// copy of the old files is never reused.
+    public var cacheKey: String
+
+    public init(id: String, name: String, format: ModelFormat, location: URL, cacheKey: String) {
+        self.id = id
+        self.name = name
+        self.format = format
+        self.location = location
+        self.cacheKey = cacheKey
+    }
+
+    /// Resolves a stored record against the data directory.
+    public init(record: ModelRecord, dataDirectory: URL) {
+        let location =
+            record.path.hasPrefix("/")
+            ? URL(fileURLWithPath: record.path)
+            : dataDirectory.appendingPathComponent(record.path)
+        self.init(
+            id: record.id, name: record.name, format: record.format, location: location,
+            cacheKey: "\(record.id)@\(record.createdAt.timeIntervalSince1970)")
+    }
+
+    /// Total size of the weight files, a first estimate of the memory a loaded copy needs.
+    public func weightBytesOnDisk() -> Int {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: location.path, isDirectory: &isDirectory) else { return 0 }
+        if !isDirectory.boolValue { return Self.size(of: location) }
+        var total = 0
+        let enumerator = fm.enumerator(at: location.resolvingSymlinksInPath(), includingPropertiesForKeys: [.fileSizeKey])
+        while let url = enumerator?.nextObject() as? URL {
+            if url.pathExtension == "safetensors" { total += Self.size(of: url) }
+        }
+        return total
+    }
+
+    static func size(of url: URL) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path))?[.size] as? NSNumber)?
+            .intValue ?? 0
+    }
+}

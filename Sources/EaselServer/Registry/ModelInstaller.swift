@@ -1,0 +1,126 @@
+import Foundation
+
+/// Installs checkpoints people already have into the data directory: a diffusers folder
+/// (with `model_index.json`) or a single-file `.safetensors`, copied or linked.
+public struct ModelInstaller: Sendable {
+    public let dataDirectory: DataDirectory
+    public let store: any ModelStore
+
+    public init(dataDirectory: DataDirectory, store: any ModelStore) {
+        self.dataDirectory = dataDirectory
+        self.store = store
+    }
+
+    /// Validates and installs `source` under `name`.
+    /// - Parameters:
+    ///   - workspaceId: nil installs a public model; otherwise a custom model of that workspace.
+    ///   - link: link to the operator's files instead of copying them.
+    public func install(source: URL, name: String, workspaceId: String?, link: Bool) async throws -> ModelRecord {
+        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw ModelInstallError.emptyName }
+        let source = source.standardizedFileURL
+        let format = try Self.inspect(source)
+        let id = Self.stableId(name: trimmed, workspaceId: workspaceId)
+        if let existing = try await store.model(id: id) {
+            throw ModelInstallError.alreadyInstalled(name: existing.name, id: existing.id)
+        }
+        let stem = format == .singleFile ? "\(id).safetensors" : id
+        let destination = dataDirectory.modelsFolder.appendingPathComponent(stem)
+        let fm = FileManager.default
+        try fm.createDirectory(at: dataDirectory.modelsFolder, withIntermediateDirectories: true)
+        if fm.fileExists(atPath: destination.path) || (try? fm.destinationOfSymbolicLink(atPath: destination.path)) != nil {
+            try fm.removeItem(at: destination)
+        }
+        if link {
+            try fm.createSymbolicLink(at: destination, withDestinationURL: source)
+        } else {
+            try fm.copyItem(at: source, to: destination)
+        }
+        let record = ModelRecord(
+            id: id, name: trimmed, workspaceId: workspaceId, format: format, path: "models/\(stem)", linked: link,
+            createdAt: Date(), subjectKeyword: "", subjectType: "")
+        do {
+            try await store.addModel(record)
+        } catch {
+            try? fm.removeItem(at: destination)
+            throw error
+        }
+        return record
+    }
+
+    /// Removes the model's record and its files (only the link when it was linked).
+    @discardableResult
+    public func remove(id: String) async throws -> ModelRecord? {
+        guard let record = try await store.removeModel(id: id) else { return nil }
+        if !record.path.hasPrefix("/") {
+            try? FileManager.default.removeItem(at: dataDirectory.root.appendingPathComponent(record.path))
+        }
+        return record
+    }
+
+    /// Says what layout `source` has, or why it does not look like a model.
+    public static func inspect(_ source: URL) throws -> ModelFormat {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: source.path, isDirectory: &isDirectory) else {
+            throw ModelInstallError.notFound(source.path)
+        }
+        if isDirectory.boolValue {
+            let index = source.appendingPathComponent("model_index.json")
+            guard let data = fm.contents(atPath: index.path) else {
+                throw ModelInstallError.notAModel(source.path, "a diffusers folder needs model_index.json")
+            }
+            guard (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
+                throw ModelInstallError.notAModel(index.path, "model_index.json is not a JSON object")
+            }
+            return .diffusers
+        }
+        guard source.pathExtension == "safetensors" else {
+            throw ModelInstallError.notAModel(source.path, "expected a diffusers folder or a .safetensors file")
+        }
+        try checkSafetensorsHeader(source)
+        return .singleFile
+    }
+
+    /// A safetensors file starts with a little-endian UInt64 header length and a JSON object.
+    static func checkSafetensorsHeader(_ url: URL) throws {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { throw ModelInstallError.notFound(url.path) }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 9)) ?? Data()
+        let size = InstalledModel.size(of: url)
+        guard head.count == 9 else { throw ModelInstallError.notAModel(url.path, "file too short for safetensors") }
+        let length = head.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard length >= 2, length <= UInt64(size - 8), head[head.startIndex + 8] == UInt8(ascii: "{") else {
+            throw ModelInstallError.notAModel(url.path, "no safetensors JSON header")
+        }
+    }
+
+    /// A UUID-shaped id derived from the name (and owner), so re-installing a model under
+    /// the same name gives it the same id and clients keep working.
+    public static func stableId(name: String, workspaceId: String?) -> String {
+        let digest = Credentials.digest(Data("easel-model:\(workspaceId ?? "public"):\(name)".utf8))
+        var hex = Array(digest.prefix(32))
+        hex[12] = "5"  // version nibble: name-based
+        hex[16] = ["8", "9", "a", "b"][Int(String(hex[16]), radix: 16)! & 3]  // RFC 4122 variant
+        let s = String(hex)
+        let parts = [s.prefix(8), s.dropFirst(8).prefix(4), s.dropFirst(12).prefix(4), s.dropFirst(16).prefix(4), s.dropFirst(20)]
+        return parts.joined(separator: "-")
+    }
+}
+
+/// Why a model could not be installed.
+public enum ModelInstallError: Error, CustomStringConvertible, Equatable {
+    case emptyName
+    case notFound(String)
+    case notAModel(String, String)
+    case alreadyInstalled(name: String, id: String)
+
+    public var description: String {
+        switch self {
+        case .emptyName: "the model name must not be empty"
+        case .notFound(let path): "\(path): no such file or folder"
+        case .notAModel(let path, let why): "\(path) does not look like a model: \(why)"
+        case .alreadyInstalled(let name, let id): "a model named '\(name)' is already installed (id \(id))"
+        }
+    }
+}

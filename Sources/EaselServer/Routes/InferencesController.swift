@@ -1,0 +1,218 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+
+/// `/api/v1/images/models/{modelId}/inferences`: submit, list, get, delete, and Easel's
+/// cancel and event stream. Every job lookup is scoped to the caller's workspace, so
+/// another workspace's job answers 404 as if it did not exist.
+struct InferencesController: Sendable {
+    let components: ServerComponents
+
+    var endpoints: RouteCollection<EaselRequestContext> {
+        RouteCollection(context: EaselRequestContext.self)
+            .post(use: create)
+            .get(use: list)
+            .get(":inferenceId", use: find)
+            .delete(":inferenceId", use: delete)
+            .post(":inferenceId/cancel", use: cancel)
+            .get(":inferenceId/events", use: events)
+    }
+
+    var store: any EaselStore { components.store }
+    var renderer: InferenceRenderer { components.renderer }
+    static let idempotencyHeader = HTTPField.Name("Idempotency-Key")!
+    static let replayedHeader = HTTPField.Name("Idempotent-Replayed")!
+
+    @Sendable func create(request: Request, context: EaselRequestContext) async throws -> Response {
+        let workspace = try context.requireWorkspace()
+        let modelId = try context.parameters.require("modelId")
+        let limits = components.configuration.limits
+        var request = request
+        let body = try await request.collectBody(upTo: limits.maxBodyBytes)
+        let validator = CreateInferenceValidator(
+            limits: limits, allowPrivateWebhooks: components.configuration.webhooks.allowPrivateAddresses)
+        let input = try validator.validate(Data(body.readableBytesView)).get()
+        guard let model = try await store.model(id: modelId), model.workspaceId == nil || model.workspaceId == workspace.id
+        else { throw APIError.notFound("Model \(modelId) not found") }
+
+        var claim: IdempotencyClaim?
+        if let key = request.headers[Self.idempotencyHeader] {
+            guard (1...255).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isNewline }) else {
+                throw APIError.badRequest(["Idempotency-Key must be 1 to 255 printable ASCII characters"])
+            }
+            claim = IdempotencyClaim(key: key, requestHash: input.fingerprint(modelId: modelId))
+        }
+        let newJob = NewJob(
+            workspaceId: workspace.id, modelId: model.id, parameters: input.parameters, webhookUrl: input.webhookUrl)
+        let outcome = try await store.enqueue(newJob, idempotency: claim, maxQueued: limits.maxQueuedPerWorkspace)
+        switch outcome {
+        case .created(let job):
+            context.logger.info(
+                "job transition",
+                metadata: ["job.id": "\(job.id)", "workspace": "\(workspace.name)", "from": "none", "to": "queued"])
+            components.workSignal.signal()
+            return try await respond(JobSnapshot(job: job, images: []), status: .created, workspaceId: workspace.id)
+        case .replayed(let job):
+            let snapshot = try await store.job(id: job.id, workspaceId: workspace.id) ?? JobSnapshot(job: job, images: [])
+            return try await respond(
+                snapshot, status: .created, workspaceId: workspace.id, headers: [Self.replayedHeader: "true"])
+        case .idempotencyMismatch:
+            throw APIError(.unprocessableContent, "Idempotency-Key was already used with a different request")
+        case .tooManyQueued(let waiting):
+            let retryAfter = Int((components.estimator.secondsPerJob(input.parameters) ?? 30).rounded(.up))
+            throw APIError(
+                .tooManyRequests,
+                "This workspace has \(waiting) jobs waiting (limit \(limits.maxQueuedPerWorkspace)); retry later",
+                headers: [.retryAfter: "\(max(1, retryAfter))"])
+        }
+    }
+
+    @Sendable func list(request: Request, context: EaselRequestContext) async throws -> Response {
+        let workspace = try context.requireWorkspace()
+        let modelId = try context.parameters.require("modelId")
+        let query = try ListQuery(request.uri.queryParameters, maxPageSize: components.configuration.limits.maxPageSize)
+        let jobs = try await store.jobs(
+            workspaceId: workspace.id, modelId: modelId, onlyFinished: query.onlyFinished,
+            offset: (query.page - 1) * query.pageSize, limit: query.pageSize)
+        let queue = jobs.contains { $0.job.state == .queued } ? try await store.queueSnapshot(workspaceId: workspace.id) : nil
+        return Self.json(try WireJSON.encode(jobs.map { renderer.entity($0, queue: queue) }), status: .ok)
+    }
+
+    @Sendable func find(request: Request, context: EaselRequestContext) async throws -> Response {
+        let (workspace, snapshot) = try await lookup(context)
+        return try await respond(snapshot, status: .ok, workspaceId: workspace.id)
+    }
+
+    @Sendable func delete(request: Request, context: EaselRequestContext) async throws -> Response {
+        let (workspace, found) = try await lookup(context)
+        guard let deleted = try await store.deleteJob(id: found.job.id, workspaceId: workspace.id) else {
+            throw Self.jobNotFound(found.job.id)
+        }
+        for image in deleted.images { components.images.delete(fileName: image.fileName) }
+        components.events.publish(jobId: deleted.job.id, .deleted)
+        context.logger.info(
+            "job deleted", metadata: ["job.id": "\(deleted.job.id)", "state": "\(deleted.job.state.rawValue)"])
+        return Self.json(try renderer.json(deleted), status: .ok)
+    }
+
+    @Sendable func cancel(request: Request, context: EaselRequestContext) async throws -> Response {
+        let (workspace, found) = try await lookup(context)
+        let renderer = self.renderer
+        let outcome = try await store.requestCancel(
+            id: found.job.id, workspaceId: workspace.id, now: Date(), webhookPayload: { try renderer.json($0) })
+        switch outcome {
+        case .notFound:
+            throw Self.jobNotFound(found.job.id)
+        case .cancelledWhileQueued(let job):
+            context.logger.info(
+                "job transition",
+                metadata: ["job.id": "\(job.id)", "from": "queued", "to": "failed", "reason": "cancelled"])
+            components.events.publish(jobId: job.id, .state(.failed))
+            if job.webhookUrl != nil { components.webhookSignal.signal() }
+        case .requested(let job):
+            components.events.publish(jobId: job.id, .cancelRequested)
+            guard let snapshot = try await store.job(id: job.id, workspaceId: workspace.id) else {
+                throw Self.jobNotFound(job.id)
+            }
+            return try await respond(snapshot, status: .accepted, workspaceId: workspace.id)
+        case .alreadyEnded(let job):
+            if job.state != .failed || job.failureReason != FailureReason.cancelled {
+                throw APIError(.conflict, "Inference \(job.id) has already \(job.state.rawValue)")
+            }
+        }
+        guard let snapshot = try await store.job(id: found.job.id, workspaceId: workspace.id) else {
+            throw Self.jobNotFound(found.job.id)
+        }
+        return try await respond(snapshot, status: .ok, workspaceId: workspace.id)
+    }
+
+    @Sendable func events(request: Request, context: EaselRequestContext) async throws -> Response {
+        let (workspace, _) = try await lookup(context)
+        let inferenceId = try context.parameters.require("inferenceId")
+        return try await InferenceEventStream(components: components).response(
+            jobId: inferenceId, workspaceId: workspace.id)
+    }
+
+    // MARK: - Helpers
+
+    /// The caller's job named in the path (and under the path's model), or 404.
+    func lookup(_ context: EaselRequestContext) async throws -> (Workspace, JobSnapshot) {
+        let workspace = try context.requireWorkspace()
+        let modelId = try context.parameters.require("modelId")
+        let inferenceId = try context.parameters.require("inferenceId")
+        guard let snapshot = try await store.job(id: inferenceId, workspaceId: workspace.id),
+            snapshot.job.modelId == modelId
+        else { throw Self.jobNotFound(inferenceId) }
+        return (workspace, snapshot)
+    }
+
+    func respond(
+        _ snapshot: JobSnapshot, status: HTTPResponse.Status, workspaceId: String, headers: HTTPFields = [:]
+    ) async throws -> Response {
+        var snapshot = snapshot
+        var queue: QueueSnapshot?
+        if snapshot.job.state == .queued {
+            queue = try await store.queueSnapshot(workspaceId: workspaceId)
+            // Claimed since it was read: show it as it is now.
+            if queue?.aheadInLane[snapshot.job.id] == nil,
+                let current = try await store.job(id: snapshot.job.id, workspaceId: workspaceId)
+            {
+                snapshot = current
+            }
+        }
+        var response = Self.json(try renderer.json(snapshot, queue: queue), status: status)
+        response.headers.append(contentsOf: headers)
+        return response
+    }
+
+    static func jobNotFound(_ id: String) -> APIError { .notFound("Inference \(id) not found") }
+
+    static func json(_ data: Data, status: HTTPResponse.Status) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// `?onlyFinished=&page=&pageSize=` (empty values mean "not given").
+struct ListQuery {
+    static let defaultPageSize = 10
+    var onlyFinished = false
+    var page = 1
+    var pageSize = defaultPageSize
+
+    init(_ query: FlatDictionary<Substring, Substring>, maxPageSize: Int) throws {
+        var problems: [String] = []
+        if let raw = query["onlyFinished"].map(String.init), !raw.isEmpty {
+            switch raw.lowercased() {
+            case "true", "1": onlyFinished = true
+            case "false", "0": onlyFinished = false
+            default: problems.append("onlyFinished must be a boolean value")
+            }
+        }
+        page = Self.integer("page", query["page"], min: 1, max: Int(Int32.max), problems: &problems) ?? 1
+        pageSize =
+            Self.integer("pageSize", query["pageSize"], min: 1, max: maxPageSize, problems: &problems)
+            ?? Self.defaultPageSize
+        if !problems.isEmpty { throw APIError.badRequest(problems) }
+    }
+
+    static func integer(_ name: String, _ raw: Substring?, min: Int, max: Int, problems: inout [String]) -> Int? {
+        guard let raw, !raw.isEmpty else { return nil }
+        guard let number = Double(raw), number.isFinite, number == number.rounded() else {
+            problems.append("\(name) must be an integer number")
+            return nil
+        }
+        if number < Double(min) {
+            problems.append("\(name) must not be less than \(min)")
+            return nil
+        }
+        if number > Double(max) {
+            problems.append("\(name) must not be greater than \(max)")
+            return nil
+        }
+        return Int(number)
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import Hummingbird
+
+/// Leap's `ModelV2Entity`, plus Easel's extras (`format`, `visibility`).
+struct ModelV2Entity: Encodable, Sendable {
+    var id: String
+    var name: String
+    var createdAt: String
+    var subjectKeyword: String
+    var subjectType: String
+    var status: String
+    var imageSamples: [String]
+    var format: String
+    /// `public` (installed by the operator) or `workspace` (this workspace's own).
+    var visibility: String
+
+    init(_ model: ModelRecord) {
+        id = model.id
+        name = model.name
+        createdAt = ISOTime.string(model.createdAt)
+        subjectKeyword = model.subjectKeyword
+        subjectType = model.subjectType
+        // Installed models are ready to use: Leap's word for a trained model.
+        status = "finished"
+        imageSamples = []
+        format = model.format.rawValue
+        visibility = model.workspaceId == nil ? "public" : "workspace"
+    }
+}
+
+/// `/api/v2/images/models`: the public models plus the workspace's own. Models are read
+/// from the store per request, so `easel models add` shows up without a restart.
+struct ModelsController: Sendable {
+    let components: ServerComponents
+
+    var endpoints: RouteCollection<EaselRequestContext> {
+        RouteCollection(context: EaselRequestContext.self)
+            .get(use: list)
+            .post("new", use: train)
+            .get(":modelId", use: find)
+            .delete(":modelId", use: delete)
+    }
+
+    struct ModelList: Encodable {
+        var models: [ModelV2Entity]
+    }
+
+    @Sendable func list(request: Request, context: EaselRequestContext) async throws -> Response {
+        let workspace = try context.requireWorkspace()
+        let models = try await components.store.models(visibleTo: workspace.id)
+        return InferencesController.json(try WireJSON.encode(ModelList(models: models.map(ModelV2Entity.init))), status: .ok)
+    }
+
+    @Sendable func find(request: Request, context: EaselRequestContext) async throws -> Response {
+        let model = try await visibleModel(context)
+        return InferencesController.json(try WireJSON.encode(ModelV2Entity(model)), status: .ok)
+    }
+
+    /// Deletes one of the workspace's own models; public ones belong to the operator.
+    @Sendable func delete(request: Request, context: EaselRequestContext) async throws -> Response {
+        let model = try await visibleModel(context)
+        guard model.workspaceId != nil else {
+            throw APIError(.forbidden, "Model \(model.id) is a public model; the operator removes it with `easel models remove`")
+        }
+        let installer = ModelInstaller(
+            dataDirectory: components.configuration.dataDirectory, store: components.store)
+        guard let removed = try await installer.remove(id: model.id) else {
+            throw APIError.notFound("Model \(model.id) not found")
+        }
+        context.logger.info("model removed", metadata: ["model.id": "\(removed.id)"])
+        return InferencesController.json(try WireJSON.encode(ModelV2Entity(removed)), status: .ok)
+    }
+
+    /// Leap trains custom models from sample images; Easel installs checkpoints instead.
+    @Sendable func train(request: Request, context: EaselRequestContext) async throws -> Response {
+        _ = try context.requireWorkspace()
+        throw APIError(
+            .notImplemented,
+            "Easel does not train models; install a checkpoint with `easel models add PATH --name NAME`")
+    }
+
+    func visibleModel(_ context: EaselRequestContext) async throws -> ModelRecord {
+        let workspace = try context.requireWorkspace()
+        let modelId = try context.parameters.require("modelId")
+        guard let model = try await components.store.model(id: modelId),
+            model.workspaceId == nil || model.workspaceId == workspace.id
+        else { throw APIError.notFound("Model \(modelId) not found") }
+        return model
+    }
+}

@@ -1,0 +1,255 @@
+import Foundation
+
+/// The OpenAPI 3 description of the API as Easel serves it (Leap's routes and shapes plus
+/// Easel's additions), written by hand. `{{...}}` markers are filled with this server's
+/// base URL and limits when served.
+enum OpenAPIDocument {
+    static func json(serverURL: String, limits: ServerLimits) -> String {
+        template
+            .replacingOccurrences(of: "{{serverURL}}", with: serverURL)
+            .replacingOccurrences(of: "{{maxSteps}}", with: "\(limits.maxSteps)")
+            .replacingOccurrences(of: "{{maxPromptLength}}", with: "\(limits.maxPromptLength)")
+            .replacingOccurrences(of: "{{maxPixelsPerImage}}", with: "\(limits.maxPixelsPerImage)")
+            .replacingOccurrences(of: "{{maxPixelsPerJob}}", with: "\(limits.maxPixelsPerJob)")
+            .replacingOccurrences(of: "{{maxPageSize}}", with: "\(limits.maxPageSize)")
+    }
+
+    static let template = #"""
+        {
+          "openapi": "3.0.3",
+          "info": {
+            "title": "Easel",
+            "description": "Self-hosted image generation speaking Leap's Images API (The Official Leap API 1.0). Every /api route needs `Authorization: Bearer <key>`; errors are `{statusCode, message, error}`.",
+            "version": "1.0"
+          },
+          "servers": [{"url": "{{serverURL}}"}],
+          "security": [{"bearer": []}],
+          "paths": {
+            "/api/v1/images/models/{modelId}/inferences": {
+              "parameters": [{"$ref": "#/components/parameters/modelId"}],
+              "post": {
+                "tags": ["Images"], "summary": "Generate an Image", "operationId": "InferencesController_generate",
+                "description": "Queues a job and returns it at once in state `queued`. A repeated `Idempotency-Key` (same workspace, 24 hours) returns the first job with `Idempotent-Replayed: true`.",
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 255}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateInferenceDto"}}}},
+                "responses": {
+                  "201": {"description": "Job queued (or the first job of a repeated Idempotency-Key).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceEntity"}}}},
+                  "400": {"$ref": "#/components/responses/BadRequest"},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "404": {"$ref": "#/components/responses/NotFound"},
+                  "413": {"$ref": "#/components/responses/Error"},
+                  "422": {"description": "Idempotency-Key reused with a different request.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                  "429": {"description": "Too many jobs waiting for this workspace.", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                }
+              },
+              "get": {
+                "tags": ["Images"], "summary": "List All Image Jobs", "operationId": "InferencesController_listAll",
+                "description": "This workspace's jobs for the model, newest first.",
+                "parameters": [
+                  {"name": "onlyFinished", "in": "query", "required": false, "schema": {"type": "boolean"}},
+                  {"name": "page", "in": "query", "required": false, "allowEmptyValue": true, "schema": {"type": "number", "minimum": 1, "default": 1}},
+                  {"name": "pageSize", "in": "query", "required": false, "allowEmptyValue": true, "schema": {"type": "number", "minimum": 1, "maximum": {{maxPageSize}}, "default": 10}}
+                ],
+                "responses": {
+                  "200": {"description": "Jobs.", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/InferenceEntity"}}}}},
+                  "400": {"$ref": "#/components/responses/BadRequest"},
+                  "401": {"$ref": "#/components/responses/Unauthorized"}
+                }
+              }
+            },
+            "/api/v1/images/models/{modelId}/inferences/{inferenceId}": {
+              "parameters": [{"$ref": "#/components/parameters/modelId"}, {"$ref": "#/components/parameters/inferenceId"}],
+              "get": {
+                "tags": ["Images"], "summary": "Get Single Image Job", "operationId": "InferencesController_findOne",
+                "responses": {
+                  "200": {"description": "The job.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceEntity"}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "404": {"$ref": "#/components/responses/NotFound"}
+                }
+              },
+              "delete": {
+                "tags": ["Images"], "summary": "Delete Image Job", "operationId": "InferencesController_delete",
+                "description": "Deletes the job and its image files (their URIs answer 404 afterwards). A running job is stopped.",
+                "responses": {
+                  "200": {"description": "Deleted; the body is the job as it was.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceEntity"}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "404": {"$ref": "#/components/responses/NotFound"}
+                }
+              }
+            },
+            "/api/v1/images/models/{modelId}/inferences/{inferenceId}/cancel": {
+              "parameters": [{"$ref": "#/components/parameters/modelId"}, {"$ref": "#/components/parameters/inferenceId"}],
+              "post": {
+                "tags": ["Easel"], "summary": "Cancel a job", "operationId": "Easel_cancel",
+                "description": "A queued job ends `failed` with `errorReason: cancelled` at once (200); a running one stops at its next step (202, `cancelRequested: true`). Cancelling a cancelled job is 200; a job that ended otherwise is 409.",
+                "responses": {
+                  "200": {"description": "Cancelled.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceEntity"}}}},
+                  "202": {"description": "Stopping at the next step.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceEntity"}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "404": {"$ref": "#/components/responses/NotFound"},
+                  "409": {"$ref": "#/components/responses/Error"}
+                }
+              }
+            },
+            "/api/v1/images/models/{modelId}/inferences/{inferenceId}/events": {
+              "parameters": [{"$ref": "#/components/parameters/modelId"}, {"$ref": "#/components/parameters/inferenceId"}],
+              "get": {
+                "tags": ["Easel"], "summary": "Follow a job (Server-Sent Events)", "operationId": "Easel_events",
+                "description": "`event: state` carries the job entity (first the current one, then each change; the last event is the final state). `event: step` carries `{id, step, totalSteps}` after every step, in order. `event: deleted` ends the stream if the job is deleted.",
+                "responses": {
+                  "200": {"description": "An event stream until the job ends.", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "404": {"$ref": "#/components/responses/NotFound"}
+                }
+              }
+            },
+            "/api/v2/images/models": {
+              "get": {
+                "tags": ["Image Models"], "summary": "List All Models", "operationId": "TrainImageModels_listAllModels",
+                "description": "Public models (installed by the operator) and this workspace's own.",
+                "responses": {
+                  "200": {"description": "Models.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ListModelsV2Response"}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"}
+                }
+              }
+            },
+            "/api/v2/images/models/new": {
+              "post": {
+                "tags": ["Image Models"], "summary": "Train Model (not supported)", "operationId": "TrainImageModels_trainModel",
+                "description": "Easel installs checkpoints with `easel models add` instead of training.",
+                "responses": {"501": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}}
+              }
+            },
+            "/api/v2/images/models/{modelId}": {
+              "parameters": [{"$ref": "#/components/parameters/modelId"}],
+              "get": {
+                "tags": ["Image Models"], "summary": "Get a Single Model", "operationId": "TrainImageModels_getModel",
+                "responses": {
+                  "200": {"description": "The model.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ModelV2Entity"}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "404": {"$ref": "#/components/responses/NotFound"}
+                }
+              },
+              "delete": {
+                "tags": ["Image Models"], "summary": "Delete a Model", "operationId": "TrainImageModels_deleteModel",
+                "description": "Only a workspace's own model; public models answer 403.",
+                "responses": {
+                  "200": {"description": "Deleted.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ModelV2Entity"}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "403": {"$ref": "#/components/responses/Error"},
+                  "404": {"$ref": "#/components/responses/NotFound"}
+                }
+              }
+            },
+            "/images/{fileName}": {
+              "get": {
+                "tags": ["Easel"], "summary": "A generated image", "operationId": "Easel_image", "security": [],
+                "description": "The random id in the URI is the capability; a request that carries a key must own the image.",
+                "parameters": [{"name": "fileName", "in": "path", "required": true, "schema": {"type": "string", "example": "3f2a9c0d5e8b4a7f9c1d2e3f4a5b6c7d.png"}}],
+                "responses": {"200": {"description": "PNG.", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}, "404": {"$ref": "#/components/responses/NotFound"}}
+              }
+            },
+            "/health": {
+              "get": {
+                "tags": ["Easel"], "summary": "Health", "operationId": "Easel_health", "security": [],
+                "responses": {"200": {"description": "Accepting requests.", "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string"}, "queued": {"type": "integer"}}}}}}}
+              }
+            },
+            "/openapi.json": {
+              "get": {
+                "tags": ["Easel"], "summary": "This document", "operationId": "Easel_openapi", "security": [],
+                "responses": {"200": {"description": "OpenAPI 3 document.", "content": {"application/json": {"schema": {"type": "object"}}}}}
+              }
+            }
+          },
+          "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An Easel key (`easel keys create --workspace NAME`)."}},
+            "parameters": {
+              "modelId": {"name": "modelId", "in": "path", "required": true, "schema": {"type": "string"}},
+              "inferenceId": {"name": "inferenceId", "in": "path", "required": true, "schema": {"type": "string"}}
+            },
+            "responses": {
+              "BadRequest": {"description": "Every problem with the request, at once; nothing was stored.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}, "example": {"statusCode": 400, "message": ["width must be a multiple of 8"], "error": "Bad Request"}}}},
+              "Unauthorized": {"description": "Missing, unknown or revoked key.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "NotFound": {"description": "No such resource in this workspace.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "Error": {"description": "Error.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            },
+            "schemas": {
+              "Error": {
+                "type": "object", "required": ["statusCode", "message", "error"],
+                "properties": {
+                  "statusCode": {"type": "integer"},
+                  "message": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                  "error": {"type": "string"}
+                }
+              },
+              "CreateInferenceDto": {
+                "type": "object", "required": ["prompt"],
+                "properties": {
+                  "prompt": {"type": "string", "minLength": 1, "maxLength": {{maxPromptLength}}},
+                  "negativePrompt": {"type": "string", "default": "asymmetric, watermarks", "maxLength": {{maxPromptLength}}},
+                  "steps": {"type": "number", "default": 50, "minimum": 1, "maximum": {{maxSteps}}, "description": "Integer."},
+                  "width": {"type": "number", "default": 1024, "minimum": 64, "multipleOf": 8, "description": "width x height at most {{maxPixelsPerImage}} pixels; width x height x numberOfImages at most {{maxPixelsPerJob}}."},
+                  "height": {"type": "number", "default": 1024, "minimum": 64, "multipleOf": 8},
+                  "numberOfImages": {"type": "number", "default": 1, "minimum": 1, "maximum": 4},
+                  "promptStrength": {"type": "number", "default": 7, "minimum": 0, "maximum": 30, "description": "Classifier-free guidance scale."},
+                  "seed": {"type": "number", "default": 4523184, "minimum": 0, "maximum": 9007199254740991, "description": "Integer; same seed, same image."},
+                  "webhookUrl": {"type": "string", "description": "POSTed the job entity when it ends; signed with Standard Webhooks headers, retried with backoff; private addresses refused unless the operator allows them."}
+                }
+              },
+              "InferenceImageEntity": {
+                "type": "object", "required": ["id", "createdAt", "uri"],
+                "properties": {"id": {"type": "string"}, "createdAt": {"type": "string"}, "uri": {"type": "string"}}
+              },
+              "InferenceEntity": {
+                "type": "object",
+                "required": ["id", "createdAt", "prompt", "negativePrompt", "seed", "width", "height", "promptStrength", "numberOfImages", "state", "status", "steps", "images", "modelId", "upscalingOption"],
+                "properties": {
+                  "id": {"type": "string"},
+                  "createdAt": {"type": "string", "format": "date-time"},
+                  "prompt": {"type": "string"},
+                  "negativePrompt": {"type": "string"},
+                  "seed": {"type": "number"},
+                  "width": {"type": "number"},
+                  "height": {"type": "number"},
+                  "promptStrength": {"type": "number"},
+                  "numberOfImages": {"type": "number"},
+                  "state": {"type": "string", "enum": ["queued", "processing", "finished", "failed"]},
+                  "status": {"type": "string", "enum": ["queued", "processing", "finished", "failed"]},
+                  "steps": {"type": "number"},
+                  "images": {"type": "array", "items": {"$ref": "#/components/schemas/InferenceImageEntity"}},
+                  "modelId": {"type": "string"},
+                  "upscalingOption": {"type": "string", "enum": ["x1", "x2", "x4"]},
+                  "queuePosition": {"type": "integer", "description": "Easel: 1-based place in the queue (queued)."},
+                  "currentStep": {"type": "integer", "description": "Easel: last completed step (processing)."},
+                  "totalSteps": {"type": "integer", "description": "Easel: steps of this job (processing)."},
+                  "estimatedSecondsLeft": {"type": "number", "description": "Easel: from measured step times."},
+                  "cancelRequested": {"type": "boolean", "description": "Easel: the job stops at its next step."},
+                  "errorReason": {"type": "string", "description": "Easel: why it failed (`cancelled` when cancelled)."},
+                  "startedAt": {"type": "string", "format": "date-time"},
+                  "finishedAt": {"type": "string", "format": "date-time"},
+                  "timings": {
+                    "type": "object", "description": "Easel: seconds spent (ended jobs).",
+                    "properties": {"queuedSeconds": {"type": "number"}, "warmupSeconds": {"type": "number"}, "secondsPerStep": {"type": "number"}, "generationSeconds": {"type": "number"}, "totalSeconds": {"type": "number"}}
+                  }
+                }
+              },
+              "ModelV2Entity": {
+                "type": "object", "required": ["id", "name", "createdAt", "subjectKeyword", "subjectType", "status", "imageSamples"],
+                "properties": {
+                  "id": {"type": "string"}, "name": {"type": "string"}, "createdAt": {"type": "string"},
+                  "subjectKeyword": {"type": "string"}, "subjectType": {"type": "string"}, "status": {"type": "string"},
+                  "imageSamples": {"type": "array", "items": {"type": "string"}},
+                  "format": {"type": "string", "enum": ["diffusers", "single-file"]},
+                  "visibility": {"type": "string", "enum": ["public", "workspace"]}
+                }
+              },
+              "ListModelsV2Response": {
+                "type": "object", "required": ["models"],
+                "properties": {"models": {"type": "array", "items": {"$ref": "#/components/schemas/ModelV2Entity"}}}
+              }
+            }
+          }
+        }
+        """#
+}

@@ -1,0 +1,46 @@
+import Foundation
+
+/// Where generated PNGs live. The file system one is the embedded default; shared
+/// storage for several machines can implement the same three verbs.
+public protocol ImageStore: Sendable {
+    /// Writes (durably) and returns the stored file name.
+    func write(_ png: Data, imageId: String) throws -> String
+    func read(fileName: String) throws -> Data?
+    func delete(fileName: String)
+}
+
+/// PNG files in one folder of the data directory, named by their unguessable id.
+public struct FileImageStore: ImageStore {
+    public let folder: URL
+
+    public init(folder: URL) throws {
+        self.folder = folder
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+
+    public func write(_ png: Data, imageId: String) throws -> String {
+        let name = "\(imageId).png"
+        // Write-then-rename (`.atomic`) so a crash never leaves half an image behind a URI.
+        try png.write(to: folder.appendingPathComponent(name), options: .atomic)
+        return name
+    }
+
+    public func read(fileName: String) throws -> Data? {
+        guard Self.isSafe(fileName) else { return nil }
+        let url = folder.appendingPathComponent(fileName)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        return try Data(contentsOf: url)
+    }
+
+    public func delete(fileName: String) {
+        guard Self.isSafe(fileName) else { return }
+        try? FileManager.default.removeItem(at: folder.appendingPathComponent(fileName))
+    }
+
+    /// Only names we made: hex id and `.png`, so no path can escape the folder.
+    static func isSafe(_ name: String) -> Bool {
+        guard name.hasSuffix(".png") else { return false }
+        let stem = name.dropLast(4)
+        return !stem.isEmpty && stem.allSatisfy { $0.isHexDigit }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import GRDB
+
+extension SQLiteStore {
+    public func dueDeliveries(now: Date, limit: Int) async throws -> [WebhookDelivery] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM webhookDeliveries WHERE state = 'pending' AND nextAttemptAt <= ?
+                    ORDER BY nextAttemptAt LIMIT ?
+                    """,
+                arguments: [now.storedValue, limit]
+            ).map(WebhookDelivery.init(row:))
+        }
+    }
+
+    public func nextDeliveryDue() async throws -> Date? {
+        try await pool.read { db in
+            try Double.fetchOne(db, sql: "SELECT min(nextAttemptAt) FROM webhookDeliveries WHERE state = 'pending'")
+                .map(Date.init(stored:))
+        }
+    }
+
+    public func recordAttempt(_ attempt: WebhookAttempt, newState: DeliveryState, nextAttemptAt: Date?) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO webhookAttempts (deliveryId, number, at, statusCode, error, durationMs)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    attempt.deliveryId, attempt.number, attempt.at.storedValue, attempt.statusCode, attempt.error,
+                    attempt.durationMilliseconds,
+                ])
+            try db.execute(
+                sql: """
+                    UPDATE webhookDeliveries SET state = ?, attempts = ?, nextAttemptAt = coalesce(?, nextAttemptAt),
+                                                 lastError = ?
+                    WHERE id = ?
+                    """,
+                arguments: [
+                    newState.rawValue, attempt.number, nextAttemptAt?.storedValue, attempt.error, attempt.deliveryId,
+                ])
+        }
+    }
+
+    public func deliveries(jobId: String) async throws -> [WebhookDelivery] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM webhookDeliveries WHERE jobId = ? ORDER BY createdAt", arguments: [jobId]
+            ).map(WebhookDelivery.init(row:))
+        }
+    }
+
+    public func attempts(deliveryId: String) async throws -> [WebhookAttempt] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM webhookAttempts WHERE deliveryId = ? ORDER BY number", arguments: [deliveryId]
+            ).map(WebhookAttempt.init(row:))
+        }
+    }
+}

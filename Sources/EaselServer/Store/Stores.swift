@@ -1,0 +1,88 @@
+import Foundation
+
+/// Workspaces and their hashed API keys.
+public protocol AccountStore: Sendable {
+    /// Returns the workspace with this name, creating it (with a new webhook secret) if needed.
+    func workspace(named name: String, createIfMissing: Bool) async throws -> Workspace?
+    func workspaces() async throws -> [Workspace]
+    func workspace(id: String) async throws -> Workspace?
+    func addKey(_ key: APIKeyRecord) async throws
+    func keys(workspaceId: String?) async throws -> [APIKeyRecord]
+    /// Revokes by key id; returns false when no such active key exists.
+    func revokeKey(id: String) async throws -> Bool
+    /// The workspace owning an active key with this SHA-256 hash, if any.
+    func authenticate(keyHash: String) async throws -> Workspace?
+}
+
+/// Installed models, public and per workspace.
+public protocol ModelStore: Sendable {
+    func addModel(_ model: ModelRecord) async throws
+    func model(id: String) async throws -> ModelRecord?
+    /// Public models plus the workspace's own (all models when `workspaceId` is nil).
+    func models(visibleTo workspaceId: String?) async throws -> [ModelRecord]
+    @discardableResult func removeModel(id: String) async throws -> ModelRecord?
+}
+
+/// Renders the webhook body of a job that just ended (the job entity exactly as GET shows it).
+public typealias WebhookRenderer = @Sendable (JobSnapshot) throws -> Data
+
+/// The durable job queue.
+public protocol JobStore: Sendable {
+    /// Commits the job as `queued` (or answers with the job an idempotency key already
+    /// made, or refuses when the workspace has `maxQueued` jobs waiting), atomically.
+    func enqueue(_ job: NewJob, idempotency: IdempotencyClaim?, maxQueued: Int) async throws -> EnqueueOutcome
+    func job(id: String, workspaceId: String) async throws -> JobSnapshot?
+    /// An image by its id (any workspace: the caller checks ownership).
+    func image(id: String) async throws -> ImageRecord?
+    /// Newest first.
+    func jobs(workspaceId: String, modelId: String, onlyFinished: Bool, offset: Int, limit: Int) async throws -> [JobSnapshot]
+    /// Deletes the job and its image rows; returns what was deleted so the files can go too.
+    func deleteJob(id: String, workspaceId: String) async throws -> JobSnapshot?
+    /// A queued job fails at once (reason `cancelled`, webhook queued); a processing one is flagged.
+    func requestCancel(
+        id: String, workspaceId: String, now: Date, webhookPayload: @escaping WebhookRenderer
+    ) async throws -> CancelOutcome
+    /// Claims the next queued job: the workspace served least recently first, then its oldest job.
+    func claimNext(now: Date) async throws -> JobRecord?
+    /// Saves progress of a processing job; returns whether cancellation was asked
+    /// (true also when the job is gone).
+    func recordProgress(id: String, step: Int, secondsPerStep: Double?, warmupSeconds: Double?) async throws -> Bool
+    /// `processing` -> `finished` with its images, and the webhook (if any) in the same transaction.
+    /// Returns nil when the job is no longer processing (deleted meanwhile).
+    func finish(
+        id: String, images: [ImageRecord], timings: GenerationTimings, now: Date,
+        webhookPayload: @escaping WebhookRenderer
+    ) async throws -> JobSnapshot?
+    /// `queued` or `processing` -> `failed` with a reason, and the webhook (if any).
+    func fail(
+        id: String, reason: String, timings: GenerationTimings?, now: Date,
+        webhookPayload: @escaping WebhookRenderer
+    ) async throws -> JobSnapshot?
+    /// `processing` -> `queued` (shutdown with the job unfinished).
+    func requeue(id: String) async throws
+    /// On start: jobs left `processing` by a crash are queued again, or failed once they
+    /// have been claimed `maxAttempts` times (or were being cancelled). Returns both lists of ids.
+    func recoverAbandoned(
+        maxAttempts: Int, now: Date, webhookPayload: @escaping WebhookRenderer
+    ) async throws -> (requeued: [String], failed: [String])
+    func queueSnapshot(workspaceId: String) async throws -> QueueSnapshot
+    func countQueued() async throws -> Int
+}
+
+/// Durable webhook deliveries and the record of every attempt.
+public protocol WebhookStore: Sendable {
+    /// Pending deliveries whose next attempt is due.
+    func dueDeliveries(now: Date, limit: Int) async throws -> [WebhookDelivery]
+    /// The earliest time a pending delivery becomes due, if any.
+    func nextDeliveryDue() async throws -> Date?
+    /// Records an attempt and moves the delivery to its next state.
+    func recordAttempt(
+        _ attempt: WebhookAttempt, newState: DeliveryState, nextAttemptAt: Date?
+    ) async throws
+    func deliveries(jobId: String) async throws -> [WebhookDelivery]
+    func attempts(deliveryId: String) async throws -> [WebhookAttempt]
+}
+
+/// Everything the server keeps. `SQLiteStore` is the embedded implementation; a
+/// PostgreSQL one can stand beside it without touching the routes or workers.
+public protocol EaselStore: AccountStore, ModelStore, JobStore, WebhookStore {}

@@ -1,0 +1,263 @@
+import Foundation
+import Logging
+
+/// Set once when the server starts shutting down; running jobs get a grace period.
+public final class ShutdownFlag: Sendable {
+    private let state = Locked<(begun: Bool, handlers: [UUID: @Sendable () -> Void])>((false, [:]))
+
+    public init() {}
+
+    public var isSet: Bool { state.current.begun }
+
+    public func begin() {
+        let handlers = state.withLock { state -> [@Sendable () -> Void] in
+            guard !state.begun else { return [] }
+            state.begun = true
+            defer { state.handlers.removeAll() }
+            return Array(state.handlers.values)
+        }
+        for handler in handlers { handler() }
+    }
+
+    /// Calls `handler` when shutdown begins (at once if it has). Returns a remover.
+    func onBegin(_ handler: @escaping @Sendable () -> Void) -> @Sendable () -> Void {
+        let token = UUID()
+        let already = state.withLock { state -> Bool in
+            if state.begun { return true }
+            state.handlers[token] = handler
+            return false
+        }
+        if already { handler() }
+        return { [weak self] in self?.state.withLock { _ = $0.handlers.removeValue(forKey: token) } }
+    }
+}
+
+/// Why the generator is being asked to stop.
+final class StopControl: Sendable {
+    private let flags = Locked<(cancelled: Bool, shutdown: Bool)>((false, false))
+    func cancel() { flags.withLock { $0.cancelled = true } }
+    func stopForShutdown() { flags.withLock { $0.shutdown = true } }
+    var cancelled: Bool { flags.current.cancelled }
+    var shuttingDown: Bool { flags.current.shutdown }
+    var shouldStop: Bool { flags.current.cancelled || flags.current.shutdown }
+}
+
+/// Runs one claimed job to its end: generation with progress and cancellation, images
+/// written, then `finished` or `failed` (or back to `queued` when the server stops first).
+struct JobRunner: Sendable {
+    let store: any EaselStore
+    let images: any ImageStore
+    let generator: any ImageGenerator
+    let events: JobEventHub
+    let renderer: InferenceRenderer
+    let estimator: ThroughputEstimator
+    let webhookSignal: WakeSignal
+    let dataDirectory: URL
+    let shutdownGrace: Duration
+    let logger: Logger
+
+    func run(_ job: JobRecord, shutdown: ShutdownFlag) async {
+        var logger = self.logger
+        logger[metadataKey: "job.id"] = "\(job.id)"
+        logger[metadataKey: "workspace.id"] = "\(job.workspaceId)"
+        logger.info(
+            "job transition", metadata: ["from": "queued", "to": "processing", "attempt": "\(job.attempts)"])
+        events.publish(jobId: job.id, .state(.processing))
+
+        guard let record = try? await store.model(id: job.modelId) else {
+            await fail(job, reason: "model \(job.modelId) is not installed", timings: nil, logger: logger)
+            return
+        }
+        let model = InstalledModel(record: record, dataDirectory: dataDirectory)
+        let control = StopControl()
+        let (cancelEvents, cancelFeed) = AsyncStream.makeStream(of: JobEvent.self)
+        let unsubscribe = events.subscribe(jobId: job.id, cancelFeed)
+        let cancelWatcher = Task {
+            for await event in cancelEvents where event == .cancelRequested || event == .deleted { control.cancel() }
+        }
+        let grace = shutdownGrace
+        let graceTimer = Locked<Task<Void, Never>?>(nil)
+        let removeShutdownHandler = shutdown.onBegin {
+            graceTimer.withLock {
+                $0 = Task {
+                    try? await Task.sleep(for: grace)
+                    control.stopForShutdown()
+                }
+            }
+        }
+        defer {
+            unsubscribe()
+            cancelFeed.finish()
+            cancelWatcher.cancel()
+            removeShutdownHandler()
+            graceTimer.current?.cancel()
+        }
+
+        let progress = ProgressRecorder(jobId: job.id, store: store, events: events, control: control)
+        let result: Result<[Data], any Error>
+        do {
+            let pngs = try await generator.generate(
+                model: model, parameters: job.parameters, onStep: progress.onStep,
+                isCancelled: { control.shouldStop || Task.isCancelled })
+            result = .success(pngs)
+        } catch {
+            result = .failure(error)
+        }
+        let timings = await progress.finish()
+
+        switch result {
+        case .success(let pngs):
+            await complete(job, pngs: pngs, timings: timings, logger: logger)
+        case .failure(let error):
+            if (control.shuttingDown || Task.isCancelled) && !control.cancelled {
+                await requeue(job, logger: logger)
+            } else if control.cancelled || (error as? GenerationError) == .cancelled {
+                await fail(job, reason: FailureReason.cancelled, timings: timings, logger: logger)
+            } else {
+                await fail(job, reason: String(describing: error), timings: timings, logger: logger)
+            }
+        }
+    }
+
+    func complete(_ job: JobRecord, pngs: [Data], timings: GenerationTimings, logger: Logger) async {
+        if let problem = PNGCheck.problem(pngs, expecting: job.parameters) {
+            await fail(job, reason: "engine returned bad output: \(problem)", timings: timings, logger: logger)
+            return
+        }
+        var written: [ImageRecord] = []
+        do {
+            let now = Date()
+            for (position, png) in pngs.enumerated() {
+                let id = Credentials.newImageId()
+                let name = try images.write(png, imageId: id)
+                written.append(
+                    ImageRecord(
+                        id: id, jobId: job.id, workspaceId: job.workspaceId, position: position, fileName: name,
+                        createdAt: now))
+            }
+            let renderer = self.renderer
+            guard
+                let ended = try await store.finish(
+                    id: job.id, images: written, timings: timings, now: Date(),
+                    webhookPayload: { try renderer.json($0) })
+            else {
+                for image in written { images.delete(fileName: image.fileName) }
+                logger.info("job deleted while processing; its images were discarded")
+                return
+            }
+            if let perStep = timings.secondsPerStep { estimator.record(secondsPerStep: perStep, parameters: job.parameters) }
+            logger.info(
+                "job transition",
+                metadata: [
+                    "from": "processing", "to": "finished", "images": "\(written.count)",
+                    "seconds": "\(renderer.timings(ended.job).generationSeconds ?? 0)",
+                ])
+            events.publish(jobId: job.id, .state(.finished))
+            if job.webhookUrl != nil { webhookSignal.signal() }
+        } catch {
+            for image in written { images.delete(fileName: image.fileName) }
+            await fail(job, reason: "could not store the images: \(error)", timings: timings, logger: logger)
+        }
+    }
+
+    func fail(_ job: JobRecord, reason: String, timings: GenerationTimings?, logger: Logger) async {
+        let renderer = self.renderer
+        do {
+            guard
+                try await store.fail(
+                    id: job.id, reason: reason, timings: timings, now: Date(),
+                    webhookPayload: { try renderer.json($0) }) != nil
+            else { return }
+            logger.info("job transition", metadata: ["from": "processing", "to": "failed", "reason": "\(reason)"])
+            events.publish(jobId: job.id, .state(.failed))
+            if job.webhookUrl != nil { webhookSignal.signal() }
+        } catch {
+            logger.error("could not mark job failed", metadata: ["error": "\(error)", "reason": "\(reason)"])
+        }
+    }
+
+    func requeue(_ job: JobRecord, logger: Logger) async {
+        do {
+            try await store.requeue(id: job.id)
+            logger.info("job transition", metadata: ["from": "processing", "to": "queued", "reason": "shutdown"])
+            events.publish(jobId: job.id, .state(.queued))
+        } catch {
+            logger.error("could not re-queue job (it is re-queued on next start)", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Turns the engine's per-step callbacks into stored progress, step events and timings,
+/// in order, off the engine's thread. Also notices cancellation asked in the store
+/// (e.g. by another process).
+final class ProgressRecorder: Sendable {
+    typealias Tick = (step: Int, total: Int, at: ContinuousClock.Instant)
+    private let feed: AsyncStream<Tick>.Continuation
+    private let consumer: Task<GenerationTimings, Never>
+
+    init(jobId: String, store: any JobStore, events: JobEventHub, control: StopControl) {
+        let start = ContinuousClock.now
+        let (ticks, feed) = AsyncStream.makeStream(of: Tick.self)
+        self.feed = feed
+        consumer = Task {
+            var firstStepAt: ContinuousClock.Instant?
+            var warmup: Double?
+            var perStep: Double?
+            for await tick in ticks {
+                if firstStepAt == nil {
+                    firstStepAt = tick.at
+                    warmup = Self.seconds(tick.at - start)
+                }
+                if let first = firstStepAt, tick.step > 1 {
+                    perStep = Self.seconds(tick.at - first) / Double(tick.step - 1)
+                }
+                let cancelAsked =
+                    (try? await store.recordProgress(
+                        id: jobId, step: tick.step, secondsPerStep: perStep, warmupSeconds: warmup)) ?? false
+                if cancelAsked { control.cancel() }
+                events.publish(jobId: jobId, .step(tick.step, of: tick.total))
+            }
+            // One step only: its time is the best per-step figure there is.
+            if perStep == nil, let warmup { perStep = warmup }
+            return GenerationTimings(secondsPerStep: perStep, warmupSeconds: warmup)
+        }
+    }
+
+    var onStep: @Sendable (Int, Int) -> Void {
+        let feed = self.feed
+        return { step, total in feed.yield((step, total, ContinuousClock.now)) }
+    }
+
+    /// Waits until every reported step was recorded, then returns the timings.
+    func finish() async -> GenerationTimings {
+        feed.finish()
+        return await consumer.value
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}
+
+/// Checks the engine kept its promise: one PNG per image, of the asked size.
+enum PNGCheck {
+    static func problem(_ pngs: [Data], expecting p: GenerationParameters) -> String? {
+        if pngs.count != p.numberOfImages { return "\(pngs.count) images for numberOfImages \(p.numberOfImages)" }
+        for (index, png) in pngs.enumerated() {
+            guard let size = dimensions(png) else { return "image \(index) is not a PNG" }
+            if size != (p.width, p.height) { return "image \(index) is \(size.0)x\(size.1), not \(p.width)x\(p.height)" }
+        }
+        return nil
+    }
+
+    /// Width and height from the IHDR chunk.
+    static func dimensions(_ png: Data) -> (Int, Int)? {
+        let bytes = [UInt8](png.prefix(24))
+        let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        guard bytes.count == 24, Array(bytes[0..<8]) == signature, bytes[12..<16].elementsEqual("IHDR".utf8) else {
+            return nil
+        }
+        func be32(_ i: Int) -> Int { bytes[i..<i + 4].reduce(0) { $0 << 8 | Int($1) } }
+        return (be32(16), be32(20))
+    }
+}

@@ -1,0 +1,155 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Sends the webhooks of ended jobs, as a ServiceLifecycle service. Deliveries are rows
+/// in the store (written in the same transaction that ended the job), so none is lost to
+/// a restart. Each attempt is signed (Standard Webhooks), checked against private
+/// addresses, bounded by a timeout, recorded, and retried with exponential backoff on a
+/// non-2xx answer, a timeout or a refused connection.
+struct WebhookDispatcher: Service {
+    let store: any EaselStore
+    let policy: WebhookPolicy
+    let signal: WakeSignal
+    let pollInterval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10))))
+        let shutdown = ShutdownFlag()
+        let inFlight = Locked<Set<String>>([])
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                while !shutdown.isSet && !Task.isCancelled {
+                    let due = (try? await store.dueDeliveries(now: Date(), limit: 32)) ?? []
+                    for delivery in due where inFlight.withLock({ $0.insert(delivery.id).inserted }) {
+                        group.addTask {
+                            await deliver(delivery, client: client)
+                            inFlight.withLock { _ = $0.remove(delivery.id) }
+                            signal.signal()
+                        }
+                    }
+                    await signal.wait(timeout: await idleTime())
+                }
+            }
+        } onGracefulShutdown: {
+            shutdown.begin()
+            signal.signal()
+        }
+        try? await client.shutdown()
+    }
+
+    /// Until the next delivery is due (or the poll interval, for other processes' rows).
+    func idleTime() async -> Duration {
+        guard let next = try? await store.nextDeliveryDue() else { return pollInterval }
+        let seconds = next.timeIntervalSinceNow
+        // Due already means it is in flight: its completion signals us.
+        if seconds <= 0 { return pollInterval }
+        return min(pollInterval, .milliseconds(Int64(seconds * 1000) + 1))
+    }
+
+    func deliver(_ delivery: WebhookDelivery, client: HTTPClient) async {
+        let number = delivery.attempts + 1
+        let startedAt = Date()
+        let clock = ContinuousClock.now
+        var statusCode: Int?
+        var failure: String?
+        var permanent = false
+        do {
+            guard let workspace = try await store.workspace(id: delivery.workspaceId) else {
+                throw DeliveryFailure.permanent("workspace no longer exists")
+            }
+            let target = try await AddressGuard(allowPrivate: policy.allowPrivateAddresses).vet(delivery.url)
+            let request = try Self.request(for: delivery, target: target, secret: workspace.webhookSecret)
+            let deadline = NIODeadline.now() + .nanoseconds(Int64(ProgressRecorder.seconds(policy.timeout) * 1e9))
+            let response = try await client.execute(request, deadline: deadline, logger: nil)
+            _ = try await response.body.collect(upTo: 1024 * 1024)
+            statusCode = Int(response.status.code)
+            if !(200..<300).contains(Int(response.status.code)) { failure = "answered HTTP \(response.status.code)" }
+        } catch let refusal as AddressRefusal {
+            failure = refusal.description
+            if case .unresolvable = refusal {} else { permanent = true }
+        } catch DeliveryFailure.permanent(let why) {
+            failure = why
+            permanent = true
+        } catch {
+            failure = "\(error)"
+        }
+
+        let state: DeliveryState
+        var nextAttempt: Date?
+        if failure == nil {
+            state = .delivered
+        } else if permanent {
+            state = failure?.hasPrefix("refused") == true ? .refused : .failed
+        } else if number >= policy.maxAttempts {
+            state = .failed
+        } else {
+            state = .pending
+            nextAttempt = Date().addingTimeInterval(backoff(afterAttempt: number))
+        }
+        let attempt = WebhookAttempt(
+            deliveryId: delivery.id, number: number, at: startedAt, statusCode: statusCode, error: failure,
+            durationMilliseconds: ProgressRecorder.seconds(ContinuousClock.now - clock) * 1000)
+        do {
+            try await store.recordAttempt(attempt, newState: state, nextAttemptAt: nextAttempt)
+        } catch {
+            logger.error("could not record webhook attempt", metadata: ["error": "\(error)"])
+        }
+        var metadata: Logger.Metadata = [
+            "job.id": "\(delivery.jobId)", "webhook.id": "\(delivery.id)", "attempt": "\(number)",
+            "outcome": "\(state.rawValue)",
+        ]
+        if let statusCode { metadata["http.status"] = "\(statusCode)" }
+        if let failure { metadata["error"] = "\(failure)" }
+        logger.info("webhook attempt", metadata: metadata)
+    }
+
+    /// Seconds to wait after the `attempt`-th failure: initial, doubled each time, capped.
+    func backoff(afterAttempt attempt: Int) -> TimeInterval {
+        let initial = ProgressRecorder.seconds(policy.initialBackoff)
+        let cap = ProgressRecorder.seconds(policy.maxBackoff)
+        return min(cap, initial * pow(2, Double(attempt - 1)))
+    }
+
+    /// The signed POST. Plain-http targets are pinned to the vetted address (the `Host`
+    /// header keeps the name), so a second DNS answer cannot redirect the request.
+    static func request(for delivery: WebhookDelivery, target: AddressGuard.Target, secret: String) throws
+        -> HTTPClientRequest
+    {
+        let timestamp = Int(Date().timeIntervalSince1970)
+        let signature = try WebhookSigner.signature(
+            secret: secret, messageId: delivery.id, timestamp: timestamp, payload: delivery.payload)
+        var url = delivery.url
+        var hostHeader: String?
+        if target.url.scheme?.lowercased() == "http", let address = target.addresses.first, address != target.host,
+            var components = URLComponents(url: target.url, resolvingAgainstBaseURL: false)
+        {
+            let port = components.port ?? 80
+            hostHeader = components.port.map { "\(PublicBaseURL.hostPart(target.host)):\($0)" } ?? target.host
+            components.host = nil
+            components.port = nil
+            let query = components.percentEncodedQuery.map { "?\($0)" } ?? ""
+            let path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
+            url = "http://\(PublicBaseURL.hostPart(address)):\(port)\(path)\(query)"
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        if let hostHeader { request.headers.add(name: "host", value: hostHeader) }
+        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "user-agent", value: "Easel-Webhooks/1")
+        request.headers.add(name: "webhook-id", value: delivery.id)
+        request.headers.add(name: "webhook-timestamp", value: "\(timestamp)")
+        request.headers.add(name: "webhook-signature", value: signature)
+        request.body = .bytes(ByteBuffer(bytes: delivery.payload))
+        return request
+    }
+}
+
+enum DeliveryFailure: Error {
+    case permanent(String)
+}

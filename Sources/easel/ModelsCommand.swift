@@ -1,0 +1,84 @@
+import ArgumentParser
+import EaselServer
+import Foundation
+
+/// `easel models`: install, list and remove checkpoints. Works while the server runs (it
+/// reads models per request from the same database).
+struct ModelsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models",
+        abstract: "Install, list and remove models (diffusers folders or single-file .safetensors).",
+        subcommands: [Add.self, List.self, Remove.self],
+        defaultSubcommand: List.self)
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Install a model as a public model (or a workspace's own with --workspace).")
+
+        @Argument(help: "A diffusers folder (with model_index.json) or a .safetensors file.") var path: String
+        @Option(help: "Model name; the model id is derived from it, so it is stable.") var name: String
+        @Option(help: "Install as this workspace's custom model instead of a public one.") var workspace: String?
+        @Flag(help: "Link to the files instead of copying them into the data directory.") var link = false
+        @OptionGroup var data: DataDirectoryOption
+
+        func run() async throws {
+            let store = try data.openStore()
+            var owner: Workspace?
+            if let workspace {
+                guard let found = try await store.workspace(named: workspace, createIfMissing: false) else {
+                    throw CommandFailure("no workspace named \(workspace) (create one with easel keys create)")
+                }
+                owner = found
+            }
+            let installer = ModelInstaller(dataDirectory: data.directory, store: store)
+            do {
+                let model = try await installer.install(
+                    source: URL(fileURLWithPath: path), name: name, workspaceId: owner?.id, link: link)
+                print("installed \(model.name) (\(model.format.rawValue), \(link ? "linked" : "copied"))")
+                print("model id: \(model.id)")
+            } catch let error as ModelInstallError {
+                throw CommandFailure(error.description)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List installed models.")
+
+        @OptionGroup var data: DataDirectoryOption
+
+        func run() async throws {
+            let store = try data.openStore()
+            let models = try await store.models(visibleTo: nil)
+            if models.isEmpty {
+                print("No models yet: easel models add PATH --name NAME")
+                return
+            }
+            let names = Dictionary(uniqueKeysWithValues: try await store.workspaces().map { ($0.id, $0.name) })
+            for model in models {
+                let owner = model.workspaceId.map { "workspace \(names[$0] ?? $0)" } ?? "public"
+                print("\(model.id)  \(model.name)  \(model.format.rawValue)  \(owner)  \(model.path)")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a model (by id or name) and its files.")
+
+        @Argument(help: "Model id or name.") var model: String
+        @OptionGroup var data: DataDirectoryOption
+
+        func run() async throws {
+            let store = try data.openStore()
+            let all = try await store.models(visibleTo: nil)
+            let matches = all.filter { $0.id == model || $0.name == model }
+            guard let target = matches.first else { throw CommandFailure("no model with id or name \(model)") }
+            guard matches.count == 1 else {
+                throw CommandFailure("\(matches.count) models are named \(model); remove one by id")
+            }
+            let installer = ModelInstaller(dataDirectory: data.directory, store: store)
+            try await installer.remove(id: target.id)
+            print("removed \(target.name) (\(target.id))")
+        }
+    }
+}

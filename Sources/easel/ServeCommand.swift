@@ -1,0 +1,93 @@
+import ArgumentParser
+import EaselServer
+import Foundation
+import Logging
+
+/// `easel serve`: the Leap-compatible HTTP service with its in-process workers.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the Leap-compatible image API (answers GET /health with 200 once ready).")
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0: any free port).") var port = 8080
+    @OptionGroup var data: DataDirectoryOption
+    @Option(help: "Jobs generated at the same time (0: API only, another process generates).") var workers = 1
+    @Option(name: .customLong("public-url"), help: "Base of image URIs, e.g. https://easel.example.com.")
+    var publicURL: String?
+    @Flag(name: .customLong("allow-private-webhooks"), help: "Deliver webhooks to loopback/private/link-local addresses.")
+    var allowPrivateWebhooks = false
+
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body.") var maxBodyBytes = 64 * 1024
+    @Option(name: .customLong("max-prompt-length"), help: "Longest prompt, in characters.") var maxPromptLength = 2000
+    @Option(name: .customLong("max-steps"), help: "Most denoising steps per job.") var maxSteps = 150
+    @Option(name: .customLong("max-pixels-per-image"), help: "Largest width x height.")
+    var maxPixelsPerImage = 1024 * 1024
+    @Option(name: .customLong("max-pixels-per-job"), help: "Largest width x height x numberOfImages.")
+    var maxPixelsPerJob = 4 * 1024 * 1024
+    @Option(name: .customLong("max-queued-per-workspace"), help: "Jobs a workspace may have waiting (429 beyond).")
+    var maxQueuedPerWorkspace = 100
+    @Option(name: .customLong("model-cache-mb"), help: "Memory warm models may hold together, in MiB.")
+    var modelCacheMB = 8192
+    @Option(name: .customLong("webhook-attempts"), help: "Attempts per webhook, the first included.")
+    var webhookAttempts = 5
+    @Option(name: .customLong("webhook-timeout"), help: "Seconds allowed per webhook attempt.")
+    var webhookTimeout = 10
+    @Option(name: .customLong("shutdown-grace"), help: "Seconds the job in hand may take to finish on SIGTERM.")
+    var shutdownGrace = 10
+    @Option(name: .customLong("log-format"), help: "json or text.") var logFormat = "json"
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
+        guard workers >= 0 else { throw ValidationError("--workers must be 0 or more") }
+        guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level is not a log level") }
+        if let publicURL, URL(string: publicURL)?.host == nil {
+            throw ValidationError("--public-url must be an absolute URL such as https://easel.example.com")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let json = logFormat == "json"
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "easel")
+        logger.logLevel = level
+
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.dataDirectory = data.directory
+        configuration.workers = workers
+        configuration.publicURL = publicURL
+        configuration.webhooks.allowPrivateAddresses = allowPrivateWebhooks
+        configuration.webhooks.maxAttempts = max(1, webhookAttempts)
+        configuration.webhooks.timeout = .seconds(max(1, webhookTimeout))
+        configuration.limits.maxBodyBytes = maxBodyBytes
+        configuration.limits.maxPromptLength = maxPromptLength
+        configuration.limits.maxSteps = maxSteps
+        configuration.limits.maxPixelsPerImage = maxPixelsPerImage
+        configuration.limits.maxPixelsPerJob = maxPixelsPerJob
+        configuration.limits.maxQueuedPerWorkspace = maxQueuedPerWorkspace
+        configuration.modelCacheBytes = modelCacheMB * 1024 * 1024
+        configuration.shutdownGrace = .seconds(max(0, shutdownGrace))
+
+        // The real engine; there is no other generator in the shipped binary.
+        let generator = DiffusionEngineGenerator(memoryBudgetBytes: configuration.modelCacheBytes)
+        let components = try ServerComponents.open(configuration: configuration, generator: generator, logger: logger)
+        logger.info(
+            "starting",
+            metadata: [
+                "data_dir": "\(configuration.dataDirectory.root.path)", "workers": "\(workers)",
+                "allow_private_webhooks": "\(allowPrivateWebhooks)",
+            ])
+        let app = try await buildApplication(components)
+        try await app.runService()
+    }
+}

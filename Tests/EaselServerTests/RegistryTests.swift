@@ -1,0 +1,145 @@
+import EaselServer
+import Foundation
+import Testing
+
+/// Installing models (what `easel models add` does) and the warm-model cache.
+@Suite struct RegistryTests {
+    static func safetensorsFile(named name: String = "model.safetensors", valid: Bool = true) throws -> URL {
+        let url = TestServer.makeTemporaryFolder().appendingPathComponent(name)
+        let header = Data(#"{"__metadata__":{}}"#.utf8)
+        var data = Data()
+        var length = UInt64(header.count).littleEndian
+        data.append(Data(bytes: &length, count: 8))
+        data.append(valid ? header : Data("not json at all....".utf8))
+        try data.write(to: url)
+        return url
+    }
+
+    static func installer() throws -> (ModelInstaller, SQLiteStore, DataDirectory) {
+        let directory = DataDirectory(path: TestServer.makeTemporaryFolder().path)
+        let store = try directory.openStore()
+        return (ModelInstaller(dataDirectory: directory, store: store), store, directory)
+    }
+
+    @Test func installsADiffusersFolderByCopyWithAStableId() async throws {
+        let (installer, store, directory) = try Self.installer()
+        let source = try TestServer.makeModelFolder()
+        let model = try await installer.install(source: source, name: "Tiny SD", workspaceId: nil, link: false)
+        #expect(model.format == .diffusers)
+        #expect(model.id == ModelInstaller.stableId(name: "Tiny SD", workspaceId: nil))
+        #expect(UUID(uuidString: model.id) != nil)
+        #expect(!model.linked)
+        let copied = directory.root.appendingPathComponent(model.path)
+        #expect(FileManager.default.fileExists(atPath: copied.appendingPathComponent("model_index.json").path))
+        #expect(copied.resolvingSymlinksInPath().path != source.resolvingSymlinksInPath().path)
+        #expect(try await store.model(id: model.id)?.name == "Tiny SD")
+
+        await #expect(throws: ModelInstallError.alreadyInstalled(name: "Tiny SD", id: model.id)) {
+            _ = try await installer.install(source: source, name: "Tiny SD", workspaceId: nil, link: false)
+        }
+        // Removing and re-adding gives the same id: clients keep working.
+        try await installer.remove(id: model.id)
+        #expect(!FileManager.default.fileExists(atPath: copied.path))
+        let again = try await installer.install(source: source, name: "Tiny SD", workspaceId: nil, link: true)
+        #expect(again.id == model.id)
+        #expect(again.linked)
+        try await installer.remove(id: again.id)
+        #expect(FileManager.default.fileExists(atPath: source.appendingPathComponent("model_index.json").path),
+            "removing a linked model leaves the operator's files alone")
+    }
+
+    @Test func installsASingleFileCheckpoint() async throws {
+        let (installer, _, directory) = try Self.installer()
+        let model = try await installer.install(
+            source: try Self.safetensorsFile(), name: "single", workspaceId: nil, link: false)
+        #expect(model.format == .singleFile)
+        #expect(model.path.hasSuffix(".safetensors"))
+        #expect(FileManager.default.fileExists(atPath: directory.root.appendingPathComponent(model.path).path))
+    }
+
+    @Test func refusesWhatDoesNotLookLikeAModel() async throws {
+        let (installer, store, _) = try Self.installer()
+        let emptyFolder = TestServer.makeTemporaryFolder()
+        let badIndex = TestServer.makeTemporaryFolder()
+        try Data("[1]".utf8).write(to: badIndex.appendingPathComponent("model_index.json"))
+        let text = TestServer.makeTemporaryFolder().appendingPathComponent("notes.txt")
+        try Data("hello".utf8).write(to: text)
+        let sources = [
+            emptyFolder, badIndex, text, try Self.safetensorsFile(valid: false),
+            URL(fileURLWithPath: "/no/such/model"),
+        ]
+        for source in sources {
+            await #expect(throws: ModelInstallError.self, "\(source.path)") {
+                _ = try await installer.install(source: source, name: "bad-\(UUID())", workspaceId: nil, link: false)
+            }
+        }
+        await #expect(throws: ModelInstallError.emptyName) {
+            _ = try await installer.install(source: try TestServer.makeModelFolder(), name: "  ", workspaceId: nil, link: false)
+        }
+        #expect(try await store.models(visibleTo: nil).isEmpty)
+    }
+
+    /// A loader whose models weigh what the test says, counting loads.
+    final class CountingLoader: ModelLoader {
+        let sizes: [String: Int]
+        let loads = Locked<[String]>([])
+        let delay: Duration
+
+        init(sizes: [String: Int], delay: Duration = .zero) {
+            self.sizes = sizes
+            self.delay = delay
+        }
+
+        func estimatedBytes(for model: InstalledModel) throws -> Int { sizes[model.id] ?? 0 }
+
+        func load(_ model: InstalledModel) async throws -> String {
+            loads.withLock { $0.append(model.id) }
+            if delay > .zero { try await Task.sleep(for: delay) }
+            return "loaded \(model.id)"
+        }
+    }
+
+    static func model(_ id: String) -> InstalledModel {
+        InstalledModel(id: id, name: id, format: .diffusers, location: URL(fileURLWithPath: "/m/\(id)"), cacheKey: id)
+    }
+
+    @Test func cacheKeepsModelsWarmAndEvictsLeastRecentlyUsedWithinBudget() async throws {
+        let loader = CountingLoader(sizes: ["a": 40, "b": 40, "c": 40, "huge": 500])
+        let cache = ModelCache(loader: loader, budgetBytes: 100)
+        _ = try await cache.model(for: Self.model("a"))
+        _ = try await cache.model(for: Self.model("b"))
+        _ = try await cache.model(for: Self.model("a"))  // warm: no load, and now most recent
+        #expect(loader.loads.current == ["a", "b"])
+        _ = try await cache.model(for: Self.model("c"))  // 120 > 100: b (least recent) goes
+        #expect(await cache.residentKeys == ["c", "a"])
+        #expect(await cache.residentBytes == 80)
+        _ = try await cache.model(for: Self.model("a"))
+        #expect(loader.loads.current == ["a", "b", "c"])
+        // A model over the whole budget still loads, alone.
+        #expect(try await cache.model(for: Self.model("huge")) == "loaded huge")
+        #expect(await cache.residentKeys == ["huge"])
+    }
+
+    @Test func concurrentRequestsForOneModelShareOneLoad() async throws {
+        let loader = CountingLoader(sizes: ["a": 1], delay: .milliseconds(50))
+        let cache = ModelCache(loader: loader, budgetBytes: 100)
+        try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<5 { group.addTask { try await cache.model(for: Self.model("a")) } }
+            for try await value in group { #expect(value == "loaded a") }
+        }
+        #expect(loader.loads.current == ["a"])
+    }
+
+    @Test func productionGeneratorNeverMakesStandInImages() async throws {
+        // The shipped binary has no fake path: without a real model (and, until the pipeline
+        // is plugged in, without an engine) a job fails with a reason instead of producing images.
+        let generator = DiffusionEngineGenerator(memoryBudgetBytes: 1 << 30)
+        let parameters = GenerationParameters(
+            prompt: "p", negativePrompt: "", steps: 1, width: 64, height: 64, numberOfImages: 1, promptStrength: 7,
+            seed: 1)
+        await #expect(throws: (any Error).self) {
+            _ = try await generator.generate(
+                model: Self.model("a"), parameters: parameters, onStep: { _, _ in }, isCancelled: { false })
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import EaselServer
+import Foundation
+import Testing
+
+/// The SQLite store on its own: durability across re-open, crash recovery, fair claims,
+/// idempotency window, queue positions.
+@Suite struct StoreTests {
+    static func parameters(steps: Int = 2) -> GenerationParameters {
+        GenerationParameters(
+            prompt: "p", negativePrompt: "", steps: steps, width: 64, height: 64, numberOfImages: 1, promptStrength: 7,
+            seed: 1)
+    }
+
+    static func enqueue(_ store: SQLiteStore, _ workspace: Workspace, at time: Date = Date()) async throws -> JobRecord {
+        let job = NewJob(workspaceId: workspace.id, modelId: "m", parameters: parameters(), webhookUrl: nil, createdAt: time)
+        guard case .created(let record) = try await store.enqueue(job, idempotency: nil, maxQueued: 1000) else {
+            throw StoreError.corrupt("not created")
+        }
+        return record
+    }
+
+    static let noWebhook: WebhookRenderer = { _ in Data() }
+
+    @Test func jobsSurviveReopenAndProcessingOnesAreRequeued() async throws {
+        let folder = TestServer.makeTemporaryFolder()
+        let path = folder.appendingPathComponent("easel.sqlite").path
+        var ids: [String] = []
+        do {
+            let store = try SQLiteStore(path: path)
+            let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
+            for _ in 0..<3 { ids.append(try await Self.enqueue(store, workspace).id) }
+            let claimed = try #require(try await store.claimNext(now: Date()))
+            #expect(claimed.id == ids[0])
+            #expect(claimed.state == .processing)
+            _ = try await store.recordProgress(id: claimed.id, step: 1, secondsPerStep: nil, warmupSeconds: 0.5)
+            // The "crash": the store is dropped with the job processing.
+        }
+        let reopened = try SQLiteStore(path: path)
+        let recovered = try await reopened.recoverAbandoned(maxAttempts: 3, now: Date(), webhookPayload: Self.noWebhook)
+        #expect(recovered.requeued == [ids[0]])
+        #expect(recovered.failed.isEmpty)
+        #expect(try await reopened.countQueued() == 3)
+        // It keeps its place: the oldest is claimed first again, on its second attempt.
+        let again = try #require(try await reopened.claimNext(now: Date()))
+        #expect(again.id == ids[0])
+        #expect(again.attempts == 2)
+        #expect(again.currentStep == 0)
+    }
+
+    @Test func aJobThatKeepsCrashingTheServerIsFailedNotRequeuedForever() async throws {
+        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+        let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
+        let job = try await Self.enqueue(store, workspace)
+        for _ in 0..<3 {
+            _ = try await store.claimNext(now: Date())
+            _ = try await store.recoverAbandoned(maxAttempts: 3, now: Date(), webhookPayload: Self.noWebhook)
+        }
+        let ended = try #require(try await store.job(id: job.id, workspaceId: workspace.id))
+        #expect(ended.job.state == .failed)
+        #expect(ended.job.failureReason?.contains("abandoned") == true)
+    }
+
+    @Test func claimsAreOldestFirstWithinAndRoundRobinAcrossWorkspaces() async throws {
+        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+        let a = try #require(try await store.workspace(named: "a", createIfMissing: true))
+        let b = try #require(try await store.workspace(named: "b", createIfMissing: true))
+        let c = try #require(try await store.workspace(named: "c", createIfMissing: true))
+        // a floods the queue first; b and c arrive later.
+        var owner: [String: String] = [:]
+        for _ in 0..<5 { owner[try await Self.enqueue(store, a).id] = "a" }
+        for _ in 0..<2 { owner[try await Self.enqueue(store, b).id] = "b" }
+        owner[try await Self.enqueue(store, c).id] = "c"
+        var order: [String] = []
+        var claimedIds: [String] = []
+        while let job = try await store.claimNext(now: Date()) {
+            order.append(owner[job.id] ?? "?")
+            claimedIds.append(job.id)
+        }
+        #expect(order == ["a", "b", "c", "a", "b", "a", "a", "a"])
+        // Within a workspace, oldest first.
+        let aClaims = claimedIds.filter { owner[$0] == "a" }
+        let aSeqs = try await aClaims.asyncMap { try #require(try await store.job(id: $0, workspaceId: a.id)?.job.seq) }
+        #expect(aSeqs == aSeqs.sorted())
+    }
+
+    @Test func concurrentClaimsNeverHandOutAJobTwice() async throws {
+        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+        let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
+        for _ in 0..<40 { _ = try await Self.enqueue(store, workspace) }
+        let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    var mine: [String] = []
+                    while let job = try await store.claimNext(now: Date()) { mine.append(job.id) }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(claimed.count == 40)
+        #expect(Set(claimed).count == 40)
+    }
+
+    @Test func idempotencyKeysExpireAfterTheirWindow() async throws {
+        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+        let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
+        let old = Date().addingTimeInterval(-25 * 3600)
+        let claim = IdempotencyClaim(key: "k", requestHash: "h")
+        let first = NewJob(workspaceId: workspace.id, modelId: "m", parameters: Self.parameters(), webhookUrl: nil, createdAt: old)
+        guard case .created = try await store.enqueue(first, idempotency: claim, maxQueued: 10) else {
+            Issue.record("first submit not created")
+            return
+        }
+        let second = NewJob(workspaceId: workspace.id, modelId: "m", parameters: Self.parameters(), webhookUrl: nil)
+        guard case .created(let fresh) = try await store.enqueue(second, idempotency: claim, maxQueued: 10) else {
+            Issue.record("a key older than 24 hours must not replay")
+            return
+        }
+        let third = NewJob(workspaceId: workspace.id, modelId: "m", parameters: Self.parameters(), webhookUrl: nil)
+        #expect(try await store.enqueue(third, idempotency: claim, maxQueued: 10) == .replayed(fresh))
+    }
+
+    @Test func finishIsRefusedForAJobDeletedWhileRunning() async throws {
+        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+        let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
+        let job = try await Self.enqueue(store, workspace)
+        _ = try await store.claimNext(now: Date())
+        #expect(try await store.deleteJob(id: job.id, workspaceId: workspace.id) != nil)
+        #expect(try await store.recordProgress(id: job.id, step: 1, secondsPerStep: nil, warmupSeconds: nil), "gone reads as cancel")
+        let image = ImageRecord(
+            id: "ab", jobId: job.id, workspaceId: workspace.id, position: 0, fileName: "ab.png", createdAt: Date())
+        let finished = try await store.finish(
+            id: job.id, images: [image], timings: .init(secondsPerStep: 1, warmupSeconds: 1), now: Date(),
+            webhookPayload: Self.noWebhook)
+        #expect(finished == nil)
+        #expect(try await store.image(id: "ab") == nil)
+    }
+
+    @Test func queuePositionFollowsRoundRobinRounds() {
+        let snapshot = QueueSnapshot(
+            lanes: [.init(workspaceId: "b", queued: 1), .init(workspaceId: "a", queued: 3), .init(workspaceId: "c", queued: 2)],
+            aheadInLane: ["a0": 0, "a1": 1, "a2": 2], processing: 1)
+        // Rounds: b0 a0 c0 | a1 c1 | a2
+        #expect(snapshot.position(ofJob: "a0", in: "a") == 2)
+        #expect(snapshot.position(ofJob: "a1", in: "a") == 4)
+        #expect(snapshot.position(ofJob: "a2", in: "a") == 6)
+        #expect(snapshot.position(ofJob: "zz", in: "a") == nil)
+    }
+
+    @Test func keysAreStoredHashedAndRevocable() async throws {
+        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+        let (workspace, key) = try await TestServer.makeKey(workspace: "w", store: store)
+        #expect(key.hasPrefix("easel_") && key.count == 46)
+        let stored = try await store.keys(workspaceId: workspace.id)
+        #expect(stored.count == 1)
+        #expect(stored[0].keyHash == Credentials.hash(apiKey: key))
+        #expect(stored[0].keyHash.count == 64)
+        #expect(try await store.authenticate(keyHash: Credentials.hash(apiKey: key))?.id == workspace.id)
+        #expect(try await store.revokeKey(id: stored[0].id))
+        #expect(try await store.authenticate(keyHash: Credentials.hash(apiKey: key)) == nil)
+        #expect(try await !store.revokeKey(id: stored[0].id))
+        #expect(workspace.webhookSecret.hasPrefix("whsec_"))
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for element in self { out.append(try await transform(element)) }
+        return out
+    }
+}

@@ -1,0 +1,67 @@
+import EaselServer
+import Foundation
+
+/// A door tests open to let a held generation go on.
+final class Gate: Sendable {
+    private let state = Locked<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    var isOpen: Bool { state.current.open }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let passNow = state.withLock { state -> Bool in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if passNow { continuation.resume() }
+        }
+    }
+}
+
+/// The test double behind `ImageGenerator`: real PNGs of the asked size (deterministic
+/// from the seed), a callback per step, cancellation honoured between steps. It can be
+/// held at a gate before its first step, slowed per step, or told to fail.
+final class FakeGenerator: ImageGenerator, Sendable {
+    let stepDelay: Duration
+    let gate: Gate?
+    let failure: Locked<(any Error)?> = Locked(nil)
+    let calls = Locked<[GenerationParameters]>([])
+
+    init(stepDelay: Duration = .zero, gate: Gate? = nil) {
+        self.stepDelay = stepDelay
+        self.gate = gate
+    }
+
+    func generate(
+        model: InstalledModel,
+        parameters: GenerationParameters,
+        onStep: @escaping @Sendable (Int, Int) -> Void,
+        isCancelled: @escaping @Sendable () -> Bool
+    ) async throws -> [Data] {
+        calls.withLock { $0.append(parameters) }
+        // Held at the gate, but still stoppable (shutdown, cancel) like a real engine.
+        while let gate, !gate.isOpen {
+            if isCancelled() { throw GenerationError.cancelled }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        for step in 1...parameters.steps {
+            if isCancelled() { throw GenerationError.cancelled }
+            if stepDelay > .zero { try? await Task.sleep(for: stepDelay) }
+            onStep(step, parameters.steps)
+        }
+        if let error = failure.current { throw error }
+        return (0..<parameters.numberOfImages).map {
+            TestPNG.image(width: parameters.width, height: parameters.height, seed: parameters.seed &+ UInt64($0))
+        }
+    }
+}

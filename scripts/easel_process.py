@@ -1,0 +1,110 @@
+"""Helpers shared by the real-process tests: run the `easel` binary on a data directory,
+start and stop `easel serve` on a free loopback port, and talk to it over HTTP.
+
+Only the Python standard library is used, so these run with any python3.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Easel:
+    """One data directory and the binary that works on it."""
+
+    def __init__(self, binary, data_dir=None):
+        self.binary = os.path.abspath(binary)
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="easel-e2e-")
+        self.server = None
+        self.port = None
+        self.logs = []
+
+    def run(self, *args):
+        result = subprocess.run(
+            [self.binary, *args, "--data-dir", self.data_dir], capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            raise SystemExit(f"FAILED: easel {' '.join(args)}: {result.stderr or result.stdout}")
+        return result.stdout
+
+    def create_key(self, workspace):
+        output = self.run("keys", "create", "--workspace", workspace)
+        tokens = [t for t in re.findall(r"\S+", output) if len(t) >= 32]
+        if len(tokens) != 1:
+            raise SystemExit(f"FAILED: `easel keys create` printed {len(tokens)} long tokens: {output}")
+        return tokens[0]
+
+    def add_model(self, path, name):
+        output = self.run("models", "add", path, "--name", name)
+        match = re.search(r"model id: (\S+)", output)
+        if not match:
+            raise SystemExit(f"FAILED: no model id in: {output}")
+        return match.group(1)
+
+    def start(self, *extra, port=None):
+        self.port = port or self.port or free_port()
+        log_path = os.path.join(self.data_dir, f"serve-{len(self.logs)}.log")
+        self.logs.append(log_path)
+        log = open(log_path, "w")
+        self.server = subprocess.Popen(
+            [self.binary, "serve", "--port", str(self.port), "--data-dir", self.data_dir, *extra],
+            stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.server.poll() is not None:
+                raise SystemExit(f"FAILED: easel serve exited with {self.server.returncode}; see {log_path}")
+            try:
+                if self.request("GET", "/health")[0] == 200:
+                    return self.base_url
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise SystemExit("FAILED: easel serve did not answer /health within 60 s")
+
+    @property
+    def base_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        """Sends `sig` and returns the exit status."""
+        self.server.send_signal(sig)
+        status = self.server.wait(timeout=timeout)
+        self.server = None
+        return status
+
+    def request(self, method, path, key=None, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        if key:
+            request.add_header("Authorization", f"Bearer {key}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                payload = response.read()
+                return response.status, json.loads(payload) if payload else None
+        except urllib.error.HTTPError as error:
+            payload = error.read()
+            return error.code, json.loads(payload) if payload else None
+
+    def log_records(self):
+        records = []
+        for path in self.logs:
+            with open(path) as log:
+                for line in log:
+                    try:
+                        records.append(json.loads(line))
+                    except ValueError:
+                        pass
+        return records
