@@ -41,6 +41,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "For single files: the family, when its tensors should not decide (\(SingleFileFamily.allCases.map(\.rawValue).joined(separator: ", "))).")
     var family: String?
 
+    @Option(help: "For single files: a diffusers folder whose configs (and tokenizer) to use, as diffusers' from_single_file(config=).")
+    var config: String?
+
     @Option(name: .shortAndLong, help: "Output PNG; with --count N above 1, out.png becomes out-1.png ... out-N.png.")
     var output: String
 
@@ -59,7 +62,8 @@ struct GenerateCommand: ParsableCommand {
         let loaded: StableDiffusionModel
         do {
             loaded = try StableDiffusionModel.load(from: URL(fileURLWithPath: model),
-                                                   family: family.flatMap(SingleFileFamily.init(rawValue:)))
+                                                   family: family.flatMap(SingleFileFamily.init(rawValue:)),
+                                                   configFolder: config.map { URL(fileURLWithPath: $0) })
         } catch {
             printError("error: cannot load model: \(error)")
             throw ExitCode(1)

@@ -103,3 +103,29 @@ import Testing
         }
     }
 }
+
+/// A single file in the original layout gives the same images as the diffusers folder with
+/// the same weights (and so as diffusers' `from_single_file`, which scripts/make_single_file_
+/// fixtures.py shows loads the same state dicts), in F16 and in F32.
+@Suite struct SingleFilePipelineTests {
+    @Test(arguments: TinyModels.names, [false, true])
+    func singleFileMatchesFolder(model name: String, widenToF32: Bool) throws {
+        let folder = try TinyModels.folder(name)
+        let scratch = try SingleFileScratch()
+        let file = try SingleFileCheckpointTests.singleFile(name, widenToF32 ? .f32 : .f16, scratch)
+        let model = try StableDiffusionModel.load(from: file, configFolder: folder)
+        #expect(model.kind.contains("single file"))
+        let pipeline = TextToImagePipeline(model: model)
+        for c in try PipelineParityTests.cases(name).prefix(4) {
+            let request = GenerationRequest(
+                prompt: c.prompt, negativePrompt: c.negative.isEmpty ? nil : c.negative, steps: c.steps,
+                width: c.width, height: c.height, seed: c.seed, guidanceScale: c.guidance, count: c.count,
+                scheduler: c.scheduler == "default" ? nil : c.scheduler)
+            let actual = try pipeline.generate(request).images.flatMap(\.pixels)
+            let expected = try PipelineParityTests.expectedPixels(c.file)
+            let worst = zip(actual, expected).map { abs(Int($0) - Int($1)) }.max() ?? 0
+            #expect(actual.count == expected.count && worst <= 2,
+                    "\(name) single file (\(widenToF32 ? "F32" : "F16")) \(c.scheduler): worst \(worst)/255")
+        }
+    }
+}

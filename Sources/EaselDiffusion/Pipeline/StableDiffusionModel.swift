@@ -40,9 +40,11 @@ public struct StableDiffusionModel: Sendable {
 
     /// Loads the model at `url`: a diffusers folder (with `model_index.json`) or a single
     /// `.safetensors` file in the original layout. `family` overrides what a single file's
-    /// tensors say it is; it is ignored for folders. `withEncoder` also loads the VAE's
-    /// encoder (image-to-image needs it; text-to-image does not).
-    public static func load(from url: URL, family: SingleFileFamily? = nil,
+    /// tensors say it is, and `configFolder` is a diffusers folder whose component configs
+    /// (and tokenizer) it takes instead of the family's usual ones — diffusers'
+    /// `from_single_file(config=...)`; both are ignored for folders. `withEncoder` also loads
+    /// the VAE's encoder (image-to-image needs it; text-to-image does not).
+    public static func load(from url: URL, family: SingleFileFamily? = nil, configFolder: URL? = nil,
                             withEncoder: Bool = false) throws -> StableDiffusionModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
@@ -54,7 +56,7 @@ public struct StableDiffusionModel: Sendable {
         guard url.pathExtension.lowercased() == "safetensors" else {
             throw ModelLoadingError.unsupportedFile(url.path)
         }
-        return try loadSingleFile(url, family: family, withEncoder: withEncoder)
+        return try loadSingleFile(url, family: family, configFolder: configFolder, withEncoder: withEncoder)
     }
 
     private static func loadFolder(_ url: URL, withEncoder: Bool) throws -> StableDiffusionModel {
@@ -72,9 +74,9 @@ public struct StableDiffusionModel: Sendable {
                                     kind: "diffusers folder")
     }
 
-    private static func loadSingleFile(_ url: URL, family: SingleFileFamily?,
+    private static func loadSingleFile(_ url: URL, family: SingleFileFamily?, configFolder: URL?,
                                        withEncoder: Bool) throws -> StableDiffusionModel {
-        let checkpoint = try SingleFileCheckpoint(url: url, familyOverride: family)
+        let checkpoint = try SingleFileCheckpoint(url: url, familyOverride: family, configFolder: configFolder)
         let configs = checkpoint.configs
         let path = url.path
 
@@ -98,10 +100,28 @@ public struct StableDiffusionModel: Sendable {
         try vaeWeights.checkAllConsumed(allowing: withEncoder ? .none : .prefixes(["encoder.", "quant_conv."]))
 
         let scheduler = try SchedulerConfiguration.decode(configs.scheduler, path: "\(path) (scheduler config)")
-        let tokenizer = try CLIPTokenizer.builtin(checkpoint.family.usesOpenCLIP ? .stableDiffusion2 : .stableDiffusion1)
+        let tokenizer = try singleFileTokenizer(family: checkpoint.family, configFolder: configFolder)
         return StableDiffusionModel(tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae,
                                     schedulerConfiguration: scheduler, location: path,
                                     kind: "single file (\(checkpoint.family))")
+    }
+}
+
+extension StableDiffusionModel {
+    /// A single file carries no tokenizer: CLIP's built-in vocabulary, dressed as the config
+    /// folder's tokenizer when one is given (its own files when it has them), else as the
+    /// family's published one (SD 2.x pads with "!").
+    static func singleFileTokenizer(family: SingleFileFamily, configFolder: URL?) throws -> CLIPTokenizer {
+        guard let configFolder else {
+            return try CLIPTokenizer.builtin(family.usesOpenCLIP ? .stableDiffusion2 : .stableDiffusion1)
+        }
+        let folder = configFolder.appendingPathComponent("tokenizer", isDirectory: true)
+        let manager = FileManager.default
+        if manager.fileExists(atPath: folder.appendingPathComponent("vocab.json").path)
+            || manager.fileExists(atPath: folder.appendingPathComponent("tokenizer.json").path) {
+            return try CLIPTokenizer(folder: folder)
+        }
+        return try CLIPTokenizer.builtin(configuredBy: folder)
     }
 }
 
