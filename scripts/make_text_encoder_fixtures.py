@@ -96,7 +96,8 @@ def main():
     # Published checkpoints name the weights `text_model.*`; write them that way.
     from safetensors.torch import save_file
     os.makedirs(os.path.join(ROOT, "tiny-proj"))
-    state = {("text_model." + k if not k.startswith("text_projection") else k): v.contiguous()
+    # (transformers 5 already names the projection model's weights `text_model.*`.)
+    state = {(k if k.startswith(("text_model.", "text_projection")) else "text_model." + k): v.contiguous()
              for k, v in mp.state_dict().items()}
     save_file(state, os.path.join(ROOT, "tiny-proj", "model.safetensors"))
     mp.config.to_json_file(os.path.join(ROOT, "tiny-proj", "config.json"))

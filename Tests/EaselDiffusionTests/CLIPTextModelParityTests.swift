@@ -100,7 +100,7 @@ struct CLIPTextModelParityTests {
         let directory = try CLIPTextFixture.url("tiny-proj")
         let config = try CLIPTextConfig.load(from: directory.appendingPathComponent("config.json"))
         #expect(config.hiddenAct == .gelu && config.eosTokenId == 2)
-        let weights = StrictWeights(try Self.publishedNames(SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))))
+        let weights = StrictWeights(try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors")))
         let model = try CLIPTextModel(config: config, weights: weights)
         try weights.checkAllConsumed()
         #expect(model.weightPrefix == "text_model.")
@@ -114,20 +114,5 @@ struct CLIPTextModelParityTests {
         for i in fixture.savedHiddenStates {
             try CLIPTextFixture.check(out.hiddenStates[i], "tiny-proj", "hidden_state\(i)", shape: [2, 77, 32])
         }
-    }
-
-    /// The tiny-proj fixture was written with its names prefixed twice
-    /// (`text_model.text_model.embeddings...`: the script adds `text_model.` to a state dict
-    /// that already has it). Published checkpoints have it once; while the fixture has the
-    /// doubled form, present it under the published names. A no-op once the fixture is fixed.
-    static func publishedNames(_ file: SafetensorsFile) -> any TensorArchive {
-        let doubled = "text_model.text_model."
-        guard file.names.contains(where: { $0.hasPrefix(doubled) }) else { return file }
-        var mapping: [String: RenamedArchive.Source] = [:]
-        for name in file.names {
-            let published = name.hasPrefix(doubled) ? String(name.dropFirst("text_model.".count)) : name
-            mapping[published] = .init(name)
-        }
-        return RenamedArchive(base: file, mapping: mapping)
     }
 }
