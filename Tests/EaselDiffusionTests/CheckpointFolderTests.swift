@@ -174,6 +174,28 @@ import Testing
         #expect(corrupt?.tensor == "c")
     }
 
+    /// VAE folders saved before diffusers 0.14 name attention `query/key/value/proj_attn`;
+    /// they load under the current names, as diffusers loads them.
+    @Test func deprecatedAttentionNamesLoadUnderCurrentNames() throws {
+        let scratch = try CheckpointScratch()
+        let block = "decoder.mid_block.attentions.0"
+        var tensors: [String: ([Int], [Float])] = ["\(block).group_norm.weight": ([2], [1, 1])]
+        for (i, old) in ["query", "key", "value", "proj_attn"].enumerated() {
+            tensors["\(block).\(old).weight"] = ([2, 2], [Float(i), 0, 0, 1])
+            tensors["\(block).\(old).bias"] = ([2], [Float(i), 0])
+        }
+        tensors["decoder.conv_in.query.weight"] = ([1], [5])  // not an attention block: untouched
+        try scratch.writeF32("vae/diffusion_pytorch_model.safetensors", tensors)
+        let weights = try DiffusersComponent(name: "vae", directory: scratch.directory.appendingPathComponent("vae")).weights()
+        for (i, new) in ["to_q", "to_k", "to_v", "to_out.0"].enumerated() {
+            #expect(try weights.tensor("\(block).\(new).weight", shape: [2, 2]).scalars == [Float(i), 0, 0, 1])
+            #expect(try weights.tensor("\(block).\(new).bias", shape: [2]).scalars == [Float(i), 0])
+        }
+        #expect(!weights.contains("\(block).query.weight"))
+        _ = try weights.tensor("\(block).group_norm.weight", shape: [2])
+        #expect(weights.unusedNames == ["decoder.conv_in.query.weight"])
+    }
+
     @Test func brokenFixtureCopyErrorsNameTheShard() throws {
         let scratch = try CheckpointScratch()
         let copy = try Self.copyOfFixture(scratch)

@@ -24,7 +24,7 @@ struct CheckpointLoadBenchmarkTests {
             entries.append("\"layer.\(i).weight\":{\"dtype\":\"\(dtype)\",\"shape\":[\(elementsPerTensor)],\"data_offsets\":[\(i * bytes),\((i + 1) * bytes)]}")
         }
         let header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
-        let handle = try { FileManager.default.createFile(atPath: url.path, contents: nil); return try FileHandle(forWritingTo: url) }()
+        let handle = try { _ = FileManager.default.createFile(atPath: url.path, contents: nil); return try FileHandle(forWritingTo: url) }()
         try handle.write(contentsOf: (0..<8).map { UInt8(truncatingIfNeeded: UInt64(header.count) >> (8 * $0)) } + header)
         var chunk = [UInt8](repeating: 0, count: bytes)
         for i in 0..<bytes { chunk[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 7) & (size == 2 ? 0x3B : 0xFF) }

@@ -97,7 +97,9 @@ public struct DiffusersComponent: Sendable {
     }
 
     /// Opens the component's weights for strict loading; every shard is validated now.
+    /// Attention parameters saved under diffusers' pre-0.14 names are shown under the
+    /// current ones (see `DeprecatedAttentionNames`).
     public func weights(variant: String? = nil) throws -> StrictWeights {
-        StrictWeights(try weightFiles(variant: variant).open())
+        StrictWeights(DeprecatedAttentionNames.normalised(try weightFiles(variant: variant).open()))
     }
 }

@@ -9,6 +9,8 @@ import Foundation
 public final class SafetensorsFile: TensorArchive, @unchecked Sendable {
     /// Where the file is.
     public let url: URL
+    /// `url.path`, named in every error and `info`.
+    public let path: String
     /// The header's `__metadata__` (string to string), empty when it has none.
     public let metadata: [String: String]
     /// Every tensor's name, sorted.
@@ -23,6 +25,7 @@ public final class SafetensorsFile: TensorArchive, @unchecked Sendable {
     public init(url: URL) throws(SafetensorsError) {
         self.url = url
         let path = url.path
+        self.path = path
         do {
             file = try MappedFile(path: path)
         } catch {
@@ -49,9 +52,9 @@ public final class SafetensorsFile: TensorArchive, @unchecked Sendable {
 
     /// Tensor `name` as float32; it must be stored as F32, F16 or BF16.
     public func tensor(_ name: String) throws(SafetensorsError) -> Tensor {
-        guard let entry = entries[name] else { throw SafetensorsError(file: url.path, tensor: name, .noSuchTensor) }
+        guard let entry = entries[name] else { throw SafetensorsError(file: path, tensor: name, .noSuchTensor) }
         guard let format = entry.dtype.floatFormat else {
-            throw SafetensorsError(file: url.path, tensor: name, .notFloatWeights(entry.dtype))
+            throw SafetensorsError(file: path, tensor: name, .notFloatWeights(entry.dtype))
         }
         let range = (dataStart + entry.byteRange.lowerBound)..<(dataStart + entry.byteRange.upperBound)
         if range.count >= 1 << 20 { file.willNeed(range) }
@@ -63,17 +66,17 @@ public final class SafetensorsFile: TensorArchive, @unchecked Sendable {
     public func withRawBytes<R>(
         of name: String, _ body: (SafetensorsEntry, UnsafeRawBufferPointer) throws -> R
     ) throws -> R {
-        guard let entry = entries[name] else { throw SafetensorsError(file: url.path, tensor: name, .noSuchTensor) }
+        guard let entry = entries[name] else { throw SafetensorsError(file: path, tensor: name, .noSuchTensor) }
         let range = (dataStart + entry.byteRange.lowerBound)..<(dataStart + entry.byteRange.upperBound)
         return try withExtendedLifetime(file) { try body(entry, file.bytes(range)) }
     }
 
     // MARK: TensorArchive
 
-    public var location: String { url.path }
+    public var location: String { path }
 
     public func info(_ name: String) -> ArchivedTensorInfo? {
-        entries[name].map { ArchivedTensorInfo(name: $0.name, dtype: $0.dtype, shape: $0.shape, file: url.path) }
+        entries[name].map { ArchivedTensorInfo(name: $0.name, dtype: $0.dtype, shape: $0.shape, file: path) }
     }
 
     public func loadTensor(_ name: String) throws -> Tensor { try tensor(name) }
