@@ -79,6 +79,11 @@ private func sigmas(of scheduler: any Scheduler) -> [Float]? {
 @Suite struct SchedulerParityTests {
     /// Relative tolerance per step on the whole trajectory (max abs diff / max abs reference).
     static let tolerance = 1e-4
+    /// For zero-terminal-SNR schedules (σ_max ≈ 4096), whose first Euler step cancels a
+    /// sample 400 times larger than its result: there, moving σ_max by one float ulp in
+    /// diffusers itself moves the whole trajectory by 9.4e-5 relative, and PyTorch's float
+    /// sqrt (MKL, not correctly rounded: 17% of inputs are one ulp off) does exactly that.
+    static let illConditionedTolerance = 2e-4
 
     @Test(arguments: try SchedulerFixture.groups())
     func matchesDiffusers(group: String) throws {
@@ -108,7 +113,6 @@ private func sigmas(of scheduler: any Scheduler) -> [Float]? {
             if let expected = run.sigmas {
                 let actual = try #require(sigmas(of: scheduler), "\(label): no sigmas")
                 #expect(actual.count == expected.count, "\(label)")
-                for (i, (a, e)) in zip(actual, expected).enumerated() where a != Float(e) { print("DEBUGSIGMA \(label) [\(i)] \(a) vs \(e)") }
                 #expect(relativeError(actual, expected.map { Float($0) }) <= 1e-6, "\(label): sigmas \(actual) vs \(expected)")
             }
             #expect(abs(Double(scheduler.initNoiseSigma) - run.initNoiseSigma) <= 1e-6 * max(1, run.initNoiseSigma),
@@ -118,21 +122,21 @@ private func sigmas(of scheduler: any Scheduler) -> [Float]? {
             var latents = generator.randn(run.shape) * scheduler.initNoiseSigma
             #expect(relativeError(latents.scalars, decodeFloat32Base64(run.initialLatents)) <= 1e-6, "\(label): initial latents")
 
+            let tolerance = (sigmas(of: scheduler)?.first ?? 0) > 1000 ? Self.illConditionedTolerance : Self.tolerance
             var worst = 0.0
             for (index, (t, step)) in zip(scheduler.timesteps, run.trace).enumerated() {
                 let input = scheduler.scaleModelInput(latents, timestep: t)
                 if let expectedInput = step.input {
                     let error = relativeError(input.scalars, decodeFloat32Base64(expectedInput))
-                    #expect(error <= Self.tolerance, "\(label) step \(index): model input error \(error)")
+                    #expect(error <= tolerance, "\(label) step \(index): model input error \(error)")
                 } else {
                     #expect(input.scalars == latents.scalars, "\(label): scaling should be the identity")
                 }
                 let output = fakeModel(input, timestep: t)
                 latents = scheduler.step(output, timestep: t, sample: latents, generator: &generator)
                 let error = relativeError(latents.scalars, decodeFloat32Base64(step.prev))
-                if error > 1e-5 { print("DEBUG \(label) step \(index) t=\(t) error \(error)") }
                 worst = max(worst, error)
-                if error > Self.tolerance {
+                if error > tolerance {
                     Issue.record("\(label) step \(index) (t = \(t)): relative error \(error)")
                     break
                 }

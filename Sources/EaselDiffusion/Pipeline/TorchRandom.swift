@@ -25,7 +25,8 @@ import Foundation
 /// computes on any x86-64 CPU with AVX2 or AVX-512 — the machines diffusers users generate
 /// on — and ``NormalKernel/portable`` is PyTorch's scalar kernel (CPU capability `DEFAULT`,
 /// and CPUs without a vectorised kernel such as ARM), using the C library's `logf`/`cosf`/`sinf`.
-/// The two differ by up to about 2e-6.
+/// The two differ by up to about 2e-6. The vectorized kernel is plain float arithmetic, so
+/// Easel draws the same noise on every platform; the portable one follows the platform's libm.
 public struct TorchRandom: Sendable {
     /// Which of PyTorch's Box–Muller kernels to reproduce for tensors of 16 or more values.
     public enum NormalKernel: Sendable {
