@@ -2,7 +2,7 @@
 """Durability of the real `easel serve` process: SIGKILL while a job is processing.
 
     python3 scripts/durability_test.py --binary .build-bin/release/easel \
-        --model <tiny diffusers folder or .safetensors> [--jobs 4] [--steps 20] [--size 64]
+        [--model DIFFUSERS_FOLDER (default: the tiny SD 1 fixture)] [--jobs 4] [--steps 150] [--size 128]
 
 Submits several jobs, waits until one is processing (at least one step done), SIGKILLs
 the server, starts it again on the same data directory, and checks that every job
@@ -15,16 +15,16 @@ import collections
 import signal
 import time
 
-from easel_process import Easel
+from easel_process import TINY_SD1, Easel
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", default=TINY_SD1, help="a small diffusers folder (default: the tiny SD 1 fixture)")
     parser.add_argument("--jobs", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
 

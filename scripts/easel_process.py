@@ -6,6 +6,7 @@ Only the Python standard library is used, so these run with any python3.
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +14,25 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_SD1 = os.path.join(REPOSITORY, "Tests/EaselDiffusionTests/Fixtures/models/tiny-sd1")
+
+
+def complete_model(path):
+    """The committed tiny fixtures leave out CLIP's vocabulary (Easel ships it). A real
+    diffusers folder has it: give such a folder a copy with the built-in files."""
+    tokenizer = os.path.join(path, "tokenizer")
+    if not os.path.isdir(tokenizer) or any(
+            os.path.exists(os.path.join(tokenizer, f)) for f in ("vocab.json", "tokenizer.json")):
+        return path
+    copy = os.path.join(tempfile.mkdtemp(prefix="easel-model-"), os.path.basename(path.rstrip("/")))
+    shutil.copytree(path, copy)
+    clip = os.path.join(REPOSITORY, "Sources/EaselDiffusion/Resources/clip")
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(os.path.join(clip, name), os.path.join(copy, "tokenizer", name))
+    return copy
 
 
 def free_port():
@@ -46,7 +66,7 @@ class Easel:
         return tokens[0]
 
     def add_model(self, path, name):
-        output = self.run("models", "add", path, "--name", name)
+        output = self.run("models", "add", complete_model(path), "--name", name)
         match = re.search(r"model id: (\S+)", output)
         if not match:
             raise SystemExit(f"FAILED: no model id in: {output}")

@@ -19,6 +19,8 @@ struct ModelsCommand: AsyncParsableCommand {
         @Option(help: "Model name; the model id is derived from it, so it is stable.") var name: String
         @Option(help: "Install as this workspace's custom model instead of a public one.") var workspace: String?
         @Flag(help: "Link to the files instead of copying them into the data directory.") var link = false
+        @Option(help: "For a non-standard single file: a diffusers folder whose configs and tokenizer it uses.")
+        var config: String?
         @OptionGroup var data: DataDirectoryOption
 
         func run() async throws {
@@ -33,7 +35,8 @@ struct ModelsCommand: AsyncParsableCommand {
             let installer = ModelInstaller(dataDirectory: data.directory, store: store)
             do {
                 let model = try await installer.install(
-                    source: URL(fileURLWithPath: path), name: name, workspaceId: owner?.id, link: link)
+                    source: URL(fileURLWithPath: path), name: name, workspaceId: owner?.id, link: link,
+                    configFolder: config.map { URL(fileURLWithPath: $0) })
                 print("installed \(model.name) (\(model.format.rawValue), \(link ? "linked" : "copied"))")
                 print("model id: \(model.id)")
             } catch let error as ModelInstallError {

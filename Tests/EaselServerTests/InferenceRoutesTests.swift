@@ -83,7 +83,7 @@ import Testing
             }
             for id in ids { _ = try await client.waitForEnd(server, id: id) }
             // A failed one, so onlyFinished has something to leave out.
-            server.generator.failure.withLock { $0 = GenerationError.badOutput("test failure") }
+            server.generator.failure.withLock { $0 = ImageGenerationError.badOutput("test failure") }
             let failed = try #require(try await client.submit(server)["id"] as? String)
             let failedJob = try await client.waitForEnd(server, id: failed)
             #expect(failedJob["state"] as? String == "failed")

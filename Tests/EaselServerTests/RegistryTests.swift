@@ -57,6 +57,29 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: directory.root.appendingPathComponent(model.path).path))
     }
 
+    @Test func singleFileTakesTheConfigsOfADiffusersFolder() async throws {
+        let (installer, store, directory) = try Self.installer()
+        let configs = try TestServer.makeModelFolder()
+        try Data(count: 4096).write(to: configs.appendingPathComponent("unet/diffusion_pytorch_model.safetensors"))
+        let model = try await installer.install(
+            source: try Self.safetensorsFile(), name: "odd", workspaceId: nil, link: false, configFolder: configs)
+        let configPath = try #require(model.configPath)
+        let copied = directory.root.appendingPathComponent(configPath)
+        #expect(FileManager.default.fileExists(atPath: copied.appendingPathComponent("unet/config.json").path))
+        #expect(!FileManager.default.fileExists(
+            atPath: copied.appendingPathComponent("unet/diffusion_pytorch_model.safetensors").path), "configs, not weights")
+        #expect(try await store.model(id: model.id)?.configPath == configPath)
+        let installed = InstalledModel(record: model, dataDirectory: directory.root)
+        #expect(installed.configFolder?.path == copied.path)
+        try await installer.remove(id: model.id)
+        #expect(!FileManager.default.fileExists(atPath: copied.path))
+        await #expect(throws: ModelInstallError.configForFolder) {
+            _ = try await installer.install(
+                source: try TestServer.makeModelFolder(), name: "folder", workspaceId: nil, link: false,
+                configFolder: configs)
+        }
+    }
+
     @Test func refusesWhatDoesNotLookLikeAModel() async throws {
         let (installer, store, _) = try Self.installer()
         let emptyFolder = TestServer.makeTemporaryFolder()

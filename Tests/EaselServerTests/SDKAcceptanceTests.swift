@@ -5,8 +5,9 @@ import HummingbirdTesting
 import Testing
 
 /// The official Leap Python client (leap-python-sdk 1.1.4) against a live server on a
-/// real loopback port (the stand-in generator behind the engine interface). The same
-/// script runs against the real `easel serve` binary in scripts/serve_acceptance.sh.
+/// real loopback port, once with the stand-in generator and once with the real engine on
+/// the tiny test model. The same script runs against the real `easel serve` binary in
+/// scripts/serve_acceptance.py.
 @Suite struct SDKAcceptanceTests {
     static let repositoryRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -18,9 +19,13 @@ import Testing
         .enabled(
             if: clientInstalled,
             "needs the Leap client: python3 -m venv .venv-sdk && .venv-sdk/bin/pip install leap-python-sdk==1.1.4"),
-        .timeLimit(.minutes(2)))
-    func officialPythonClientDrivesTheServer() async throws {
-        let server = try await TestServer.make { $0.publicURL = nil }
+        .timeLimit(.minutes(5)),
+        arguments: ["stand-in generator", "real engine, tiny model"])
+    func officialPythonClientDrivesTheServer(generator: String) async throws {
+        let server =
+            generator == "stand-in generator"
+            ? try await TestServer.make { $0.publicURL = nil }
+            : try await EngineServiceTests.engineServer { $0.publicURL = nil }.0
         try await server.application().test(.live) { _ in
             // The live framework binds a free port; image URIs follow the bound address.
             let baseURL = server.components.publicURL.value
@@ -38,7 +43,7 @@ import Testing
     /// Runs a program to its end off the cooperative pool; returns its status and output.
     static func run(_ program: URL, _ arguments: [String]) async throws -> (Int32, String) {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("easel-sdk-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         let process = Process()
         process.executableURL = program

@@ -59,7 +59,7 @@ import Testing
     @Test func failedJobsAreDeliveredToo() async throws {
         let receiver = WebhookReceiver()
         let server = try await TestServer.make { $0.webhooks.allowPrivateAddresses = true }
-        server.generator.failure.withLock { $0 = GenerationError.badOutput("boom") }
+        server.generator.failure.withLock { $0 = ImageGenerationError.badOutput("boom") }
         try await receiver.run { url in
             try await server.application().test(.router) { client in
                 let id = try #require(try await client.submit(server, ["webhookUrl": url])["id"] as? String)

@@ -1,12 +1,9 @@
 import EaselDiffusion
 import Foundation
 
-/// The production `ImageGenerator`: keeps loaded pipelines warm in a `ModelCache` and
-/// runs the EaselDiffusion text-to-image pipeline.
-///
-/// ENGINE PLUG-IN POINT: the pipeline is not wired in yet. `EnginePipelineLoader.load`
-/// and `EnginePipeline.generate` below are the only two places to change; until then
-/// every job fails with "engine not available", never with a fake image.
+/// The production `ImageGenerator`: loads models with EaselDiffusion, keeps them warm in
+/// a `ModelCache`, and runs its `TextToImagePipeline`. This is the only place the service
+/// touches the engine; the shipped binary has no other generator.
 public struct DiffusionEngineGenerator: ImageGenerator {
     let cache: ModelCache<EnginePipelineLoader>
 
@@ -22,15 +19,11 @@ public struct DiffusionEngineGenerator: ImageGenerator {
         isCancelled: @escaping @Sendable () -> Bool
     ) async throws -> [Data] {
         let pipeline = try await cache.model(for: model)
-        let images = try await pipeline.generate(parameters: parameters, onStep: onStep, isCancelled: isCancelled)
-        guard images.count == parameters.numberOfImages else {
-            throw GenerationError.badOutput("\(images.count) images for numberOfImages \(parameters.numberOfImages)")
-        }
-        return images
+        return try await pipeline.generate(parameters: parameters, onStep: onStep, isCancelled: isCancelled)
     }
 }
 
-/// Loads an installed model into an `EnginePipeline`.
+/// Loads an installed model (diffusers folder or single file) into an `EnginePipeline`.
 struct EnginePipelineLoader: ModelLoader {
     func estimatedBytes(for model: InstalledModel) throws -> Int {
         // Weights are held as float32 in memory; checkpoints are often float16 on disk.
@@ -38,23 +31,65 @@ struct EnginePipelineLoader: ModelLoader {
     }
 
     func load(_ model: InstalledModel) async throws -> EnginePipeline {
-        // ENGINE PLUG-IN POINT (1 of 2): build the EaselDiffusion pipeline for
-        // `model.location` (`model.format` says diffusers folder or single file) here.
-        throw GenerationError.engineUnavailable(
-            "this build of Easel \(EaselDiffusion.version) has no text-to-image pipeline wired in yet")
+        let location = model.location
+        let configFolder = model.configFolder
+        do {
+            let loaded = try await EngineThread.run {
+                try StableDiffusionModel.load(from: location, configFolder: configFolder)
+            }
+            return EnginePipeline(pipeline: TextToImagePipeline(model: loaded), modelName: model.name)
+        } catch {
+            throw ImageGenerationError.modelLoadFailed(model: model.name, reason: "\(error)")
+        }
     }
 }
 
-/// A loaded, ready-to-run pipeline (placeholder until the engine is wired in).
+/// A loaded pipeline, ready to run again and again.
 final class EnginePipeline: Sendable {
+    let pipeline: TextToImagePipeline
+    let modelName: String
+
+    init(pipeline: TextToImagePipeline, modelName: String) {
+        self.pipeline = pipeline
+        self.modelName = modelName
+    }
+
+    /// Runs the denoising loop off the cooperative pool, reporting every step, stopping
+    /// between steps when asked; returns one PNG per image with its parameters in text chunks.
     func generate(
-        parameters: GenerationParameters,
+        parameters p: GenerationParameters,
         onStep: @escaping @Sendable (Int, Int) -> Void,
         isCancelled: @escaping @Sendable () -> Bool
     ) async throws -> [Data] {
-        // ENGINE PLUG-IN POINT (2 of 2): run the denoising loop, call `onStep(step, total)`
-        // after each step, throw `GenerationError.cancelled` when `isCancelled()` is true
-        // between steps, and return one PNG per image.
-        throw GenerationError.engineUnavailable("no text-to-image pipeline wired in yet")
+        let request = GenerationRequest(
+            prompt: p.prompt, negativePrompt: p.negativePrompt, steps: p.steps, width: p.width, height: p.height,
+            seed: p.seed, guidanceScale: Float(p.promptStrength), count: p.numberOfImages)
+        let pipeline = self.pipeline
+        let name = modelName
+        do {
+            return try await EngineThread.run {
+                let result = try pipeline.generate(
+                    request, onStep: { onStep($0.step, $0.totalSteps) }, isCancelled: isCancelled)
+                return try result.images.enumerated().map { index, image in
+                    try image.pngData(
+                        metadata: request.pngMetadata(model: name, scheduler: result.scheduler, index: index + 1))
+                }
+            }
+        } catch GenerationError.cancelled(afterSteps: _) {
+            throw ImageGenerationError.cancelled
+        }
+    }
+}
+
+/// Runs engine work on a thread of its own: a generation computes for seconds to minutes,
+/// and must not hold one of the few threads that serve every request's async code.
+enum EngineThread {
+    static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try work() }) }
+            thread.name = "easel-engine"
+            thread.stackSize = 16 << 20
+            thread.start()
+        }
     }
 }

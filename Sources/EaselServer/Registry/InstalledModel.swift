@@ -10,24 +10,27 @@ public struct InstalledModel: Sendable, Equatable {
     /// Changes when a model is removed and installed again under the same id, so a warm
     /// copy of the old files is never reused.
     public var cacheKey: String
+    /// For a single file: the diffusers folder whose configs it uses (nil: its family's).
+    public var configFolder: URL?
 
-    public init(id: String, name: String, format: ModelFormat, location: URL, cacheKey: String) {
+    public init(id: String, name: String, format: ModelFormat, location: URL, cacheKey: String, configFolder: URL? = nil) {
         self.id = id
         self.name = name
         self.format = format
         self.location = location
         self.cacheKey = cacheKey
+        self.configFolder = configFolder
     }
 
     /// Resolves a stored record against the data directory.
     public init(record: ModelRecord, dataDirectory: URL) {
-        let location =
-            record.path.hasPrefix("/")
-            ? URL(fileURLWithPath: record.path)
-            : dataDirectory.appendingPathComponent(record.path)
+        func resolve(_ path: String) -> URL {
+            path.hasPrefix("/") ? URL(fileURLWithPath: path) : dataDirectory.appendingPathComponent(path)
+        }
         self.init(
-            id: record.id, name: record.name, format: record.format, location: location,
-            cacheKey: "\(record.id)@\(record.createdAt.timeIntervalSince1970)")
+            id: record.id, name: record.name, format: record.format, location: resolve(record.path),
+            cacheKey: "\(record.id)@\(record.createdAt.timeIntervalSince1970)",
+            configFolder: record.configPath.map(resolve))
     }
 
     /// Total size of the weight files, a first estimate of the memory a loaded copy needs.

@@ -15,11 +15,21 @@ public struct ModelInstaller: Sendable {
     /// - Parameters:
     ///   - workspaceId: nil installs a public model; otherwise a custom model of that workspace.
     ///   - link: link to the operator's files instead of copying them.
-    public func install(source: URL, name: String, workspaceId: String?, link: Bool) async throws -> ModelRecord {
+    ///   - configFolder: for a single file that is not a standard checkpoint of its family, a
+    ///     diffusers folder whose configs and tokenizer it uses (its small files are copied).
+    public func install(
+        source: URL, name: String, workspaceId: String?, link: Bool, configFolder: URL? = nil
+    ) async throws -> ModelRecord {
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw ModelInstallError.emptyName }
         let source = source.standardizedFileURL
         let format = try Self.inspect(source)
+        if let configFolder {
+            guard format == .singleFile else { throw ModelInstallError.configForFolder }
+            guard try Self.inspect(configFolder.standardizedFileURL) == .diffusers else {
+                throw ModelInstallError.notAModel(configFolder.path, "a config folder must be a diffusers folder")
+            }
+        }
         let id = Self.stableId(name: trimmed, workspaceId: workspaceId)
         if let existing = try await store.model(id: id) {
             throw ModelInstallError.alreadyInstalled(name: existing.name, id: existing.id)
@@ -36,24 +46,48 @@ public struct ModelInstaller: Sendable {
         } else {
             try fm.copyItem(at: source, to: destination)
         }
+        var configPath: String?
+        if let configFolder {
+            let configStem = "\(id)-config"
+            try Self.copyConfigs(from: configFolder, to: dataDirectory.modelsFolder.appendingPathComponent(configStem))
+            configPath = "models/\(configStem)"
+        }
         let record = ModelRecord(
             id: id, name: trimmed, workspaceId: workspaceId, format: format, path: "models/\(stem)", linked: link,
-            createdAt: Date(), subjectKeyword: "", subjectType: "")
+            createdAt: Date(), configPath: configPath)
         do {
             try await store.addModel(record)
         } catch {
             try? fm.removeItem(at: destination)
+            if let configPath { try? fm.removeItem(at: dataDirectory.root.appendingPathComponent(configPath)) }
             throw error
         }
         return record
+    }
+
+    /// Copies a diffusers folder's configs and tokenizer files (JSON and text), not its weights.
+    static func copyConfigs(from source: URL, to destination: URL) throws {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: destination.path) { try fm.removeItem(at: destination) }
+        let root = source.standardizedFileURL.resolvingSymlinksInPath()
+        let enumerator = fm.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey])
+        while let url = enumerator?.nextObject() as? URL {
+            guard ["json", "txt"].contains(url.pathExtension.lowercased()),
+                (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true
+            else { continue }
+            let relative = String(url.resolvingSymlinksInPath().path.dropFirst(root.path.count + 1))
+            let target = destination.appendingPathComponent(relative)
+            try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try fm.copyItem(at: url, to: target)
+        }
     }
 
     /// Removes the model's record and its files (only the link when it was linked).
     @discardableResult
     public func remove(id: String) async throws -> ModelRecord? {
         guard let record = try await store.removeModel(id: id) else { return nil }
-        if !record.path.hasPrefix("/") {
-            try? FileManager.default.removeItem(at: dataDirectory.root.appendingPathComponent(record.path))
+        for path in [record.path, record.configPath].compactMap({ $0 }) where !path.hasPrefix("/") {
+            try? FileManager.default.removeItem(at: dataDirectory.root.appendingPathComponent(path))
         }
         return record
     }
@@ -114,6 +148,7 @@ public enum ModelInstallError: Error, CustomStringConvertible, Equatable {
     case notFound(String)
     case notAModel(String, String)
     case alreadyInstalled(name: String, id: String)
+    case configForFolder
 
     public var description: String {
         switch self {
@@ -121,6 +156,7 @@ public enum ModelInstallError: Error, CustomStringConvertible, Equatable {
         case .notFound(let path): "\(path): no such file or folder"
         case .notAModel(let path, let why): "\(path) does not look like a model: \(why)"
         case .alreadyInstalled(let name, let id): "a model named '\(name)' is already installed (id \(id))"
+        case .configForFolder: "--config applies to single-file checkpoints; a diffusers folder has its own configs"
         }
     }
 }

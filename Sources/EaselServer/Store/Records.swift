@@ -63,8 +63,14 @@ public struct ModelRecord: Sendable, Equatable {
     public var createdAt: Date
     public var subjectKeyword: String
     public var subjectType: String
+    /// For a single file: a diffusers folder whose component configs (and tokenizer) it
+    /// uses instead of its family's usual ones (relative to the data directory).
+    public var configPath: String?
 
-    public init(id: String, name: String, workspaceId: String?, format: ModelFormat, path: String, linked: Bool, createdAt: Date, subjectKeyword: String = "", subjectType: String = "") {
+    public init(
+        id: String, name: String, workspaceId: String?, format: ModelFormat, path: String, linked: Bool,
+        createdAt: Date, subjectKeyword: String = "", subjectType: String = "", configPath: String? = nil
+    ) {
         self.id = id
         self.name = name
         self.workspaceId = workspaceId
@@ -74,6 +80,7 @@ public struct ModelRecord: Sendable, Equatable {
         self.createdAt = createdAt
         self.subjectKeyword = subjectKeyword
         self.subjectType = subjectType
+        self.configPath = configPath
     }
 }
 

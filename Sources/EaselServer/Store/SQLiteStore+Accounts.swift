@@ -87,12 +87,13 @@ extension SQLiteStore {
             if clash { throw StoreError.duplicate("a model named '\(model.name)' (id \(model.id))") }
             try db.execute(
                 sql: """
-                    INSERT INTO models (id, name, workspaceId, format, path, linked, createdAt, subjectKeyword, subjectType)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO models (id, name, workspaceId, format, path, linked, createdAt, subjectKeyword,
+                                        subjectType, configPath)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     model.id, model.name, model.workspaceId, model.format.rawValue, model.path, model.linked,
-                    model.createdAt.storedValue, model.subjectKeyword, model.subjectType,
+                    model.createdAt.storedValue, model.subjectKeyword, model.subjectType, model.configPath,
                 ])
         }
     }

@@ -119,6 +119,9 @@ public final class SQLiteStore: EaselStore {
                 );
                 """)
         }
+        migrator.registerMigration("v2: single-file config folders") { db in
+            try db.execute(sql: "ALTER TABLE models ADD COLUMN configPath TEXT")
+        }
         return migrator
     }
 }
@@ -157,7 +160,7 @@ extension ModelRecord {
         self.init(
             id: row["id"], name: row["name"], workspaceId: row["workspaceId"], format: format,
             path: row["path"], linked: row["linked"], createdAt: Date(stored: row["createdAt"]),
-            subjectKeyword: row["subjectKeyword"], subjectType: row["subjectType"])
+            subjectKeyword: row["subjectKeyword"], subjectType: row["subjectType"], configPath: row["configPath"])
     }
 }
 

@@ -33,7 +33,7 @@ public struct GenerationParameters: Sendable, Equatable, Codable {
 ///
 /// - `onStep(step, totalSteps)` is called after each denoising step (1-based), in order.
 /// - `isCancelled()` is polled between steps; when it returns true the generator stops
-///   and throws `GenerationError.cancelled`.
+///   and throws `ImageGenerationError.cancelled`.
 /// - The result is one PNG per requested image, each `width` x `height`.
 public protocol ImageGenerator: Sendable {
     func generate(
@@ -45,7 +45,7 @@ public protocol ImageGenerator: Sendable {
 }
 
 /// Why a generation stopped without images.
-public enum GenerationError: Error, CustomStringConvertible, Equatable {
+public enum ImageGenerationError: Error, CustomStringConvertible, Equatable {
     /// `isCancelled()` returned true between steps.
     case cancelled
     /// This build has no engine wired in (see `DiffusionEngineGenerator`).

@@ -96,9 +96,14 @@ struct JobRunner: Sendable {
         let progress = ProgressRecorder(jobId: job.id, store: store, events: events, control: control)
         let result: Result<[Data], any Error>
         do {
-            let pngs = try await generator.generate(
-                model: model, parameters: job.parameters, onStep: progress.onStep,
-                isCancelled: { control.shouldStop || Task.isCancelled })
+            // The engine runs on its own thread: task cancellation reaches it as a stop flag.
+            let pngs = try await withTaskCancellationHandler {
+                try await generator.generate(
+                    model: model, parameters: job.parameters, onStep: progress.onStep,
+                    isCancelled: { control.shouldStop })
+            } onCancel: {
+                control.stopForShutdown()
+            }
             result = .success(pngs)
         } catch {
             result = .failure(error)
@@ -111,7 +116,7 @@ struct JobRunner: Sendable {
         case .failure(let error):
             if (control.shuttingDown || Task.isCancelled) && !control.cancelled {
                 await requeue(job, logger: logger)
-            } else if control.cancelled || (error as? GenerationError) == .cancelled {
+            } else if control.cancelled || (error as? ImageGenerationError) == .cancelled {
                 await fail(job, reason: FailureReason.cancelled, timings: timings, logger: logger)
             } else {
                 await fail(job, reason: String(describing: error), timings: timings, logger: logger)

@@ -51,11 +51,11 @@ final class FakeGenerator: ImageGenerator, Sendable {
         calls.withLock { $0.append(parameters) }
         // Held at the gate, but still stoppable (shutdown, cancel) like a real engine.
         while let gate, !gate.isOpen {
-            if isCancelled() { throw GenerationError.cancelled }
+            if isCancelled() { throw ImageGenerationError.cancelled }
             try? await Task.sleep(for: .milliseconds(5))
         }
         for step in 1...parameters.steps {
-            if isCancelled() { throw GenerationError.cancelled }
+            if isCancelled() { throw ImageGenerationError.cancelled }
             if stepDelay > .zero { try? await Task.sleep(for: stepDelay) }
             onStep(step, parameters.steps)
         }

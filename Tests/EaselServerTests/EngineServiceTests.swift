@@ -1,0 +1,104 @@
+import EaselServer
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// The service with the real engine (`DiffusionEngineGenerator`) on the tiny random-weight
+/// models the diffusion tests use: a job really runs the pipeline, warm models are reused,
+/// the same seed gives the same image, and cancel stops the real denoising loop.
+@Suite struct EngineServiceTests {
+    static let fixtures = SDKAcceptanceTests.repositoryRoot.appendingPathComponent("Tests/EaselDiffusionTests/Fixtures")
+    static let tinyFolder = fixtures.appendingPathComponent("models/tiny-sd1")
+    static let tinySingleFile = fixtures.appendingPathComponent("single_file/tiny-sd1.safetensors")
+
+    /// The committed fixture leaves out CLIP's vocabulary (Easel ships it); a real diffusers
+    /// folder has it, so a copy gets the built-in files.
+    static func completeTinyFolder() throws -> URL {
+        let copy = TestServer.makeTemporaryFolder().appendingPathComponent("tiny-sd1")
+        try FileManager.default.copyItem(at: tinyFolder, to: copy)
+        let clip = SDKAcceptanceTests.repositoryRoot.appendingPathComponent("Sources/EaselDiffusion/Resources/clip")
+        for file in ["vocab.json", "merges.txt"] {
+            try FileManager.default.copyItem(
+                at: clip.appendingPathComponent(file), to: copy.appendingPathComponent("tokenizer/\(file)"))
+        }
+        return copy
+    }
+
+    /// A server whose generator is the production one, with both tiny models installed.
+    static func engineServer(configure: (inout ServerConfiguration) -> Void = { _ in }) async throws
+        -> (TestServer, folder: ModelRecord, single: ModelRecord)
+    {
+        let base = try await TestServer.make(configure: configure)
+        let components = ServerComponents(
+            configuration: base.components.configuration, store: base.store, images: base.components.images,
+            generator: DiffusionEngineGenerator(memoryBudgetBytes: 1 << 30), logger: base.components.logger)
+        let installer = ModelInstaller(dataDirectory: base.components.configuration.dataDirectory, store: base.store)
+        let folder = try await installer.install(
+            source: try completeTinyFolder(), name: "tiny-sd1", workspaceId: nil, link: false)
+        // The tiny file is no standard SD 1.x checkpoint: it takes its configs from the folder.
+        let single = try await installer.install(
+            source: tinySingleFile, name: "tiny-sd1-single", workspaceId: nil, link: true, configFolder: tinyFolder)
+        let server = TestServer(
+            folder: base.folder, components: components, generator: base.generator, model: folder, keyA: base.keyA,
+            keyB: base.keyB, workspaceA: base.workspaceA, workspaceB: base.workspaceB)
+        return (server, folder, single)
+    }
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: tinyFolder.path), "needs the tiny model fixtures"))
+    func realPipelineJobsFinishWithImagesOfTheAskedSize() async throws {
+        let (server, folder, single) = try await Self.engineServer()
+        try await server.application().test(.router) { client in
+            var pngs: [String: Data] = [:]
+            for (label, model, seed) in [("a", folder, 7), ("b", folder, 7), ("c", folder, 8), ("d", single, 7)] {
+                let response = try await client.send(
+                    .post, "/api/v1/images/models/\(model.id)/inferences", key: server.keyA,
+                    json: ["prompt": "a tiny test", "width": 64, "height": 64, "steps": 3, "seed": seed])
+                #expect(response.status == .created)
+                let id = try #require(try response.jsonObject()["id"] as? String)
+                let path = "/api/v1/images/models/\(model.id)/inferences/\(id)"
+                var job: [String: Any] = [:]
+                try await eventually(timeout: .seconds(120), "job \(label) to end") {
+                    job = try await client.send(.get, path, key: server.keyA).jsonObject()
+                    return ["finished", "failed"].contains(job["state"] as? String)
+                }
+                #expect(job["state"] as? String == "finished", "\(label): \(job["errorReason"] ?? "")")
+                let uri = try #require((job["images"] as? [[String: Any]])?.first?["uri"] as? String)
+                let png = try await client.send(.get, String(uri.dropFirst(TestServer.publicURL.count))).bodyData
+                let size = try #require(TestPNG.dimensions(png))
+                #expect(size.width == 64 && size.height == 64)
+                let timings = try #require(job["timings"] as? [String: Any])
+                #expect(timings["secondsPerStep"] is Double)
+                pngs[label] = png
+            }
+            #expect(pngs["a"] == pngs["b"], "same model, same seed: the same image")
+            #expect(pngs["a"] != pngs["c"], "another seed: another image")
+        }
+    }
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: tinyFolder.path), "needs the tiny model fixtures"))
+    func cancelStopsTheRealDenoisingLoop() async throws {
+        let (server, folder, _) = try await Self.engineServer()
+        try await server.application().test(.router) { client in
+            let path = "/api/v1/images/models/\(folder.id)/inferences"
+            let response = try await client.send(
+                .post, path, key: server.keyA, json: ["prompt": "long", "width": 256, "height": 256, "steps": 150])
+            let id = try #require(try response.jsonObject()["id"] as? String)
+            var job: [String: Any] = [:]
+            try await eventually(timeout: .seconds(120), "the job to make progress") {
+                job = try await client.send(.get, "\(path)/\(id)", key: server.keyA).jsonObject()
+                return (job["currentStep"] as? Int ?? 0) >= 1 || ["finished", "failed"].contains(job["state"] as? String)
+            }
+            try #require(job["state"] as? String == "processing", "the job ran too fast to cancel")
+            _ = try await client.send(.post, "\(path)/\(id)/cancel", key: server.keyA)
+            try await eventually(timeout: .seconds(60), "the job to stop") {
+                job = try await client.send(.get, "\(path)/\(id)", key: server.keyA).jsonObject()
+                return job["state"] as? String == "failed"
+            }
+            #expect(job["errorReason"] as? String == "cancelled")
+            let stored = try #require(try await server.store.job(id: id, workspaceId: server.workspaceA.id))
+            #expect((stored.job.currentStep ?? 0) < 150)
+        }
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import EaselServer
-
-@Test func serverModuleLinks() { _ = EaselServer.self }
