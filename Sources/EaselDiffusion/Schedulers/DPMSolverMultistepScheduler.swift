@@ -36,8 +36,7 @@ public struct DPMSolverMultistepScheduler: Scheduler {
 
     private var modelOutputs: [Tensor] = []
     private var lowerOrderCount = 0
-    private var stepIndex: Int?
-    private var beginIndex: Int?
+    private var position = SigmaStepIndex()
 
     /// A DPM-Solver multistep scheduler from a model's scheduler configuration.
     public init(configuration: SchedulerConfiguration) throws {
@@ -122,21 +121,17 @@ public struct DPMSolverMultistepScheduler: Scheduler {
         timesteps = steps.map { Float(Int64($0)) }
         modelOutputs = []
         lowerOrderCount = 0
-        stepIndex = nil
-        beginIndex = nil
+        position.reset()
     }
 
-    public mutating func setBeginIndex(_ index: Int) { beginIndex = index }
+    public mutating func setBeginIndex(_ begin: Int) { position.setBegin(begin) }
 
     public mutating func scaleModelInput(_ sample: Tensor, timestep: Float) -> Tensor { sample }
 
     public mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor, generator: inout TorchRandom) -> Tensor {
         precondition(!sigmas.isEmpty, "DPMSolverMultistepScheduler.step before setTimesteps")
-        if stepIndex == nil {
-            // diffusers' `index_for_timestep`: an unknown timestep means the last step.
-            stepIndex = beginIndex ?? scheduleIndex(of: timestep, in: timesteps) ?? (timesteps.count - 1)
-        }
-        let index = stepIndex!
+        // diffusers' `index_for_timestep`: an unknown timestep means the last step.
+        let index = position.current(timestep, in: timesteps, fallback: timesteps.count - 1, scheduler: className)
         let count = timesteps.count
         let finalLowerOrder = index == count - 1
             && (eulerAtFinal || (lowerOrderFinal && count < 15) || finalSigmas == .zero)
@@ -154,12 +149,12 @@ public struct DPMSolverMultistepScheduler: Scheduler {
             previous = thirdOrderUpdate(sample: sample, index: index)
         }
         if lowerOrderCount < solverOrder { lowerOrderCount += 1 }
-        stepIndex = index + 1
+        position.advance(past: index)
         return previous
     }
 
     public func addNoise(_ original: Tensor, noise: Tensor, timestep: Float) -> Tensor {
-        let index = beginIndex.map { stepIndex ?? $0 } ?? scheduleIndex(of: timestep, in: timesteps) ?? (timesteps.count - 1)
+        let index = position.noiseIndex(timestep, in: timesteps, fallback: timesteps.count - 1)
         let (alpha, sigma) = Self.alphaSigma(sigmas[index])
         return original.blended(alpha, noise, sigma)
     }

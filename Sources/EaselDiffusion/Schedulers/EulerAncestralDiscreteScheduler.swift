@@ -19,8 +19,7 @@ public struct EulerAncestralDiscreteScheduler: Scheduler {
     private let table: SigmaTable
     private let spacing: TimestepSpacing
     private let stepsOffset: Int
-    private var stepIndex: Int?
-    private var beginIndex: Int?
+    private var position = SigmaStepIndex()
 
     /// An Euler ancestral scheduler from a model's scheduler configuration.
     public init(configuration: SchedulerConfiguration) throws {
@@ -45,18 +44,13 @@ public struct EulerAncestralDiscreteScheduler: Scheduler {
             .map { Double(Float($0)) }
         sigmas = table.interpolated(at: steps).map { Float($0) } + [0]
         timesteps = steps.map { Float($0) }
-        stepIndex = nil
-        beginIndex = nil
+        position.reset()
     }
 
-    public mutating func setBeginIndex(_ index: Int) { beginIndex = index }
+    public mutating func setBeginIndex(_ begin: Int) { position.setBegin(begin) }
 
     private mutating func currentIndex(_ timestep: Float) -> Int {
-        if let stepIndex { return stepIndex }
-        let index = beginIndex ?? scheduleIndex(of: timestep, in: timesteps)
-        guard let index else { preconditionFailure("\(className): timestep \(timestep) is not in the schedule") }
-        stepIndex = index
-        return index
+        position.current(timestep, in: timesteps, fallback: nil, scheduler: className)
     }
 
     public mutating func scaleModelInput(_ sample: Tensor, timestep: Float) -> Tensor {
@@ -78,12 +72,12 @@ public struct EulerAncestralDiscreteScheduler: Scheduler {
         let dt = sigmaDown - sigma
         let deterministic = sample + derivative * dt
         let noise = generator.randn(modelOutput.shape)
-        stepIndex = index + 1
+        position.advance(past: index)
         return deterministic + noise * sigmaUp
     }
 
     public func addNoise(_ original: Tensor, noise: Tensor, timestep: Float) -> Tensor {
-        let index = beginIndex.map { stepIndex ?? $0 } ?? scheduleIndex(of: timestep, in: timesteps) ?? 0
+        let index = position.noiseIndex(timestep, in: timesteps, fallback: 0)
         return original + noise * sigmas[index]
     }
 }

@@ -27,8 +27,7 @@ public struct EulerDiscreteScheduler: Scheduler {
     private let sigmaMax: Double?
     private let finalSigmas: FinalSigmas
     private let continuousTimesteps: Bool
-    private var stepIndex: Int?
-    private var beginIndex: Int?
+    private var position = SigmaStepIndex()
 
     /// An Euler scheduler from a model's scheduler configuration (any class's: the keys
     /// Euler accepts carry over, as with diffusers' `from_config`).
@@ -91,19 +90,13 @@ public struct EulerDiscreteScheduler: Scheduler {
         } else {
             timesteps = steps.map { Float($0) }
         }
-        stepIndex = nil
-        beginIndex = nil
+        position.reset()
     }
 
-    public mutating func setBeginIndex(_ index: Int) { beginIndex = index }
+    public mutating func setBeginIndex(_ begin: Int) { position.setBegin(begin) }
 
-    /// diffusers' `_init_step_index`: the first call finds its place in the schedule.
     private mutating func currentIndex(_ timestep: Float) -> Int {
-        if let stepIndex { return stepIndex }
-        let index = beginIndex ?? scheduleIndex(of: timestep, in: timesteps)
-        guard let index else { preconditionFailure("\(className): timestep \(timestep) is not in the schedule") }
-        stepIndex = index
-        return index
+        position.current(timestep, in: timesteps, fallback: nil, scheduler: className)
     }
 
     public mutating func scaleModelInput(_ sample: Tensor, timestep: Float) -> Tensor {
@@ -119,12 +112,12 @@ public struct EulerDiscreteScheduler: Scheduler {
                                                        predictionType: predictionType)
         let derivative = (sample - predictedOriginal) / sigmaHat
         let dt = sigmas[index + 1] - sigmaHat
-        stepIndex = index + 1
+        position.advance(past: index)
         return sample + derivative * dt
     }
 
     public func addNoise(_ original: Tensor, noise: Tensor, timestep: Float) -> Tensor {
-        let index = beginIndex.map { stepIndex ?? $0 } ?? scheduleIndex(of: timestep, in: timesteps) ?? 0
+        let index = position.noiseIndex(timestep, in: timesteps, fallback: 0)
         return original + noise * sigmas[index]
     }
 }
