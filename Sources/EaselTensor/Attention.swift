@@ -5,8 +5,9 @@
 // place (leading dimension H*D, offset h*D), so no head is ever transposed or copied;
 // softmax runs on those rows while they are in cache (exponentials only), and a second
 // sgemm multiplies them by the head's values straight into the output's columns, which
-// are then divided by the row sums (D values per row instead of Nk). Only a block of rows of the
-// score matrix exists at a time, never the whole Nq x Nk of a 4,096-token image.
+// are then divided by the row sums (D values per row instead of Nk). Only a block of
+// rows of the score matrix exists at a time, never the whole Nq x Nk of a 4,096-token
+// image.
 // The pieces run on all cores, each product single-threaded in OpenBLAS. Tall blocks
 // (256 queries against 4,096 keys) pay best: every piece makes OpenBLAS repack the
 // head's keys and values, which costs as much as a thin block's products.
@@ -38,14 +39,14 @@ extension Tensor {
         query: Tensor, key: Tensor, value: Tensor, heads: Int, scale: Float?, causal: Bool, scoreBudget: Int
     ) -> Tensor {
         require(query.rank == 3 && key.rank == 3 && value.rank == 3,
-                     "attention takes [B, N, H*D] tensors, got \(query.shape), \(key.shape), \(value.shape)")
+                "attention takes [B, N, H*D] tensors, got \(query.shape), \(key.shape), \(value.shape)")
         let (batch, nq, width) = (query.shape[0], query.shape[1], query.shape[2])
         let (nk, valueWidth) = (key.shape[1], value.shape[2])
         require(key.shape[0] == batch && value.shape[0] == batch, "attention: batch sizes differ")
         require(key.shape[2] == width, "attention: key width \(key.shape[2]) != query width \(width)")
         require(value.shape[1] == nk, "attention: \(value.shape[1]) values for \(nk) keys")
         require(heads > 0 && width % heads == 0 && valueWidth % heads == 0,
-                     "attention: widths \(width), \(valueWidth) do not split into \(heads) heads")
+                "attention: widths \(width), \(valueWidth) do not split into \(heads) heads")
         require(nk > 0, "attention over zero keys")
         let d = width / heads, dv = valueWidth / heads
         let alpha = scale ?? 1 / Float(d).squareRoot()

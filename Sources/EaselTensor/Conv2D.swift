@@ -6,6 +6,8 @@
 // 1.2 GB), so it is built for a band of output rows at a time, sized to stay in the
 // last-level cache while leaving sgemm a wide enough product to run at full speed.
 // 1x1 stride-1 convolutions need no columns: the input already is the column matrix.
+// Stride-1 convolutions over images with many pixels per output channel skip the column
+// matrix altogether (Conv2DShifted.swift).
 
 /// Zero padding on each side of an image, in pixels.
 ///
@@ -46,12 +48,13 @@ extension Tensor {
     public static func conv2d(
         _ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Padding2D = 0
     ) -> Tensor {
-        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: columnBudget)
+        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: nil)
     }
 
-    /// `conv2d` building at most `columnBudget` floats of column matrix at a time.
+    /// `conv2d` with the method forced: a `columnBudget` means im2col building at most that
+    /// many floats of column matrix at a time; nil picks the method and budget itself.
     static func conv2d(
-        _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Padding2D, columnBudget: Int
+        _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Padding2D, columnBudget: Int?
     ) -> Tensor {
         require(x.rank == 4, "conv2d input must be [B, C, H, W], got \(x.shape)")
         require(weight.rank == 4, "conv2d weight must be [Cout, Cin, kh, kw], got \(weight.shape)")
@@ -82,7 +85,13 @@ extension Tensor {
             return out
         }
 
-        let bandRows = geometry.bandRows(budget: columnBudget)
+        if columnBudget == nil && ShiftedConvolution.isPreferred(for: geometry, cout: cout) {
+            ShiftedConvolution(geometry: geometry, cout: cout)
+                .run(xp, batch: batch, weight: wp, bias: bp, into: out.storage.pointer)
+            return out
+        }
+
+        let bandRows = geometry.bandRows(budget: columnBudget ?? Self.columnBudget)
         let columns = TensorStorage(uninitializedCount: k * bandRows * geometry.wo)
         defer { withExtendedLifetime(columns) {} }
         for b in 0..<batch {
@@ -160,9 +169,10 @@ struct ConvGeometry {
         _ plane: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
         i: Int, j: Int, outputRows: Range<Int>
     ) {
-        // Output columns whose input column lies inside the image (stride 1 fast path).
-        let first = min(max(0, padding.left - j), wo)
-        let last = max(first, min(wo, w + padding.left - j))
+        // Output columns [first, last) read inside the image: input column ow*stride + offset.
+        let offset = j - padding.left
+        let first = min(wo, offset >= 0 ? 0 : (-offset + stride - 1) / stride)
+        let last = max(first, min(wo, w - offset <= 0 ? 0 : (w - offset + stride - 1) / stride))
         for oh in outputRows {
             let d = dst + (oh - outputRows.lowerBound) * wo
             let ih = oh * stride - padding.top + i
@@ -170,18 +180,14 @@ struct ConvGeometry {
                 d.update(repeating: 0, count: wo)
                 continue
             }
-            let src = plane + ih * w
+            let src = plane + ih * w + offset
+            if first > 0 { d.update(repeating: 0, count: first) }
             if stride == 1 {
-                if first > 0 { d.update(repeating: 0, count: first) }
-                if last > first { (d + first).update(from: src + (first - padding.left + j), count: last - first) }
-                if last < wo { (d + last).update(repeating: 0, count: wo - last) }
+                if last > first { (d + first).update(from: src + first, count: last - first) }
             } else {
-                var iw = j - padding.left
-                for ow in 0..<wo {
-                    d[ow] = iw >= 0 && iw < w ? src[iw] : 0
-                    iw += stride
-                }
+                for ow in first..<last { d[ow] = src[ow * stride] }
             }
+            if last < wo { (d + last).update(repeating: 0, count: wo - last) }
         }
     }
 }

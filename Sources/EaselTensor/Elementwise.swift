@@ -72,6 +72,9 @@ extension Tensor {
     }
 
     /// Applies `op` to every element.
+    ///
+    /// `op` runs on several threads at once for large tensors, so it must not have side
+    /// effects. It is called once per element: prefer a named operation in hot code.
     @inlinable
     public func map(_ op: (Float) -> Float) -> Tensor {
         let out = Tensor(uninitializedShape: shape)
@@ -123,15 +126,18 @@ extension Tensor {
     }
 }
 
-/// How a right operand broadcasts into a target shape, flattened to rows of the
-/// target's last axis: each output row reads one operand row (or one repeated scalar).
+/// How a right operand broadcasts into a target shape, flattened to rows: each output row
+/// reads one operand row (or one repeated scalar).
+///
+/// Adjacent axes that broadcast alike are merged first, so `[B, C, H, W] + [C, 1, 1]` is
+/// `B*C` rows of `H*W` repeating one value each, not `B*C*H` short rows.
 @usableFromInline
 struct BroadcastPlan {
-    /// Length of the last axis of the target.
+    /// Length of a row.
     @usableFromInline let inner: Int
     /// Number of rows (target count / inner).
     @usableFromInline let rows: Int
-    /// Whether the operand repeats one value along the last axis.
+    /// Whether the operand repeats one value along a row.
     @usableFromInline let innerBroadcast: Bool
     @usableFromInline let outerExtents: [Int]
     @usableFromInline let outerStrides: [Int]
@@ -143,17 +149,29 @@ struct BroadcastPlan {
         for (x, y) in zip(padded, target) {
             require(x == y || x == 1, "cannot broadcast \(operand) to \(target)")
         }
-        var strides = Array(repeating: 0, count: target.count)
+        // (extent, operand stride) per target axis, stride 0 where the operand repeats.
+        var axes: [(extent: Int, stride: Int)] = []
         var running = 1
         for axis in stride(from: target.count - 1, through: 0, by: -1) {
-            strides[axis] = padded[axis] == 1 ? 0 : running
+            axes.insert((target[axis], padded[axis] == 1 ? 0 : running), at: 0)
             running *= padded[axis]
         }
-        inner = target.last ?? 1
+        // Merge neighbours that are both repeated, or both contiguous in the operand.
+        var merged: [(extent: Int, stride: Int)] = []
+        for axis in axes where axis.extent != 1 {
+            if let last = merged.last,
+               (last.stride == 0 && axis.stride == 0) || (axis.stride != 0 && last.stride == axis.stride * axis.extent) {
+                merged[merged.count - 1] = (last.extent * axis.extent, axis.stride)
+            } else {
+                merged.append(axis)
+            }
+        }
+        let innerAxis = merged.last ?? (1, 0)
+        inner = innerAxis.extent
         rows = inner == 0 ? 0 : target.reduce(1, *) / inner
-        innerBroadcast = (strides.last ?? 0) == 0
-        outerExtents = Array(target.dropLast())
-        outerStrides = Array(strides.dropLast())
+        innerBroadcast = innerAxis.stride == 0
+        outerExtents = merged.dropLast().map(\.extent)
+        outerStrides = merged.dropLast().map(\.stride)
     }
 
     /// Offset in the operand of the start of output row `row`.

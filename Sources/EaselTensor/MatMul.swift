@@ -26,7 +26,7 @@ extension Tensor {
             return out
         }
         require(Array(a.shape.dropLast(2)) == Array(b.shape.dropLast(2)),
-                     "matmul: batch axes differ, \(a.shape) x \(b.shape)")
+                "matmul: batch axes differ, \(a.shape) x \(b.shape)")
         let batch = a.shape.dropLast(2).reduce(1, *)
         let aStride = m * k, bStride = bRows * bCols, oStride = m * n
         if batch == 0 { return out }

@@ -8,7 +8,7 @@ extension Tensor {
     /// layouts (a batch of 2-D transposes, moving whole contiguous runs) take fast paths.
     public func permuted(_ axes: [Int]) -> Tensor {
         require(axes.count == rank && Set(axes) == Set(0..<rank),
-                     "permuted(\(axes)) is not a permutation of the \(rank) axes of \(shape)")
+                "permuted(\(axes)) is not a permutation of the \(rank) axes of \(shape)")
         let out = Tensor(uninitializedShape: axes.map { shape[$0] })
         var inStrides = Array(repeating: 1, count: rank)
         for axis in stride(from: rank - 2, through: 0, by: -1) { inStrides[axis] = inStrides[axis + 1] * shape[axis + 1] }
@@ -29,7 +29,7 @@ extension Tensor {
     public func sliced(axis: Int, _ range: Range<Int>) -> Tensor {
         require(axis >= 0 && axis < rank, "sliced: axis \(axis) out of range for \(shape)")
         require(range.lowerBound >= 0 && range.upperBound <= shape[axis],
-                     "sliced: range \(range) outside 0..<\(shape[axis]) on axis \(axis) of \(shape)")
+                "sliced: range \(range) outside 0..<\(shape[axis]) on axis \(axis) of \(shape)")
         var outShape = shape
         outShape[axis] = range.count
         let out = Tensor(uninitializedShape: outShape)
@@ -59,8 +59,9 @@ extension Tensor {
         let first = tensors[0]
         require(axis >= 0 && axis < first.rank, "concatenate: axis \(axis) out of range for \(first.shape)")
         for t in tensors {
-            require(t.rank == first.rank && zip(t.shape, first.shape).enumerated().allSatisfy { $0.offset == axis || $0.element.0 == $0.element.1 },
-                         "concatenate along \(axis): \(t.shape) does not match \(first.shape)")
+            let matches = t.rank == first.rank
+                && (0..<first.rank).allSatisfy { $0 == axis || t.shape[$0] == first.shape[$0] }
+            require(matches, "concatenate along \(axis): \(t.shape) does not match \(first.shape)")
         }
         var outShape = first.shape
         outShape[axis] = tensors.reduce(0) { $0 + $1.shape[axis] }

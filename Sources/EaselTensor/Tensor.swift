@@ -58,7 +58,7 @@ public struct Tensor: @unchecked Sendable {
     public init(shape: [Int], storage: TensorStorage) {
         require(shape.allSatisfy { $0 >= 0 }, "negative extent in shape \(shape)")
         require(shape.reduce(1, *) == storage.count,
-                     "shape \(shape) needs \(shape.reduce(1, *)) elements, storage has \(storage.count)")
+                "shape \(shape) needs \(shape.reduce(1, *)) elements, storage has \(storage.count)")
         self.shape = shape
         self.storage = storage
     }
@@ -82,7 +82,7 @@ public struct Tensor: @unchecked Sendable {
     /// A tensor holding `scalars` in row-major order.
     public init(shape: [Int], scalars: [Float]) {
         require(scalars.count == shape.reduce(1, *),
-                     "\(scalars.count) scalars do not fill shape \(shape)")
+                "\(scalars.count) scalars do not fill shape \(shape)")
         self.init(uninitializedShape: shape)
         scalars.withUnsafeBufferPointer { src in
             storage.pointer.update(from: src.baseAddress!, count: src.count)

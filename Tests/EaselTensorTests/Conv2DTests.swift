@@ -55,6 +55,12 @@ private func referenceConv(
         Case(cin: 2, cout: 3, h: 8, w: 8, k: 3, stride: 2, padding: Padding2D(top: 0, left: 0, bottom: 1, right: 1)),
         Case(cin: 2, cout: 2, h: 3, w: 4, k: 3, padding: 3, bias: false),
         Case(batch: 2, cin: 8, cout: 16, h: 16, w: 12, k: 3),
+        // Enough input channels for the shifted-products path (stride 1, cin >= 32).
+        Case(batch: 2, cin: 32, cout: 8, h: 9, w: 11, k: 3),
+        Case(cin: 40, cout: 6, h: 8, w: 7, k: 3, padding: 0),
+        Case(cin: 33, cout: 5, h: 10, w: 9, k: 5, padding: 2, bias: false),
+        Case(cin: 32, cout: 4, h: 8, w: 8, k: 3, padding: Padding2D(top: 0, left: 0, bottom: 1, right: 1)),
+        Case(cin: 32, cout: 3, h: 6, w: 9, k: 3, padding: Padding2D(top: 2, left: 1, bottom: 0, right: 3)),
     ]
 
     @Test(arguments: cases)
@@ -66,6 +72,23 @@ private func referenceConv(
         let ref = referenceConv(x, w, bias, stride: c.stride, padding: c.padding)
         #expect(y.shape == ref.shape)
         #expect(relativeError(y, ref.values) < 1e-5)
+    }
+
+    @Test func pathChoice() {
+        func geometry(_ cin: Int, _ size: Int, stride: Int = 1, k: Int = 3) -> ConvGeometry {
+            ConvGeometry(cin: cin, h: size, w: size, kh: k, kw: k, stride: stride, padding: Padding2D(k / 2),
+                         ho: (size - 1) / stride + 1, wo: (size - 1) / stride + 1)
+        }
+        // Shifted products where the image is large next to the layer's outputs...
+        #expect(ShiftedConvolution.isPreferred(for: geometry(320, 64), cout: 320))
+        #expect(ShiftedConvolution.isPreferred(for: geometry(128, 256), cout: 128))
+        #expect(ShiftedConvolution.isPreferred(for: geometry(32, 9), cout: 8))
+        // ...im2col for deep layers on small images, strided or thin inputs, and 1x1 kernels.
+        #expect(!ShiftedConvolution.isPreferred(for: geometry(1280, 16), cout: 1280))
+        #expect(!ShiftedConvolution.isPreferred(for: geometry(640, 32), cout: 640))
+        #expect(!ShiftedConvolution.isPreferred(for: geometry(320, 64, stride: 2), cout: 320))
+        #expect(!ShiftedConvolution.isPreferred(for: geometry(4, 64), cout: 320))
+        #expect(!ShiftedConvolution.isPreferred(for: geometry(320, 64, k: 1), cout: 320))
     }
 
     @Test func bandsOfOutputRowsCoverTheImage() {

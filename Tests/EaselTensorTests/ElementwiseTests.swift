@@ -48,3 +48,18 @@ import Testing
         #expect(d[1, 3, 4, 5] == a[1, 3, 4, 5] + Tensor.random([64, 1, 1], seed: 77)[3, 0, 0])
     }
 }
+
+@Suite struct BroadcastPlanTests {
+    @Test func axesThatBroadcastAlikeMerge() {
+        let bias = BroadcastPlan(target: [2, 320, 64, 64], operand: [320, 1, 1])
+        #expect(bias.inner == 4096 && bias.rows == 640 && bias.innerBroadcast)
+        let temb = BroadcastPlan(target: [2, 320, 64, 64], operand: [2, 320, 1, 1])
+        #expect(temb.inner == 4096 && temb.rows == 640 && temb.innerBroadcast)
+        let row = BroadcastPlan(target: [2, 4096, 320], operand: [320])
+        #expect(row.inner == 320 && row.rows == 8192 && !row.innerBroadcast)
+        #expect(row.operandOffset(row: 5000) == 0)
+        let mixed = BroadcastPlan(target: [2, 5, 6, 7], operand: [2, 1, 6, 7])
+        #expect(mixed.inner == 42 && mixed.rows == 10 && !mixed.innerBroadcast)
+        #expect(mixed.operandOffset(row: 7) == 42)  // row 7 is batch 1, channel 2
+    }
+}
