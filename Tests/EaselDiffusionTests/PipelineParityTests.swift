@@ -52,6 +52,7 @@ import Testing
             guard actual.count == expected.count else { continue }
             let worst = zip(actual, expected).map { abs(Int($0) - Int($1)) }.max() ?? 0
             #expect(worst <= 2, "\(name) \(c.scheduler) x\(c.count): worst pixel differs by \(worst)/255")
+            print("pipeline parity \(name) \(c.scheduler) x\(c.count) \(c.width)x\(c.height) guidance \(c.guidance): worst pixel \(worst)/255")
             if c.prompt.count > 300 { #expect(!result.warnings.isEmpty, "a truncated prompt warns") }
         }
     }

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""`easel generate` (the binary) against diffusers' images, for every fixture case.
+
+    python3 scripts/check_generate_cli.py --binary .build-bin/release/easel
+
+Lays out each tiny model (fixture + CLIP vocabulary), runs the binary with each case's
+settings, reads the PNGs back and compares them with diffusers' pixels
+(Tests/EaselDiffusionTests/Fixtures/pipeline). Needs numpy and Pillow (not torch).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import shutil
+
+import numpy as np
+from PIL import Image
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "models")
+FIXTURES = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "pipeline")
+CLIP_VOCAB = os.path.join(REPO, "Sources", "EaselDiffusion", "Resources", "clip")
+
+
+def complete_folder(folder, dest):
+    """A loadable copy of a fixture model: the fixture plus CLIP's vocabulary files."""
+    shutil.copytree(folder, dest)
+    for f in ("vocab.json", "merges.txt"):
+        shutil.copy(os.path.join(CLIP_VOCAB, f), os.path.join(dest, "tokenizer", f))
+    return dest
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    binary = os.path.abspath(ap.parse_args().binary)
+    failures = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in ("tiny-sd1", "tiny-sd2"):
+            folder = complete_folder(os.path.join(MODELS, model), os.path.join(tmp, model))
+            for c in json.load(open(os.path.join(FIXTURES, f"{model}.cases.json"))):
+                out = os.path.join(tmp, f"{model}-{c['file']}.png")
+                cmd = [binary, "generate", "--model", folder, "--prompt", c["prompt"],
+                       "--negative-prompt", c["negative"], "--steps", str(c["steps"]), "--seed", str(c["seed"]),
+                       "--guidance", str(c["guidance"]), "--count", str(c["count"]),
+                       "--width", str(c["width"]), "--height", str(c["height"]), "-o", out]
+                if c["scheduler"] != "default":
+                    cmd += ["--scheduler", c["scheduler"]]
+                paths = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
+                got = np.stack([np.array(Image.open(p).convert("RGB")) for p in paths])
+                ref = np.fromfile(os.path.join(FIXTURES, c["file"]), dtype=np.uint8).reshape(c["shape"])
+                worst = int(np.abs(got.astype(int) - ref).max())
+                failures += worst > 2
+                print(f"{model} {c['scheduler']:>15} x{c['count']} {c['width']}x{c['height']}: worst {worst}/255")
+    print("CLI PARITY", "OK" if failures == 0 else f"FAILED ({failures} cases)")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
