@@ -47,7 +47,7 @@ struct RandomWeights: WeightSource {
 /// 768) and of one VAE decode to 512x512, with random weights. Not part of the normal suite: run with
 /// `EASEL_BENCH=1 swift test -c release --filter UNetBenchmarkTests`.
 /// `scripts/bench_unet_diffusers.py [--vae]` times diffusers on the same shapes.
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["EASEL_BENCH"] != nil))
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["EASEL_BENCH"] != nil))
 struct UNetBenchmarkTests {
     /// runwayml/stable-diffusion-v1-5's unet/config.json (UNetLoadingTests.sd15Config).
     static func sd15Config() throws -> UNet2DConditionConfig {
