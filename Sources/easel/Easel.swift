@@ -7,7 +7,7 @@ struct Easel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "easel",
         abstract: "Self-hosted image generation that speaks Leap's Images API.",
-        version: EaselDiffusion.version,
+        version: EngineInfo.version,
         subcommands: [GenerateCommand.self, ServeCommand.self, KeysCommand.self, ModelsCommand.self, Bench.self]
     )
 }

@@ -130,3 +130,9 @@ import Testing
         }
     }
 }
+
+@Test func pngMetadataNamesTheEngineVersion() {
+    let request = GenerationRequest(prompt: "x", width: 64, height: 64)
+    let metadata = request.pngMetadata(model: "m", scheduler: "PNDMScheduler", index: 1)
+    #expect(metadata.contains { $0.keyword == "Software" && $0.text == "Easel \(EngineInfo.version)" })
+}

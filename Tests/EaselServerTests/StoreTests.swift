@@ -136,6 +136,25 @@ import Testing
         #expect(try await store.image(id: "ab") == nil)
     }
 
+    @Test func aClaimedDeliveryIsNotClaimedAgainUntilItsLeaseEnds() async throws {
+        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+        let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
+        let job = NewJob(workspaceId: workspace.id, modelId: "m", parameters: Self.parameters(),
+                         webhookUrl: "https://example.com/hook")
+        _ = try await store.enqueue(job, idempotency: nil, maxQueued: 10)
+        _ = try await store.claimNext(now: Date())
+        _ = try await store.fail(id: job.id, reason: "x", timings: nil, now: Date(), webhookPayload: Self.noWebhook)
+        let now = Date().addingTimeInterval(1)
+        let lease = now.addingTimeInterval(60)
+        let first = try await store.claimDueDeliveries(now: now, leaseUntil: lease, limit: 10)
+        #expect(first.count == 1)
+        #expect(try await store.claimDueDeliveries(now: now, leaseUntil: lease, limit: 10).isEmpty,
+                "a second pass must not take the delivery in flight")
+        #expect(try await store.claimDueDeliveries(now: lease.addingTimeInterval(1), leaseUntil: lease + 60,
+                                                   limit: 10).map(\.id) == first.map(\.id),
+                "an abandoned attempt (crash) is taken again once its lease ends")
+    }
+
     @Test func queuePositionFollowsRoundRobinRounds() {
         let snapshot = QueueSnapshot(
             lanes: [.init(workspaceId: "b", queued: 1), .init(workspaceId: "a", queued: 3), .init(workspaceId: "c", queued: 2)],

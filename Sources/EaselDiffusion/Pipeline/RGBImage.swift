@@ -51,6 +51,6 @@ extension GenerationRequest {
         [("prompt", prompt), ("negative_prompt", negativePrompt ?? ""), ("seed", String(seed)),
          ("steps", String(steps)), ("guidance", String(guidanceScale)), ("scheduler", scheduler),
          ("size", "\(width)x\(height)"), ("batch_index", "\(index) of \(count)"), ("model", model),
-         ("Software", "Easel \(EaselDiffusion.version)")]
+         ("Software", "Easel \(EngineInfo.version)")]
     }
 }

@@ -2,9 +2,9 @@ import Foundation
 import GRDB
 
 extension SQLiteStore {
-    public func dueDeliveries(now: Date, limit: Int) async throws -> [WebhookDelivery] {
-        try await pool.read { db in
-            try Row.fetchAll(
+    public func claimDueDeliveries(now: Date, leaseUntil: Date, limit: Int) async throws -> [WebhookDelivery] {
+        try await pool.write { db in
+            let due = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT * FROM webhookDeliveries WHERE state = 'pending' AND nextAttemptAt <= ?
@@ -12,6 +12,11 @@ extension SQLiteStore {
                     """,
                 arguments: [now.storedValue, limit]
             ).map(WebhookDelivery.init(row:))
+            for delivery in due {
+                try db.execute(sql: "UPDATE webhookDeliveries SET nextAttemptAt = ? WHERE id = ?",
+                               arguments: [leaseUntil.storedValue, delivery.id])
+            }
+            return due
         }
     }
 

@@ -71,8 +71,10 @@ public protocol JobStore: Sendable {
 
 /// Durable webhook deliveries and the record of every attempt.
 public protocol WebhookStore: Sendable {
-    /// Pending deliveries whose next attempt is due.
-    func dueDeliveries(now: Date, limit: Int) async throws -> [WebhookDelivery]
+    /// Takes up to `limit` pending deliveries due at `now`, leasing each until `leaseUntil`
+    /// (it is not due again before then) in one write, so no two passes — or processes —
+    /// take the same delivery; the attempt's outcome sets its next time.
+    func claimDueDeliveries(now: Date, leaseUntil: Date, limit: Int) async throws -> [WebhookDelivery]
     /// The earliest time a pending delivery becomes due, if any.
     func nextDeliveryDue() async throws -> Date?
     /// Records an attempt and moves the delivery to its next state.

@@ -25,7 +25,11 @@ struct WebhookDispatcher: Service {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 while !shutdown.isSet && !Task.isCancelled {
-                    let due = (try? await store.dueDeliveries(now: Date(), limit: 32)) ?? []
+                    // Claimed in one write: a pass that read before an attempt was recorded
+                    // cannot take the same delivery again.
+                    let now = Date()
+                    let lease = now.addingTimeInterval(ProgressRecorder.seconds(policy.timeout) + 30)
+                    let due = (try? await store.claimDueDeliveries(now: now, leaseUntil: lease, limit: 32)) ?? []
                     for delivery in due where inFlight.withLock({ $0.insert(delivery.id).inserted }) {
                         group.addTask {
                             await deliver(delivery, client: client)

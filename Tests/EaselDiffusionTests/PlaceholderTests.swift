@@ -1,4 +1,0 @@
-import Testing
-@testable import EaselDiffusion
-
-@Test func engineHasVersion() { #expect(!EaselDiffusion.version.isEmpty) }
