@@ -303,17 +303,22 @@ struct JSONParser {
     }
 }
 
-/// Reads a JSON file of the checkpoint layout with the strict parser.
-func readJSONFile(_ url: URL) throws -> JSONValue {
-    let data: Data
+/// The bytes of `url`: a missing file is `missingFile`; one that exists but cannot be read
+/// is `unreadable("cannot read: ...")`, the caller's error for its kind of file.
+func readCheckpointFile(_ url: URL, unreadable: (String) -> CheckpointError) throws -> Data {
     do {
-        data = try Data(contentsOf: url)
+        return try Data(contentsOf: url)
     } catch {
         if !FileManager.default.fileExists(atPath: url.path) {
             throw CheckpointError.missingFile(path: url.path, what: url.lastPathComponent)
         }
-        throw CheckpointError.invalidJSON(path: url.path, reason: "cannot read: \(error.localizedDescription)")
+        throw unreadable("cannot read: \(error.localizedDescription)")
     }
+}
+
+/// Reads a JSON file of the checkpoint layout with the strict parser.
+func readJSONFile(_ url: URL) throws -> JSONValue {
+    let data = try readCheckpointFile(url) { CheckpointError.invalidJSON(path: url.path, reason: $0) }
     do {
         return try JSONParser.parse(Array(data))
     } catch {

@@ -6,15 +6,7 @@ import Foundation
 public enum ConfigFile {
     /// Decodes the JSON file at `url` as `type`.
     public static func decode<Config: Decodable>(_ type: Config.Type, from url: URL) throws -> Config {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            if !FileManager.default.fileExists(atPath: url.path) {
-                throw CheckpointError.missingFile(path: url.path, what: url.lastPathComponent)
-            }
-            throw CheckpointError.invalidConfig(path: url.path, field: "", reason: "cannot read: \(error.localizedDescription)")
-        }
+        let data = try readCheckpointFile(url) { CheckpointError.invalidConfig(path: url.path, field: "", reason: $0) }
         return try decode(type, from: data, path: url.path)
     }
 

@@ -54,8 +54,7 @@ public struct EulerAncestralDiscreteScheduler: Scheduler {
     }
 
     public mutating func scaleModelInput(_ sample: Tensor, timestep: Float) -> Tensor {
-        let sigma = sigmas[currentIndex(timestep)]
-        return sample / (sigma * sigma + 1).squareRoot()
+        eulerScaledInput(sample, sigma: sigmas[currentIndex(timestep)])
     }
 
     public mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor, generator: inout TorchRandom) -> Tensor {

@@ -100,8 +100,7 @@ public struct EulerDiscreteScheduler: Scheduler {
     }
 
     public mutating func scaleModelInput(_ sample: Tensor, timestep: Float) -> Tensor {
-        let sigma = sigmas[currentIndex(timestep)]
-        return sample / (sigma * sigma + 1).squareRoot()
+        eulerScaledInput(sample, sigma: sigmas[currentIndex(timestep)])
     }
 
     public mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor, generator: inout TorchRandom) -> Tensor {
@@ -120,6 +119,11 @@ public struct EulerDiscreteScheduler: Scheduler {
         let index = position.noiseIndex(timestep, in: timesteps, fallback: 0)
         return original + noise * sigmas[index]
     }
+}
+
+/// The model input at σ, `x / √(σ² + 1)` (shared by the Euler schedulers).
+func eulerScaledInput(_ sample: Tensor, sigma: Float) -> Tensor {
+    sample / (sigma * sigma + 1).squareRoot()
 }
 
 /// x₀ predicted from the model output at σ (shared by the Euler schedulers), in
