@@ -71,6 +71,7 @@ let package = Package(
             name: "EaselServerTests",
             dependencies: [
                 "EaselServer",
+                "EaselDiffusion",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

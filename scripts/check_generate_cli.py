@@ -5,7 +5,9 @@
 
 Lays out each tiny model (fixture + CLIP vocabulary), runs the binary with each case's
 settings, reads the PNGs back and compares them with diffusers' pixels
-(Tests/EaselDiffusionTests/Fixtures/pipeline). Needs numpy and Pillow (not torch).
+(Tests/EaselDiffusionTests/Fixtures/pipeline). Then runs it without `--model` (the bundled
+easel-shapes) on the first held-out captions and compares with diffusers' pictures of them
+(Tests/EaselDiffusionTests/Fixtures/bundled-model). Needs numpy and Pillow (not torch).
 """
 import argparse
 import json
@@ -22,6 +24,7 @@ from PIL import Image
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "models")
 FIXTURES = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "pipeline")
+BUNDLED = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "bundled-model")
 CLIP_VOCAB = os.path.join(REPO, "Sources", "EaselDiffusion", "Resources", "clip")
 
 
@@ -55,6 +58,17 @@ def main():
                 worst = int(np.abs(got.astype(int) - ref).max())
                 failures += worst > 2
                 print(f"{model} {c['scheduler']:>15} x{c['count']} {c['width']}x{c['height']}: worst {worst}/255")
+        fixture = json.load(open(os.path.join(BUNDLED, "held_out_captions.json")))
+        refs = np.fromfile(os.path.join(BUNDLED, "reference.u8"), dtype=np.uint8).reshape(-1, 64, 64, 3)
+        for i, c in enumerate(fixture["cases"][:len(refs)]):
+            out = os.path.join(tmp, f"bundled-{i}.png")
+            subprocess.run([binary, "generate", "--prompt", c["prompt"], "--negative-prompt", "",
+                            "--steps", str(fixture["steps"]), "--guidance", str(fixture["guidance"]),
+                            "--seed", str(c["seed"]), "-o", out], check=True, capture_output=True, text=True)
+            got = np.array(Image.open(out).convert("RGB"))
+            worst = int(np.abs(got.astype(int) - refs[i]).max()) if got.shape == refs[i].shape else 255
+            failures += worst > 2
+            print(f"bundled model (no --model) {got.shape[1]}x{got.shape[0]} \"{c['prompt']}\": worst {worst}/255")
     print("CLI PARITY", "OK" if failures == 0 else f"FAILED ({failures} cases)")
     sys.exit(1 if failures else 0)
 

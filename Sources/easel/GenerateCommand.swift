@@ -8,8 +8,8 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Generate images from a prompt with a local model.")
 
-    @Option(help: "A diffusers folder or a single-file .safetensors checkpoint.")
-    var model: String
+    @Option(help: "A diffusers folder or a single-file .safetensors checkpoint (default: Easel's bundled \(BundledModel.name), 64x64).")
+    var model: String?
 
     @Option(help: "What to draw.")
     var prompt: String
@@ -61,7 +61,8 @@ struct GenerateCommand: ParsableCommand {
         let loadStart = clock.now
         let loaded: StableDiffusionModel
         do {
-            loaded = try StableDiffusionModel.load(from: URL(fileURLWithPath: model),
+            let location = try model.map { URL(fileURLWithPath: $0) } ?? BundledModel.folder()
+            loaded = try StableDiffusionModel.load(from: location,
                                                    family: family.flatMap(SingleFileFamily.init(rawValue:)),
                                                    configFolder: config.map { URL(fileURLWithPath: $0) })
         } catch {
@@ -89,7 +90,8 @@ struct GenerateCommand: ParsableCommand {
 
         let paths = Self.outputPaths(output, count: count)
         for (index, (image, path)) in zip(result.images, paths).enumerated() {
-            let metadata = request.pngMetadata(model: loaded.location, scheduler: result.scheduler, index: index + 1)
+            let metadata = request.pngMetadata(model: model == nil ? BundledModel.name : loaded.location,
+                                               scheduler: result.scheduler, index: index + 1)
             try image.pngData(metadata: metadata).write(to: URL(fileURLWithPath: path))
             print(path)
         }

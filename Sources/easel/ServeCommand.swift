@@ -1,4 +1,5 @@
 import ArgumentParser
+import EaselDiffusion
 import EaselServer
 import Foundation
 import Logging
@@ -17,6 +18,9 @@ struct ServeCommand: AsyncParsableCommand {
     var publicURL: String?
     @Flag(name: .customLong("allow-private-webhooks"), help: "Deliver webhooks to loopback/private/link-local addresses.")
     var allowPrivateWebhooks = false
+
+    @Flag(name: .customLong("no-bundled-model"), help: "Do not install Easel's bundled model (\(BundledModel.name)) on start.")
+    var noBundledModel = false
 
     @Option(name: .customLong("max-body-bytes"), help: "Largest request body.") var maxBodyBytes = 64 * 1024
     @Option(name: .customLong("max-prompt-length"), help: "Longest prompt, in characters.") var maxPromptLength = 2000
@@ -87,6 +91,13 @@ struct ServeCommand: AsyncParsableCommand {
                 "data_dir": "\(configuration.dataDirectory.root.path)", "workers": "\(workers)",
                 "allow_private_webhooks": "\(allowPrivateWebhooks)",
             ])
+        if !noBundledModel {
+            let installer = ModelInstaller(dataDirectory: configuration.dataDirectory, store: components.store)
+            let (record, installed) = try await installer.ensurePublicModel(source: try BundledModel.folder(),
+                                                                           name: BundledModel.name)
+            logger.info(installed ? "bundled model installed" : "bundled model present",
+                        metadata: ["model.id": "\(record.id)", "model.name": "\(record.name)"])
+        }
         let app = try await buildApplication(components)
         try await app.runService()
     }

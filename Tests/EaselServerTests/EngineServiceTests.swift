@@ -1,3 +1,4 @@
+import EaselDiffusion
 import EaselServer
 import Foundation
 import Hummingbird
@@ -99,6 +100,44 @@ import Testing
             #expect(job["errorReason"] as? String == "cancelled")
             let stored = try #require(try await server.store.job(id: id, workspaceId: server.workspaceA.id))
             #expect((stored.job.currentStep ?? 0) < 150)
+        }
+    }
+
+    /// What `easel serve` does on start: the bundled model becomes a public model under the id
+    /// the README shows, and a Leap job on it draws a picture at its native size.
+    @Test func bundledModelIsInstalledAndServesJobs() async throws {
+        let base = try await TestServer.make()
+        let components = ServerComponents(
+            configuration: base.components.configuration, store: base.store, images: base.components.images,
+            generator: DiffusionEngineGenerator(memoryBudgetBytes: 1 << 30), logger: base.components.logger)
+        let installer = ModelInstaller(dataDirectory: base.components.configuration.dataDirectory, store: base.store)
+        let (model, installed) = try await installer.ensurePublicModel(
+            source: try BundledModel.folder(), name: BundledModel.name)
+        #expect(installed)
+        #expect(model.id == "1185eeaf-da6a-56d7-859c-ef1fe41c4a9a", "the id README.md shows")
+        let server = TestServer(
+            folder: base.folder, components: components, generator: base.generator, model: model, keyA: base.keyA,
+            keyB: base.keyB, workspaceA: base.workspaceA, workspaceB: base.workspaceB)
+        try await server.application().test(.router) { client in
+            let listed = try await client.send(.get, "/api/v2/images/models", key: server.keyB).jsonObject()
+            let ids = (listed["models"] as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? []
+            #expect(ids.contains(model.id), "public: every workspace sees it")
+            let path = "/api/v1/images/models/\(model.id)/inferences"
+            let response = try await client.send(
+                .post, path, key: server.keyA,
+                json: ["prompt": "a red circle in the centre on a blue background", "width": 64, "height": 64, "steps": 20])
+            #expect(response.status == .created)
+            let id = try #require(try response.jsonObject()["id"] as? String)
+            var job: [String: Any] = [:]
+            try await eventually(timeout: .seconds(120), "the job to end") {
+                job = try await client.send(.get, "\(path)/\(id)", key: server.keyA).jsonObject()
+                return ["finished", "failed"].contains(job["state"] as? String)
+            }
+            #expect(job["state"] as? String == "finished", "\(job["errorReason"] ?? "")")
+            let uri = try #require((job["images"] as? [[String: Any]])?.first?["uri"] as? String)
+            let png = try await client.send(.get, String(uri.dropFirst(TestServer.publicURL.count))).bodyData
+            let size = try #require(TestPNG.dimensions(png))
+            #expect(size.width == 64 && size.height == 64)
         }
     }
 }

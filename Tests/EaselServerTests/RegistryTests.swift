@@ -48,6 +48,21 @@ import Testing
             "removing a linked model leaves the operator's files alone")
     }
 
+    @Test func ensurePublicModelInstallsOnceAndThenLeavesItAlone() async throws {
+        let (installer, store, directory) = try Self.installer()
+        let source = try TestServer.makeModelFolder()
+        let first = try await installer.ensurePublicModel(source: source, name: "bundled")
+        #expect(first.installed)
+        #expect(first.record.workspaceId == nil)
+        #expect(first.record.id == ModelInstaller.stableId(name: "bundled", workspaceId: nil))
+        #expect(!first.record.linked, "a copy: the model outlives the binary's resource folder")
+        let second = try await installer.ensurePublicModel(source: source, name: "bundled")
+        #expect(!second.installed)
+        #expect(second.record.id == first.record.id && second.record.path == first.record.path)
+        #expect(try await store.models(visibleTo: "anyone").map(\.id).contains(first.record.id))
+        #expect(FileManager.default.fileExists(atPath: directory.root.appendingPathComponent(first.record.path).path))
+    }
+
     @Test func installsASingleFileCheckpoint() async throws {
         let (installer, _, directory) = try Self.installer()
         let model = try await installer.install(

@@ -65,6 +65,17 @@ public struct ModelInstaller: Sendable {
         return record
     }
 
+    /// Installs `source` as the public model `name` (copied) unless a model with that name's id
+    /// is installed already. `easel serve` calls it on every start for the bundled model, so the
+    /// first start offers a model and later starts leave the installed copy as it is.
+    /// - Returns: the model's record, and whether it was installed by this call.
+    public func ensurePublicModel(source: URL, name: String) async throws -> (record: ModelRecord, installed: Bool) {
+        if let existing = try await store.model(id: Self.stableId(name: name, workspaceId: nil)) {
+            return (existing, false)
+        }
+        return (try await install(source: source, name: name, workspaceId: nil, link: false), true)
+    }
+
     /// Copies a diffusers folder's configs and tokenizer files (JSON and text), not its weights.
     static func copyConfigs(from source: URL, to destination: URL) throws {
         let fm = FileManager.default

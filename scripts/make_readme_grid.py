@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""docs/easel-shapes.png: what Easel's `easel generate` (bundled model, no --model) draws for the
+held-out captions of Tests/EaselDiffusionTests/Fixtures/bundled-model, 8 per row, each picture
+shown at 2x with the caption's wanted attributes checked by scripts/shapes.py's reader.
+
+    python3 scripts/make_readme_grid.py --binary .build-bin/release/easel
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shapes  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURE = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "bundled-model", "held_out_captions.json")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--out", default=os.path.join(REPO, "docs", "easel-shapes.png"))
+    args = ap.parse_args()
+    fixture = json.load(open(FIXTURE))
+    pictures, right = [], {"colour": 0, "background": 0, "position": 0, "shape": 0}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, c in enumerate(fixture["cases"]):
+            out = os.path.join(tmp, f"{i}.png")
+            subprocess.run([args.binary, "generate", "--prompt", c["prompt"], "--negative-prompt", "",
+                            "--steps", str(fixture["steps"]), "--guidance", str(fixture["guidance"]),
+                            "--seed", str(c["seed"]), "-o", out], check=True, capture_output=True)
+            img = np.array(Image.open(out).convert("RGB"))
+            seen = shapes.analyse(img)
+            for k in right:
+                right[k] += seen[k] == c[k]
+            pictures.append(img.repeat(2, 0).repeat(2, 1))
+    pad = lambda im: np.pad(im, ((2, 2), (2, 2), (0, 0)), constant_values=255)
+    rows = [np.concatenate([pad(p) for p in pictures[r:r + 8]], 1) for r in range(0, len(pictures), 8)]
+    Image.fromarray(np.concatenate(rows, 0)).save(args.out, optimize=True)
+    print({k: v / len(pictures) for k, v in right.items()}, "->", args.out)
+
+
+if __name__ == "__main__":
+    main()
