@@ -16,24 +16,15 @@ import subprocess
 import sys
 import tempfile
 
-import shutil
-
 import numpy as np
 from PIL import Image
+
+from easel_process import complete_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "models")
 FIXTURES = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "pipeline")
 BUNDLED = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "bundled-model")
-CLIP_VOCAB = os.path.join(REPO, "Sources", "EaselDiffusion", "Resources", "clip")
-
-
-def complete_folder(folder, dest):
-    """A loadable copy of a fixture model: the fixture plus CLIP's vocabulary files."""
-    shutil.copytree(folder, dest)
-    for f in ("vocab.json", "merges.txt"):
-        shutil.copy(os.path.join(CLIP_VOCAB, f), os.path.join(dest, "tokenizer", f))
-    return dest
 
 
 def main():
@@ -43,7 +34,7 @@ def main():
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         for model in ("tiny-sd1", "tiny-sd2"):
-            folder = complete_folder(os.path.join(MODELS, model), os.path.join(tmp, model))
+            folder = complete_model(os.path.join(MODELS, model), parent=tmp)
             for c in json.load(open(os.path.join(FIXTURES, f"{model}.cases.json"))):
                 out = os.path.join(tmp, f"{model}-{c['file']}.png")
                 cmd = [binary, "generate", "--model", folder, "--prompt", c["prompt"],

@@ -20,14 +20,15 @@ REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SD1 = os.path.join(REPOSITORY, "Tests/EaselDiffusionTests/Fixtures/models/tiny-sd1")
 
 
-def complete_model(path):
+def complete_model(path, parent=None):
     """The committed tiny fixtures leave out CLIP's vocabulary (Easel ships it). A real
-    diffusers folder has it: give such a folder a copy with the built-in files."""
+    diffusers folder has it: give such a folder a copy with the built-in files (made in a new
+    folder under `parent`, default the system's temporary folder)."""
     tokenizer = os.path.join(path, "tokenizer")
     if not os.path.isdir(tokenizer) or any(
             os.path.exists(os.path.join(tokenizer, f)) for f in ("vocab.json", "tokenizer.json")):
         return path
-    copy = os.path.join(tempfile.mkdtemp(prefix="easel-model-"), os.path.basename(path.rstrip("/")))
+    copy = os.path.join(tempfile.mkdtemp(prefix="easel-model-", dir=parent), os.path.basename(path.rstrip("/")))
     shutil.copytree(path, copy)
     clip = os.path.join(REPOSITORY, "Sources/EaselDiffusion/Resources/clip")
     for name in ("vocab.json", "merges.txt"):

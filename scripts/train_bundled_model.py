@@ -20,7 +20,10 @@ Stages (each resumable from --work; `all` runs them in order):
            negative prompt, for guidance.
   export   the diffusers folder (float16 safetensors) into Sources/EaselDiffusion/Resources/models,
            and the held-out captions into the test fixtures.
+  fixtures (part of export) the held-out captions with diffusers' readings of and pictures
+           from the exported files, for the Swift tests.
   eval     generates the held-out captions with diffusers and reports accuracy per attribute.
+  vae-check  the VAE's round trip again, on its own.
 
 Reproducible from --seed: data, initialisation and batches all come from it.
 

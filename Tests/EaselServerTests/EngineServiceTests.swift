@@ -27,24 +27,55 @@ import Testing
         return copy
     }
 
+    /// `base` with the production generator instead of the stand-in, and `model` as its model.
+    static func withEngine(_ base: TestServer, model: ModelRecord) -> TestServer {
+        let components = ServerComponents(
+            configuration: base.components.configuration, store: base.store, images: base.components.images,
+            generator: DiffusionEngineGenerator(memoryBudgetBytes: 1 << 30), logger: base.components.logger)
+        return TestServer(
+            folder: base.folder, components: components, generator: base.generator, model: model, keyA: base.keyA,
+            keyB: base.keyB, workspaceA: base.workspaceA, workspaceB: base.workspaceB)
+    }
+
+    static func installer(_ base: TestServer) -> ModelInstaller {
+        ModelInstaller(dataDirectory: base.components.configuration.dataDirectory, store: base.store)
+    }
+
     /// A server whose generator is the production one, with both tiny models installed.
     static func engineServer(configure: (inout ServerConfiguration) -> Void = { _ in }) async throws
         -> (TestServer, folder: ModelRecord, single: ModelRecord)
     {
         let base = try await TestServer.make(configure: configure)
-        let components = ServerComponents(
-            configuration: base.components.configuration, store: base.store, images: base.components.images,
-            generator: DiffusionEngineGenerator(memoryBudgetBytes: 1 << 30), logger: base.components.logger)
-        let installer = ModelInstaller(dataDirectory: base.components.configuration.dataDirectory, store: base.store)
+        let installer = Self.installer(base)
         let folder = try await installer.install(
             source: try completeTinyFolder(), name: "tiny-sd1", workspaceId: nil, link: false)
         // The tiny file is no standard SD 1.x checkpoint: it takes its configs from the folder.
         let single = try await installer.install(
             source: tinySingleFile, name: "tiny-sd1-single", workspaceId: nil, link: true, configFolder: tinyFolder)
-        let server = TestServer(
-            folder: base.folder, components: components, generator: base.generator, model: folder, keyA: base.keyA,
-            keyB: base.keyB, workspaceA: base.workspaceA, workspaceB: base.workspaceB)
-        return (server, folder, single)
+        return (withEngine(base, model: folder), folder, single)
+    }
+
+    /// Submits `body` as workspace A, waits for the job to end, expects it finished with a
+    /// 64x64 PNG, and returns the job and that PNG.
+    static func finishedJob(
+        _ client: some TestClientProtocol, _ server: TestServer, model: ModelRecord, label: String, body: [String: Any]
+    ) async throws -> (job: [String: Any], png: Data) {
+        let response = try await client.send(
+            .post, "/api/v1/images/models/\(model.id)/inferences", key: server.keyA, json: body)
+        #expect(response.status == .created)
+        let id = try #require(try response.jsonObject()["id"] as? String)
+        let path = "/api/v1/images/models/\(model.id)/inferences/\(id)"
+        var job: [String: Any] = [:]
+        try await eventually(timeout: .seconds(120), "job \(label) to end") {
+            job = try await client.send(.get, path, key: server.keyA).jsonObject()
+            return ["finished", "failed"].contains(job["state"] as? String)
+        }
+        #expect(job["state"] as? String == "finished", "\(label): \(job["errorReason"] ?? "")")
+        let uri = try #require((job["images"] as? [[String: Any]])?.first?["uri"] as? String)
+        let png = try await client.send(.get, String(uri.dropFirst(TestServer.publicURL.count))).bodyData
+        let size = try #require(TestPNG.dimensions(png))
+        #expect(size.width == 64 && size.height == 64)
+        return (job, png)
     }
 
     @Test(.enabled(if: FileManager.default.fileExists(atPath: tinyFolder.path), "needs the tiny model fixtures"))
@@ -53,22 +84,9 @@ import Testing
         try await server.application().test(.router) { client in
             var pngs: [String: Data] = [:]
             for (label, model, seed) in [("a", folder, 7), ("b", folder, 7), ("c", folder, 8), ("d", single, 7)] {
-                let response = try await client.send(
-                    .post, "/api/v1/images/models/\(model.id)/inferences", key: server.keyA,
-                    json: ["prompt": "a tiny test", "width": 64, "height": 64, "steps": 3, "seed": seed])
-                #expect(response.status == .created)
-                let id = try #require(try response.jsonObject()["id"] as? String)
-                let path = "/api/v1/images/models/\(model.id)/inferences/\(id)"
-                var job: [String: Any] = [:]
-                try await eventually(timeout: .seconds(120), "job \(label) to end") {
-                    job = try await client.send(.get, path, key: server.keyA).jsonObject()
-                    return ["finished", "failed"].contains(job["state"] as? String)
-                }
-                #expect(job["state"] as? String == "finished", "\(label): \(job["errorReason"] ?? "")")
-                let uri = try #require((job["images"] as? [[String: Any]])?.first?["uri"] as? String)
-                let png = try await client.send(.get, String(uri.dropFirst(TestServer.publicURL.count))).bodyData
-                let size = try #require(TestPNG.dimensions(png))
-                #expect(size.width == 64 && size.height == 64)
+                let (job, png) = try await Self.finishedJob(
+                    client, server, model: model, label: label,
+                    body: ["prompt": "a tiny test", "width": 64, "height": 64, "steps": 3, "seed": seed])
                 let timings = try #require(job["timings"] as? [String: Any])
                 #expect(timings["secondsPerStep"] is Double)
                 pngs[label] = png
@@ -107,37 +125,18 @@ import Testing
     /// the README shows, and a Leap job on it draws a picture at its native size.
     @Test func bundledModelIsInstalledAndServesJobs() async throws {
         let base = try await TestServer.make()
-        let components = ServerComponents(
-            configuration: base.components.configuration, store: base.store, images: base.components.images,
-            generator: DiffusionEngineGenerator(memoryBudgetBytes: 1 << 30), logger: base.components.logger)
-        let installer = ModelInstaller(dataDirectory: base.components.configuration.dataDirectory, store: base.store)
-        let (model, installed) = try await installer.ensurePublicModel(
+        let (model, installed) = try await Self.installer(base).ensurePublicModel(
             source: try BundledModel.folder(), name: BundledModel.name)
         #expect(installed)
         #expect(model.id == "1185eeaf-da6a-56d7-859c-ef1fe41c4a9a", "the id README.md shows")
-        let server = TestServer(
-            folder: base.folder, components: components, generator: base.generator, model: model, keyA: base.keyA,
-            keyB: base.keyB, workspaceA: base.workspaceA, workspaceB: base.workspaceB)
+        let server = Self.withEngine(base, model: model)
         try await server.application().test(.router) { client in
             let listed = try await client.send(.get, "/api/v2/images/models", key: server.keyB).jsonObject()
             let ids = (listed["models"] as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? []
             #expect(ids.contains(model.id), "public: every workspace sees it")
-            let path = "/api/v1/images/models/\(model.id)/inferences"
-            let response = try await client.send(
-                .post, path, key: server.keyA,
-                json: ["prompt": "a red circle in the centre on a blue background", "width": 64, "height": 64, "steps": 20])
-            #expect(response.status == .created)
-            let id = try #require(try response.jsonObject()["id"] as? String)
-            var job: [String: Any] = [:]
-            try await eventually(timeout: .seconds(120), "the job to end") {
-                job = try await client.send(.get, "\(path)/\(id)", key: server.keyA).jsonObject()
-                return ["finished", "failed"].contains(job["state"] as? String)
-            }
-            #expect(job["state"] as? String == "finished", "\(job["errorReason"] ?? "")")
-            let uri = try #require((job["images"] as? [[String: Any]])?.first?["uri"] as? String)
-            let png = try await client.send(.get, String(uri.dropFirst(TestServer.publicURL.count))).bodyData
-            let size = try #require(TestPNG.dimensions(png))
-            #expect(size.width == 64 && size.height == 64)
+            _ = try await Self.finishedJob(
+                client, server, model: model, label: "bundled",
+                body: ["prompt": "a red circle in the centre on a blue background", "width": 64, "height": 64, "steps": 20])
         }
     }
 }

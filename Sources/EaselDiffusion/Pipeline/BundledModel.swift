@@ -15,12 +15,10 @@ public enum BundledModel {
     /// - Throws: `ModelLoadingError.notFound` when the resource bundle lacks it (a binary
     ///   copied away from its `*.resources` folder).
     public static func folder() throws -> URL {
-        for subdirectory in ["Resources/models", "models"] {
-            if let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: subdirectory),
-                FileManager.default.fileExists(atPath: url.appendingPathComponent("model_index.json").path)
-            {
-                return url
-            }
+        if let url = EngineResources.url(name, withExtension: nil, in: "models"),
+            FileManager.default.fileExists(atPath: url.appendingPathComponent("model_index.json").path)
+        {
+            return url
         }
         throw ModelLoadingError.notFound("\(name) (the bundled model, in \(Bundle.module.bundlePath))")
     }

@@ -42,12 +42,10 @@ extension CLIPTokenizer {
     /// The built-in `vocab.json` and `merges.txt`.
     static func builtinVocabularyFiles() throws -> (vocab: URL, merges: URL) {
         func resource(_ name: String, _ ext: String) throws -> URL {
-            for subdirectory in ["Resources/clip", "clip"] {
-                if let url = Bundle.module.url(forResource: name, withExtension: ext, subdirectory: subdirectory) {
-                    return url
-                }
+            guard let url = EngineResources.url(name, withExtension: ext, in: "clip") else {
+                throw TokenizerError.missingResource(name: "clip/\(name).\(ext)")
             }
-            throw TokenizerError.missingResource(name: "clip/\(name).\(ext)")
+            return url
         }
         return (try resource("vocab", "json"), try resource("merges", "txt"))
     }
