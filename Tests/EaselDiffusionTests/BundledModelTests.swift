@@ -30,9 +30,9 @@ import Testing
         var seed: UInt64
     }
 
-    /// What the committed model reaches on the 48 held-out captions (a little below, for the
-    /// reader's thresholds): raise with the model, never lower.
-    static let measuredFloor: [String: Double] = ["colour": 0.85, "background": 0.875, "position": 0.58]
+    /// What the committed model reaches on the 48 held-out captions (colour 47/48, background and
+    /// position 48/48), less one case: raise with the model, never lower.
+    static let measuredFloor: [String: Double] = ["colour": 0.95, "background": 0.97, "position": 0.97]
 
     static func fixture() throws -> Fixture {
         let url = try #require(Bundle.module.url(forResource: "held_out_captions", withExtension: "json",
@@ -59,9 +59,9 @@ import Testing
 
     /// On captions of combinations held out of training, Easel's pictures read back as well as
     /// diffusers' pictures of the same files do (the fixture's `diffusers_accuracy`, one case of
-    /// slack), and not below what this model was measured to reach. The issue's bar — at least
-    /// 90% right on each of shape colour, background and position — is checked as a known issue:
-    /// this first model draws colours and backgrounds but not yet places (issue #5 stays open).
+    /// slack), not below what this model was measured to reach, and at least 90% right on each of
+    /// shape colour, background and position (the issue's bar). Shape is reported, not checked:
+    /// the model draws rough shapes the reader often mistakes.
     @Test func drawsHeldOutCaptionsRight() throws {
         let fixture = try Self.fixture()
         let model = try StableDiffusionModel.load(from: try BundledModel.folder())
@@ -95,11 +95,7 @@ import Testing
             let reference = try #require(fixture.diffusersAccuracy[attribute])
             #expect(accuracy[attribute]! >= reference - 1.5 / n, "\(attribute): \(accuracy[attribute]!) vs diffusers \(reference)")
             #expect(accuracy[attribute]! >= Self.measuredFloor[attribute]!, "\(attribute) regressed")
-        }
-        withKnownIssue("the first bundled model does not reach 90% on every attribute yet", isIntermittent: true) {
-            for attribute in ["colour", "background", "position"] {
-                #expect(accuracy[attribute]! >= 0.9, "\(attribute): \(accuracy[attribute]!)")
-            }
+            #expect(accuracy[attribute]! >= 0.9, "\(attribute): \(accuracy[attribute]!) is below the 90% bar")
         }
     }
 
