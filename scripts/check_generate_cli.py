@@ -19,12 +19,11 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from easel_process import complete_model
+from easel_process import BUNDLED_FIXTURES, complete_model, generate_held_out, held_out_fixture
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "models")
 FIXTURES = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "pipeline")
-BUNDLED = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "bundled-model")
 
 
 def main():
@@ -49,14 +48,11 @@ def main():
                 worst = int(np.abs(got.astype(int) - ref).max())
                 failures += worst > 2
                 print(f"{model} {c['scheduler']:>15} x{c['count']} {c['width']}x{c['height']}: worst {worst}/255")
-        fixture = json.load(open(os.path.join(BUNDLED, "held_out_captions.json")))
-        refs = np.fromfile(os.path.join(BUNDLED, "reference.u8"), dtype=np.uint8).reshape(-1, 64, 64, 3)
+        fixture = held_out_fixture()
+        refs = np.fromfile(os.path.join(BUNDLED_FIXTURES, "reference.u8"), dtype=np.uint8).reshape(-1, 64, 64, 3)
         for i, c in enumerate(fixture["cases"][:len(refs)]):
-            out = os.path.join(tmp, f"bundled-{i}.png")
-            subprocess.run([binary, "generate", "--prompt", c["prompt"], "--negative-prompt", "",
-                            "--steps", str(fixture["steps"]), "--guidance", str(fixture["guidance"]),
-                            "--seed", str(c["seed"]), "-o", out], check=True, capture_output=True, text=True)
-            got = np.array(Image.open(out).convert("RGB"))
+            got = np.array(Image.open(generate_held_out(binary, fixture, c, os.path.join(tmp, f"bundled-{i}.png")))
+                           .convert("RGB"))
             worst = int(np.abs(got.astype(int) - refs[i]).max()) if got.shape == refs[i].shape else 255
             failures += worst > 2
             print(f"bundled model (no --model) {got.shape[1]}x{got.shape[0]} \"{c['prompt']}\": worst {worst}/255")

@@ -18,6 +18,22 @@ import urllib.request
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SD1 = os.path.join(REPOSITORY, "Tests/EaselDiffusionTests/Fixtures/models/tiny-sd1")
+BUNDLED_FIXTURES = os.path.join(REPOSITORY, "Tests/EaselDiffusionTests/Fixtures/bundled-model")
+
+
+def held_out_fixture():
+    """The bundled model's held-out captions and the settings they were drawn with."""
+    with open(os.path.join(BUNDLED_FIXTURES, "held_out_captions.json")) as f:
+        return json.load(f)
+
+
+def generate_held_out(binary, fixture, case, out):
+    """`easel generate` without --model (the bundled model) on one held-out caption, with the
+    fixture's settings (what diffusers drew it with); returns the PNG's path."""
+    subprocess.run([binary, "generate", "--prompt", case["prompt"], "--negative-prompt", "",
+                    "--steps", str(fixture["steps"]), "--guidance", str(fixture["guidance"]),
+                    "--seed", str(case["seed"]), "-o", out], check=True, capture_output=True, text=True)
+    return out
 
 
 def complete_model(path, parent=None):

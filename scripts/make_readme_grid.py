@@ -6,9 +6,7 @@ shown at 2x with the caption's wanted attributes checked by scripts/shapes.py's 
     python3 scripts/make_readme_grid.py --binary .build-bin/release/easel
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -17,9 +15,9 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shapes  # noqa: E402
+from easel_process import generate_held_out, held_out_fixture  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURE = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "bundled-model", "held_out_captions.json")
 
 
 def main():
@@ -27,15 +25,12 @@ def main():
     ap.add_argument("--binary", required=True)
     ap.add_argument("--out", default=os.path.join(REPO, "docs", "easel-shapes.png"))
     args = ap.parse_args()
-    fixture = json.load(open(FIXTURE))
+    fixture = held_out_fixture()
     pictures, right = [], {"colour": 0, "background": 0, "position": 0, "shape": 0}
     with tempfile.TemporaryDirectory() as tmp:
         for i, c in enumerate(fixture["cases"]):
-            out = os.path.join(tmp, f"{i}.png")
-            subprocess.run([args.binary, "generate", "--prompt", c["prompt"], "--negative-prompt", "",
-                            "--steps", str(fixture["steps"]), "--guidance", str(fixture["guidance"]),
-                            "--seed", str(c["seed"]), "-o", out], check=True, capture_output=True)
-            img = np.array(Image.open(out).convert("RGB"))
+            img = np.array(Image.open(generate_held_out(args.binary, fixture, c, os.path.join(tmp, f"{i}.png")))
+                           .convert("RGB"))
             seen = shapes.analyse(img)
             for k in right:
                 right[k] += seen[k] == c[k]

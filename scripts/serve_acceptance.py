@@ -9,8 +9,8 @@ directory), starts `easel serve` on a free loopback port, waits for GET /health,
 scripts/sdk_acceptance.py (create, poll, download, list, delete, isolation, models),
 checks `easel keys`/`easel models` work while the server runs, checks the bundled model
 (`easel-shapes`, installed by `easel serve` itself) is offered under the README's id and draws
-a prompt's background with a shape on it (read back with scripts/shapes.py), then sends SIGTERM and expects a clean
-exit. Needs the real engine (the jobs must finish) and a small model.
+the asked background, shape colour and place (read back with scripts/shapes.py), then sends
+SIGTERM and expects a clean exit. Needs the real engine (the jobs must finish) and a small model.
 """
 import argparse
 import os

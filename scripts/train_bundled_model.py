@@ -376,6 +376,19 @@ def generate(text, unet, vae, prompts, seeds, steps=25, guidance=7.0):
     return to_uint8(vae.decode(lat / vae.config.scaling_factor).sample)
 
 
+def draw_and_read(text, unet, vae, cases):
+    """Each case's picture (16 at a time), what the reader sees in it, and the accuracy per
+    attribute; logs every caption drawn wrong in colour, background or position."""
+    imgs = np.concatenate([generate(text, unet, vae, [c["prompt"] for c in cases[i:i + 16]],
+                                    [c["seed"] for c in cases[i:i + 16]]) for i in range(0, len(cases), 16)])
+    got = [S.analyse(im) for im in imgs]
+    for c, g in zip(cases, got):
+        wrong = [f"{k} {g[k]}" for k in ("colour", "background", "position") if g[k] != c[k]]
+        if wrong:
+            log(f"  \"{c['prompt']}\": {', '.join(wrong)}")
+    return imgs, got, score(got, cases)
+
+
 def evaluate(args, count=48, text=None, unet=None):
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel
@@ -384,17 +397,7 @@ def evaluate(args, count=48, text=None, unet=None):
     vae = AutoencoderKL.from_pretrained(os.path.join(args.work, "vae")).eval()
     vae.register_to_config(scaling_factor=json.load(open(os.path.join(args.work, "scaling_factor.json")))["scaling_factor"])
     cases = held_out_captions(count)
-    imgs = []
-    for i in range(0, len(cases), 16):
-        part = cases[i:i + 16]
-        imgs.append(generate(text, unet, vae, [c["prompt"] for c in part], [c["seed"] for c in part]))
-    imgs = np.concatenate(imgs)
-    got = [S.analyse(im) for im in imgs]
-    for c, g in zip(cases, got):
-        wrong = [f"{k} {g[k]}" for k in ("colour", "background", "position") if g[k] != c[k]]
-        if wrong:
-            log(f"  \"{c['prompt']}\": {', '.join(wrong)}")
-    acc = score(got, cases)
+    imgs, _, acc = draw_and_read(text, unet, vae, cases)
     log(f"held-out accuracy ({len(cases)} captions): {acc}")
     from PIL import Image
     rows = [np.concatenate(list(imgs[r:r + 8]), 1) for r in range(0, len(imgs) - len(imgs) % 8, 8)]
@@ -454,12 +457,9 @@ def write_fixtures(reference_count=8):
     load = lambda cls, sub: cls.from_pretrained(os.path.join(MODEL_OUT, sub), torch_dtype=torch.float32).eval()
     text, unet, vae = load(CLIPTextModel, "text_encoder"), load(UNet2DConditionModel, "unet"), load(AutoencoderKL, "vae")
     cases = held_out_captions(48)
-    imgs = np.concatenate([generate(text, unet, vae, [c["prompt"] for c in cases[i:i + 16]],
-                                    [c["seed"] for c in cases[i:i + 16]]) for i in range(0, len(cases), 16)])
-    got = [S.analyse(im) for im in imgs]
+    imgs, got, acc = draw_and_read(text, unet, vae, cases)
     for c, g in zip(cases, got):
         c["diffusers"] = {k: g[k] for k in ("colour", "background", "position", "shape")}
-    acc = score(got, cases)
     log(f"diffusers on the exported model, held-out captions: {acc}")
     os.makedirs(FIXTURE_OUT, exist_ok=True)
     with open(os.path.join(FIXTURE_OUT, "held_out_captions.json"), "w") as f:
