@@ -8,7 +8,7 @@
 // are then divided by the row sums (D values per row instead of Nk). Only a block of
 // rows of the score matrix exists at a time, never the whole Nq x Nk of a 4,096-token
 // image.
-// The pieces run on all cores, each product single-threaded in OpenBLAS. Tall blocks
+// The pieces run on all cores, each product on its piece's thread. Tall blocks
 // (256 queries against 4,096 keys) pay best: every piece makes OpenBLAS repack the
 // head's keys and values, which costs as much as a thin block's products.
 
@@ -55,39 +55,37 @@ extension Tensor {
         let plan = AttentionPlan(batch: batch, heads: heads, nq: nq, nk: nk, d: max(d, dv), scoreBudget: scoreBudget)
         let qp = UnsafePointer(query.storage.pointer), kp = UnsafePointer(key.storage.pointer)
         let vp = UnsafePointer(value.storage.pointer), op = out.storage.pointer
-        BLAS.withSingleThreadedBLAS {
-            // One index per piece: libdispatch hands them out in order as threads free up,
-            // so neighbouring pieces (same head: its keys and values in cache) run together.
-            Parallel.forEach(plan.pieceCount) { piece in
-                let (b, h, q0) = plan.piece(piece)
-                let rows = min(plan.blockQ, nq - q0)
-                // Causal: keys past the block's last query are masked for every row.
-                let keys = causal ? min(nk, q0 + rows) : nk
-                // Scores [rows, keys], then one float per row for the softmax sums.
-                let buffer = TensorStorage(uninitializedCount: rows * keys + rows)
-                defer { withExtendedLifetime(buffer) {} }
-                let scores = buffer.pointer, inverseSums = buffer.pointer + rows * keys
-                BLAS.sgemm(transB: true, m: rows, n: keys, k: d, alpha: alpha,
-                           a: qp + (b * nq + q0) * width + h * d, lda: width,
-                           b: kp + b * nk * width + h * d, ldb: width,
-                           c: scores, ldc: keys)
-                for i in 0..<rows {
-                    let row = scores + i * keys
-                    if causal {
-                        let visible = min(keys, q0 + i + 1)
-                        if visible < keys { (row + visible).update(repeating: -.infinity, count: keys - visible) }
-                    }
-                    let total = exponentiateRow(row, keys)
-                    inverseSums[i] = total > 0 ? 1 / total : 0
+        // One index per piece: libdispatch hands them out in order as threads free up, so
+        // neighbouring pieces (same head: its keys and values in cache) run together.
+        Parallel.forEach(plan.pieceCount) { piece in
+            let (b, h, q0) = plan.piece(piece)
+            let rows = min(plan.blockQ, nq - q0)
+            // Causal: keys past the block's last query are masked for every row.
+            let keys = causal ? min(nk, q0 + rows) : nk
+            // Scores [rows, keys], then one float per row for the softmax sums.
+            let buffer = TensorStorage(uninitializedCount: rows * keys + rows)
+            defer { withExtendedLifetime(buffer) {} }
+            let scores = buffer.pointer, inverseSums = buffer.pointer + rows * keys
+            BLAS.sgemm(transB: true, m: rows, n: keys, k: d, alpha: alpha,
+                       a: qp + (b * nq + q0) * width + h * d, lda: width,
+                       b: kp + b * nk * width + h * d, ldb: width,
+                       c: scores, ldc: keys, parallel: false)
+            for i in 0..<rows {
+                let row = scores + i * keys
+                if causal {
+                    let visible = min(keys, q0 + i + 1)
+                    if visible < keys { (row + visible).update(repeating: -.infinity, count: keys - visible) }
                 }
-                let o = op + (b * nq + q0) * valueWidth + h * dv
-                BLAS.sgemm(m: rows, n: dv, k: keys,
-                           a: scores, lda: keys,
-                           b: vp + b * nk * valueWidth + h * dv, ldb: valueWidth,
-                           c: o, ldc: valueWidth)
-                // Softmax's division, applied to the dv outputs instead of the nk scores.
-                for i in 0..<rows { scaleRow(o + i * valueWidth, dv, by: inverseSums[i]) }
+                let total = exponentiateRow(row, keys)
+                inverseSums[i] = total > 0 ? 1 / total : 0
             }
+            let o = op + (b * nq + q0) * valueWidth + h * dv
+            BLAS.sgemm(m: rows, n: dv, k: keys,
+                       a: scores, lda: keys,
+                       b: vp + b * nk * valueWidth + h * dv, ldb: valueWidth,
+                       c: o, ldc: valueWidth, parallel: false)
+            // Softmax's division, applied to the dv outputs instead of the nk scores.
+            for i in 0..<rows { scaleRow(o + i * valueWidth, dv, by: inverseSums[i]) }
         }
         return out
     }

@@ -1,12 +1,21 @@
 import COpenBLAS
 import Foundation
 
-/// The one door to OpenBLAS: row-major `sgemm` and control of OpenBLAS's own threads.
+/// The one door to OpenBLAS: row-major `sgemm`, split across cores by shape alone.
 ///
-/// OpenBLAS parallelises each large `sgemm` itself. Kernels that instead run many small
-/// products side by side on their own threads (attention's per-head blocks) must not let
-/// every one of those calls wake OpenBLAS's pool as well, so they run inside
-/// `withSingleThreadedBLAS`, which lowers OpenBLAS to one thread for the duration.
+/// OpenBLAS runs on one thread, always: its thread count is set to 1 once, before the first
+/// product, and never changed. Large products are cut here into column (or row) panels that
+/// run side by side on `Parallel`'s threads, each an ordinary one-thread `sgemm`.
+///
+/// Why not OpenBLAS's own threads: how it computes a product depends on how many threads it
+/// uses for that call (its threaded driver blocks the inner dimension differently from the
+/// one-thread driver, so the sums round differently), and that count is one process-wide
+/// setting. Attention's many small products need it at 1 while they run; a large product
+/// issued meanwhile by another generation then ran on one thread instead of all, and gave
+/// other bits (issue 17: the same seed gave up to five different images under `--workers 3`).
+/// Here a product's panels are fixed by its shape, never by the threads free at the moment,
+/// and no panel splits the inner dimension, so every output element is one and the same sum
+/// whatever else the process is doing.
 public enum BLAS {
     /// The CPU kernel family OpenBLAS picked at load time (e.g. "Haswell", "SkylakeX", "Cooperlake").
     public static var coreName: String { String(cString: openblas_get_corename()) }
@@ -14,14 +23,32 @@ public enum BLAS {
     /// OpenBLAS's build description (version, threading model, dynamic architectures).
     public static var configuration: String { String(cString: openblas_get_config()) }
 
-    /// Threads OpenBLAS uses for one large call.
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    /// Threads OpenBLAS uses for one call (1 once the first product has run).
+    public static var threadCount: Int {
+        _ = pinnedToOneThread
+        return Int(openblas_get_num_threads())
+    }
+
+    /// Products below this many multiply-adds run as one call on the calling thread.
+    static let panelMultiplyAdds = 1 << 22
+
+    /// At most this many panels per product: enough to keep 16 cores busy and to even out
+    /// cores that are interrupted on a shared machine. A constant, so that the split is the
+    /// same on every machine.
+    static let maximumPanels = 16
+
+    /// Panels are a multiple of this many columns (rows), so that OpenBLAS's register tiles
+    /// stay full at every panel edge.
+    static let panelAlignment = 64
 
     /// `C = alpha * op(A) * op(B) + beta * C`, all row-major.
     ///
     /// `A` is `[m, k]` (or `[k, m]` when `transA`), `B` is `[k, n]` (or `[n, k]` when
     /// `transB`), `C` is `[m, n]`; the leading dimensions are the row strides in elements,
     /// so heads or blocks inside a larger tensor are addressed without copying.
+    ///
+    /// `parallel: false` keeps the whole product on the calling thread, for kernels that
+    /// already run many products side by side (attention's heads, a batch of small products).
     static func sgemm(
         transA: Bool = false, transB: Bool = false,
         m: Int, n: Int, k: Int,
@@ -29,7 +56,8 @@ public enum BLAS {
         a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0,
-        c: UnsafeMutablePointer<Float>, ldc: Int
+        c: UnsafeMutablePointer<Float>, ldc: Int,
+        parallel: Bool = true
     ) {
         if m == 0 || n == 0 { return }
         if k == 0 {
@@ -40,6 +68,64 @@ public enum BLAS {
             }
             return
         }
+        let split = parallel ? PanelSplit(m: m, n: n, k: k) : .none
+        switch split {
+        case .none:
+            call(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        case let .columns(width, count):
+            // Every panel reads all of A and its own columns of B and C.
+            Parallel.forEach(count) { panel in
+                let j0 = panel * width, cols = min(width, n - j0)
+                call(transA, transB, m, cols, k, alpha, a, lda,
+                     transB ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc)
+            }
+        case let .rows(height, count):
+            // Every panel reads all of B and its own rows of A and C.
+            Parallel.forEach(count) { panel in
+                let i0 = panel * height, rows = min(height, m - i0)
+                call(transA, transB, rows, n, k, alpha, transA ? a + i0 : a + i0 * lda, lda,
+                     b, ldb, beta, c + i0 * ldc, ldc)
+            }
+        }
+    }
+
+    /// How a product is cut: along the wider of its two outer dimensions, so that the
+    /// operand every panel re-reads (and OpenBLAS re-packs) is the smaller one.
+    enum PanelSplit: Equatable {
+        case none
+        case columns(width: Int, count: Int)
+        case rows(height: Int, count: Int)
+
+        init(m: Int, n: Int, k: Int) {
+            let multiplyAdds = Double(m) * Double(n) * Double(k)
+            let wanted = Int(min(Double(BLAS.maximumPanels), multiplyAdds / Double(BLAS.panelMultiplyAdds)))
+            let outer = max(m, n)
+            let alignment = BLAS.panelAlignment
+            let panels = min(wanted, outer / alignment)
+            guard panels >= 2 else {
+                self = .none
+                return
+            }
+            let size = ((outer + panels - 1) / panels + alignment - 1) / alignment * alignment
+            let count = (outer + size - 1) / size
+            if count < 2 {
+                self = .none
+            } else if n >= m {
+                self = .columns(width: size, count: count)
+            } else {
+                self = .rows(height: size, count: count)
+            }
+        }
+    }
+
+    /// One single-threaded OpenBLAS product.
+    @inline(__always)
+    private static func call(
+        _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+    ) {
+        _ = pinnedToOneThread
         cblas_sgemm(
             CblasRowMajor,
             transA ? CblasTrans : CblasNoTrans,
@@ -50,40 +136,6 @@ public enum BLAS {
         )
     }
 
-    /// Runs `body` with OpenBLAS limited to one thread, restoring the previous count after.
-    ///
-    /// Nested and concurrent uses are counted, so the count is restored only when the last
-    /// one leaves. A large `sgemm` issued elsewhere meanwhile still computes correctly, on
-    /// one thread.
-    static func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
-        threadLimit.enter()
-        defer { threadLimit.leave() }
-        return try body()
-    }
-
-    private static let threadLimit = ThreadLimit()
-
-    /// Reference count of single-threaded regions; OpenBLAS's thread count is process-wide.
-    private final class ThreadLimit: @unchecked Sendable {
-        private let lock = NSLock()
-        private var depth = 0
-        private var saved: Int32 = 1
-
-        func enter() {
-            lock.lock()
-            defer { lock.unlock() }
-            if depth == 0 {
-                saved = openblas_get_num_threads()
-                if saved != 1 { openblas_set_num_threads(1) }
-            }
-            depth += 1
-        }
-
-        func leave() {
-            lock.lock()
-            defer { lock.unlock() }
-            depth -= 1
-            if depth == 0 && saved != 1 { openblas_set_num_threads(saved) }
-        }
-    }
+    /// Sets OpenBLAS to one thread, once per process, before its first product.
+    private static let pinnedToOneThread: Void = openblas_set_num_threads(1)
 }

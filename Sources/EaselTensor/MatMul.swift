@@ -30,15 +30,13 @@ extension Tensor {
         let batch = a.shape.dropLast(2).reduce(1, *)
         let aStride = m * k, bStride = bRows * bCols, oStride = m * n
         if batch == 0 { return out }
-        // Small products run side by side on our threads (each single-threaded in OpenBLAS);
-        // large ones one after another, each using all of OpenBLAS's threads.
+        // Small products run side by side, each on one thread; large ones one after
+        // another, each cut into panels across the cores.
         if m * n * k < 1 << 21 && batch > 1 {
-            BLAS.withSingleThreadedBLAS {
-                Parallel.forEach(batch) { i in
-                    BLAS.sgemm(transB: transposeB, m: m, n: n, k: k,
-                               a: ap + i * aStride, lda: k, b: bp + i * bStride, ldb: bCols,
-                               c: op + i * oStride, ldc: n)
-                }
+            Parallel.forEach(batch) { i in
+                BLAS.sgemm(transB: transposeB, m: m, n: n, k: k,
+                           a: ap + i * aStride, lda: k, b: bp + i * bStride, ldb: bCols,
+                           c: op + i * oStride, ldc: n, parallel: false)
             }
         } else {
             for i in 0..<batch {

@@ -35,8 +35,11 @@
 // x += y; x.blended(a, y, b) = a*x + b*y; x.clamped(to:); x.map { } (scalar closure,
 // slow path); x.sum(), x.mean() (Double accumulation).
 //
-// Threads: large loops split across all cores (Parallel.swift); OpenBLAS threads its
-// own big products; attention runs its many small products on our threads instead.
+// Threads: large loops split across all cores (Parallel.swift); OpenBLAS runs on one
+// thread and big products are cut into panels by shape (BLAS.swift), so results never
+// depend on what else the process is doing; attention runs its small products side by side.
+// Every split is fixed by the shapes (and the core count, for splits of independent work),
+// never by how many threads are free: the same inputs give the same bits.
 // Memory: large buffers of dead tensors are recycled (BufferPool.swift), because fresh
 // pages fault on first touch; TensorStorage.releaseCachedBuffers() hands them back.
 // BLAS.coreName / BLAS.configuration say which OpenBLAS kernels are running.

@@ -70,7 +70,7 @@ private func referenceMatmul(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int,
     }
 
     @Test func linearOfLargeInputUsesOneProduct() {
-        // Big enough that OpenBLAS threads it and the bias fill is split across cores.
+        // Big enough that the product is cut into panels and the bias fill is split across cores.
         let x = Tensor.random([300, 64], seed: 10)
         let w = Tensor.random([96, 64], seed: 11)
         let bias = Tensor.random([96], seed: 12)
