@@ -96,6 +96,34 @@ import Testing
         }
     }
 
+    /// Three workers run identical jobs side by side (more generations at once than this
+    /// machine has cores): every one gives the same PNG, byte for byte.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: tinyFolder.path), "needs the tiny model fixtures"))
+    func identicalJobsOnThreeWorkersGiveOnePNG() async throws {
+        let (server, folder, _) = try await Self.engineServer { $0.workers = 3 }
+        try await server.application().test(.router) { client in
+            let path = "/api/v1/images/models/\(folder.id)/inferences"
+            let body: [String: Any] = ["prompt": "a tiny test", "width": 64, "height": 64, "steps": 3, "seed": 7]
+            var ids: [String] = []
+            for _ in 0..<6 {
+                let response = try await client.send(.post, path, key: server.keyA, json: body)
+                ids.append(try #require(try response.jsonObject()["id"] as? String))
+            }
+            var pngs: Set<Data> = []
+            for id in ids {
+                var job: [String: Any] = [:]
+                try await eventually(timeout: .seconds(120), "job \(id) to end") {
+                    job = try await client.send(.get, "\(path)/\(id)", key: server.keyA).jsonObject()
+                    return ["finished", "failed"].contains(job["state"] as? String)
+                }
+                #expect(job["state"] as? String == "finished", "\(job["errorReason"] ?? "")")
+                let uri = try #require((job["images"] as? [[String: Any]])?.first?["uri"] as? String)
+                pngs.insert(try await client.send(.get, String(uri.dropFirst(TestServer.publicURL.count))).bodyData)
+            }
+            #expect(pngs.count == 1, "6 identical jobs on 3 workers gave \(pngs.count) different PNGs")
+        }
+    }
+
     @Test(.enabled(if: FileManager.default.fileExists(atPath: tinyFolder.path), "needs the tiny model fixtures"))
     func cancelStopsTheRealDenoisingLoop() async throws {
         let (server, folder, _) = try await Self.engineServer()
