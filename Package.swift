@@ -1,8 +1,9 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Math-heavy modules are built without overflow/bounds traps in release builds:
-// the kernels index raw buffers in tight loops and are checked by the parity tests.
+// The kernels (EaselTensor) are built without overflow/bounds traps in release builds: they
+// index raw buffers in tight loops and are checked by the parity tests. Nothing else is:
+// EaselDiffusion parses checkpoints, configs and prompts, whose checks must stay on.
 let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
 
 let package = Package(
@@ -34,8 +35,7 @@ let package = Package(
         .target(
             name: "EaselDiffusion",
             dependencies: ["EaselTensor"],
-            resources: [.copy("Resources")],
-            swiftSettings: fastMath
+            resources: [.copy("Resources")]
         ),
         .target(
             name: "EaselServer",

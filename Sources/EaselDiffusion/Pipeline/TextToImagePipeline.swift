@@ -38,7 +38,8 @@ public struct TextToImagePipeline: Sendable {
         try scheduler.setTimesteps(request.steps)
         var random = TorchRandom(seed: request.seed)
         let factor = model.vaeScaleFactor
-        let latentShape = [request.count, model.unet.config.inChannels, request.height / factor, request.width / factor]
+        // Sized by the VAE, as diffusers does: an inpainting UNet takes more channels than it denoises.
+        let latentShape = [request.count, model.vae.config.latentChannels, request.height / factor, request.width / factor]
         var latents = random.randn(latentShape) * scheduler.initNoiseSigma
 
         var stepSeconds: [Double] = []

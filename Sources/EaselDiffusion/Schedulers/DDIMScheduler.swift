@@ -47,7 +47,7 @@ public struct DDIMScheduler: Scheduler {
 
     public mutating func scaleModelInput(_ sample: Tensor, timestep: Float) -> Tensor { sample }
 
-    public mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor, generator: inout TorchRandom) -> Tensor {
+    public mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor, generator: inout some RandomSource) -> Tensor {
         precondition(inferenceSteps > 0, "DDIMScheduler.step before setTimesteps")
         let t = Int(timestep)
         let previous = t - schedule.count / inferenceSteps

@@ -128,7 +128,7 @@ public struct DPMSolverMultistepScheduler: Scheduler {
 
     public mutating func scaleModelInput(_ sample: Tensor, timestep: Float) -> Tensor { sample }
 
-    public mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor, generator: inout TorchRandom) -> Tensor {
+    public mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor, generator: inout some RandomSource) -> Tensor {
         precondition(!sigmas.isEmpty, "DPMSolverMultistepScheduler.step before setTimesteps")
         // diffusers' `index_for_timestep`: an unknown timestep means the last step.
         let index = position.current(timestep, in: timesteps, fallback: timesteps.count - 1, scheduler: className)

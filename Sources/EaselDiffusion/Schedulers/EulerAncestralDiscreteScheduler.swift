@@ -57,7 +57,7 @@ public struct EulerAncestralDiscreteScheduler: Scheduler {
         eulerScaledInput(sample, sigma: sigmas[currentIndex(timestep)])
     }
 
-    public mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor, generator: inout TorchRandom) -> Tensor {
+    public mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor, generator: inout some RandomSource) -> Tensor {
         let index = currentIndex(timestep)
         let sigma = sigmas[index]
         let predictedOriginal = eulerPredictedOriginal(modelOutput, sample: sample, sigma: sigma, sigmaHat: sigma,

@@ -103,7 +103,7 @@ public struct EulerDiscreteScheduler: Scheduler {
         eulerScaledInput(sample, sigma: sigmas[currentIndex(timestep)])
     }
 
-    public mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor, generator: inout TorchRandom) -> Tensor {
+    public mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor, generator: inout some RandomSource) -> Tensor {
         let index = currentIndex(timestep)
         let sigma = sigmas[index]
         let sigmaHat = sigma  // no churn: γ = 0

@@ -81,7 +81,7 @@ public struct PNDMScheduler: Scheduler {
 
     public mutating func scaleModelInput(_ sample: Tensor, timestep: Float) -> Tensor { sample }
 
-    public mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor, generator: inout TorchRandom) -> Tensor {
+    public mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor, generator: inout some RandomSource) -> Tensor {
         precondition(inferenceSteps > 0, "PNDMScheduler.step before setTimesteps")
         if counter < prkTimesteps.count && !skipPrkSteps {
             return stepRungeKutta(modelOutput, timestep: Int(timestep), sample: sample)

@@ -40,7 +40,7 @@ public protocol Scheduler: Sendable {
 
     /// The sample at the next (less noisy) timestep, given the model's output at `timestep`.
     /// Ancestral schedulers draw their noise from `generator`; the others leave it untouched.
-    mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor, generator: inout TorchRandom) -> Tensor
+    mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor, generator: inout some RandomSource) -> Tensor
 
     /// `original` noised to the level of `timestep` (the forward process), for image-to-image.
     func addNoise(_ original: Tensor, noise: Tensor, timestep: Float) -> Tensor
@@ -78,8 +78,17 @@ extension Scheduler {
 
     /// `step` for schedulers that need no randomness, without a generator to pass.
     public mutating func step(_ modelOutput: Tensor, timestep: Float, sample: Tensor) -> Tensor {
-        var unused = TorchRandom(seed: UInt64(0))
-        return step(modelOutput, timestep: timestep, sample: sample, generator: &unused)
+        var none = NoRandomness(scheduler: className)
+        return step(modelOutput, timestep: timestep, sample: sample, generator: &none)
+    }
+}
+
+/// The generator of a `step` called without one: a scheduler that draws noise anyway is a
+/// programming error, not a reason to invent a seed.
+private struct NoRandomness: RandomSource {
+    let scheduler: String
+    func randn(_ shape: [Int]) -> Tensor {
+        fatalError("\(scheduler) draws noise at every step: call step(_:timestep:sample:generator:)")
     }
 }
 
