@@ -32,9 +32,14 @@ let package = Package(
             dependencies: ["COpenBLAS"],
             swiftSettings: fastMath
         ),
+        .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(
             name: "EaselDiffusion",
-            dependencies: ["EaselTensor"],
+            dependencies: ["EaselTensor", "CZlib"],
             resources: [.copy("Resources")]
         ),
         .target(
