@@ -138,6 +138,15 @@ public struct UNet2DConditionModel: Sendable {
              encoderHiddenStates: encoderHiddenStates)
     }
 
+    /// The model's prediction for `sample` at `timestep`, conditioned on `conditioning`.
+    /// SD 1.x/2.x UNets read its context only; one with an added embedding (SDXL's
+    /// `text_time`) will take its pooled embeddings and time ids.
+    public func callAsFunction(_ sample: Tensor, timestep: Float, conditioning: Conditioning) -> Tensor {
+        precondition(conditioning.pooled == nil && conditioning.timeIds == nil,
+                     "this UNet has no added embedding for pooled text embeddings or time ids")
+        return self(sample, timestep: timestep, encoderHiddenStates: conditioning.context)
+    }
+
     /// As `callAsFunction(_:timestep:encoderHiddenStates:)` with one timestep per batch element.
     public func callAsFunction(_ sample: Tensor, timesteps: [Float], encoderHiddenStates context: Tensor) -> Tensor {
         precondition(sample.rank == 4 && sample.shape[1] == config.inChannels,

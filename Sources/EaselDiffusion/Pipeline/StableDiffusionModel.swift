@@ -1,13 +1,14 @@
 import EaselTensor
 import Foundation
 
-/// A loaded Stable Diffusion model: tokenizer, text encoder, UNet, VAE and the model's own
-/// scheduler configuration, from a diffusers folder or a single-file checkpoint.
+/// A loaded Stable Diffusion model: its text conditioner (tokenizer and text encoder: one
+/// CLIP for SD 1.x/2.x), UNet, VAE and the model's own scheduler configuration, from a
+/// diffusers folder or a single-file checkpoint.
 ///
 /// Loading is strict: a missing, unexpected or mis-shaped tensor is an error naming it.
 public struct StableDiffusionModel: Sendable {
-    public let tokenizer: CLIPTokenizer
-    public let textEncoder: CLIPTextModel
+    /// Turns prompts into the UNet's conditioning.
+    public let conditioner: any TextConditioner
     public let unet: UNet2DConditionModel
     public let vae: AutoencoderKL
     /// The scheduler the model ships with (`scheduler/scheduler_config.json`, or the
@@ -18,10 +19,9 @@ public struct StableDiffusionModel: Sendable {
     /// What kind of checkpoint it was, e.g. "diffusers folder" or "single file (SD 1.x)".
     public let kind: String
 
-    public init(tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, unet: UNet2DConditionModel,
+    public init(conditioner: any TextConditioner, unet: UNet2DConditionModel,
                 vae: AutoencoderKL, schedulerConfiguration: SchedulerConfiguration, location: String, kind: String) {
-        self.tokenizer = tokenizer
-        self.textEncoder = textEncoder
+        self.conditioner = conditioner
         self.unet = unet
         self.vae = vae
         self.schedulerConfiguration = schedulerConfiguration
@@ -69,7 +69,8 @@ public struct StableDiffusionModel: Sendable {
         let scheduler = try folder.component("scheduler")
         let configuration = try SchedulerConfiguration.load(
             from: scheduler.directory.appendingPathComponent("scheduler_config.json"))
-        return StableDiffusionModel(tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae,
+        return StableDiffusionModel(conditioner: CLIPTextConditioner(tokenizer: tokenizer, textEncoder: textEncoder),
+                                    unet: unet, vae: vae,
                                     schedulerConfiguration: configuration, location: url.path,
                                     kind: "diffusers folder")
     }
@@ -101,7 +102,8 @@ public struct StableDiffusionModel: Sendable {
 
         let scheduler = try SchedulerConfiguration.decode(configs.scheduler, path: "\(path) (scheduler config)")
         let tokenizer = try singleFileTokenizer(family: checkpoint.family, configFolder: configFolder)
-        return StableDiffusionModel(tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae,
+        return StableDiffusionModel(conditioner: CLIPTextConditioner(tokenizer: tokenizer, textEncoder: textEncoder),
+                                    unet: unet, vae: vae,
                                     schedulerConfiguration: scheduler, location: path,
                                     kind: "single file (\(checkpoint.family))")
     }

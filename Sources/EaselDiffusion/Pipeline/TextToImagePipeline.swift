@@ -31,7 +31,7 @@ public struct TextToImagePipeline: Sendable {
 
         // Text: [uncond, cond] rows when guiding, each repeated once per image.
         var start = clock.now
-        let context = try encodeText(request, warnings: &warnings)  // [(2)n, 77, D]
+        let conditioning = try condition(request, warnings: &warnings)  // [(2)n, 77, D]
         let textSeconds = (clock.now - start).seconds
 
         // Noise: one generator, one draw for the whole batch, then per-step draws.
@@ -40,25 +40,21 @@ public struct TextToImagePipeline: Sendable {
         let factor = model.vaeScaleFactor
         // Sized by the VAE, as diffusers does: an inpainting UNet takes more channels than it denoises.
         let latentShape = [request.count, model.vae.config.latentChannels, request.height / factor, request.width / factor]
-        var latents = random.randn(latentShape) * scheduler.initNoiseSigma
+        var loop = DenoisingLoop(
+            unet: model.unet, scheduler: scheduler, latents: random.randn(latentShape) * scheduler.initNoiseSigma,
+            conditioning: conditioning,
+            guidance: request.usesGuidance ? .classifierFree(scale: request.guidanceScale) : .unguided)
 
         var stepSeconds: [Double] = []
-        let timesteps = scheduler.timesteps
-        for (index, timestep) in timesteps.enumerated() {
-            if isCancelled() { throw GenerationError.cancelled(afterSteps: index) }
+        while !loop.isFinished {
+            if isCancelled() { throw GenerationError.cancelled(afterSteps: loop.stepsDone) }
             start = clock.now
-            let scaled = scheduler.scaleModelInput(latents, timestep: timestep)
-            let input = request.usesGuidance ? Tensor.concatenate([scaled, scaled], axis: 0) : scaled
-            var prediction = model.unet(input, timestep: timestep, encoderHiddenStates: context)
-            if request.usesGuidance {
-                let halves = prediction.chunked(2, axis: 0)  // uncond, cond
-                prediction = halves[0] + (halves[1] - halves[0]) * request.guidanceScale
-            }
-            latents = scheduler.step(prediction, timestep: timestep, sample: latents, generator: &random)
+            loop.step(random: &random)
             let seconds = (clock.now - start).seconds
             stepSeconds.append(seconds)
-            onStep(GenerationProgress(step: index + 1, totalSteps: timesteps.count, stepSeconds: seconds))
+            onStep(GenerationProgress(step: loop.stepsDone, totalSteps: loop.timesteps.count, stepSeconds: seconds))
         }
+        let latents = loop.latents
 
         start = clock.now
         let decoded = model.vae.decode(latents / Float(model.vae.config.scalingFactor))
@@ -71,26 +67,20 @@ public struct TextToImagePipeline: Sendable {
             warnings: warnings)
     }
 
-    /// The UNet's conditioning for the batch: `[n, 77, D]`, or `[2n, 77, D]` with the
-    /// negative prompt's rows first when guiding.
-    func encodeText(_ request: GenerationRequest, warnings: inout [String]) throws -> Tensor {
-        let prompt = model.tokenizer.encode(request.prompt)
-        if prompt.isTruncated {
+    /// The UNet's conditioning for the batch: `n` rows, or `2n` with the negative prompt's
+    /// rows first when guiding.
+    func condition(_ request: GenerationRequest, warnings: inout [String]) throws -> Conditioning {
+        let prompts = request.usesGuidance ? [request.negativePrompt ?? "", request.prompt] : [request.prompt]
+        let (conditioning, tokenized) = try model.conditioner.condition(prompts)
+        if let prompt = tokenized.last, prompt.isTruncated {
             warnings.append("the prompt is \(prompt.unpaddedLength) tokens long; the model reads only the first "
                             + "\(prompt.ids.count) (including start and end), the rest was cut off")
         }
-        var rows = [prompt.ids]
-        if request.usesGuidance {
-            let negative = model.tokenizer.encode(request.negativePrompt ?? "")
-            if negative.isTruncated {
-                warnings.append("the negative prompt is \(negative.unpaddedLength) tokens long; it was cut to "
-                                + "\(negative.ids.count)")
-            }
-            rows.insert(negative.ids, at: 0)
+        if request.usesGuidance, let negative = tokenized.first, negative.isTruncated {
+            warnings.append("the negative prompt is \(negative.unpaddedLength) tokens long; it was cut to "
+                            + "\(negative.ids.count)")
         }
-        let hidden = try model.textEncoder(rows.map { $0.map(Int.init) }).lastHiddenState  // [1|2, 77, D]
-        let perRow = hidden.chunked(rows.count, axis: 0)
-        return Tensor.concatenate(perRow.flatMap { Array(repeating: $0, count: request.count) }, axis: 0)
+        return conditioning.repeatingRows(request.count)
     }
 
     func validate(_ request: GenerationRequest) throws {

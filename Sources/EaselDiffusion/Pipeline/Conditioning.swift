@@ -1,0 +1,62 @@
+import EaselTensor
+
+/// What the UNet is conditioned on besides the noisy latents and the timestep, for every
+/// row of the batch: the token embeddings its cross-attention reads, and (SDXL) the pooled
+/// text embedding and the added time ids its `text_time` embedding takes.
+///
+/// One value, so a new model family adds fields here rather than arguments everywhere.
+public struct Conditioning: Sendable {
+    /// `[B, tokens, crossAttentionDim]`: diffusers' `encoder_hidden_states`.
+    public var context: Tensor
+    /// `[B, P]`: diffusers' `added_cond_kwargs["text_embeds"]` (SDXL), or nil.
+    public var pooled: Tensor?
+    /// `[B, 6]`: diffusers' `added_cond_kwargs["time_ids"]` (SDXL), or nil.
+    public var timeIds: Tensor?
+
+    public init(context: Tensor, pooled: Tensor? = nil, timeIds: Tensor? = nil) {
+        self.context = context
+        self.pooled = pooled
+        self.timeIds = timeIds
+    }
+
+    /// Rows in the batch.
+    public var batch: Int { context.shape[0] }
+
+    /// Each row of `self` `count` times in a row (diffusers' `repeat_interleave` for
+    /// `num_images_per_prompt`).
+    public func repeatingRows(_ count: Int) -> Conditioning {
+        func repeated(_ t: Tensor) -> Tensor {
+            let rows = t.chunked(t.shape[0], axis: 0)
+            return Tensor.concatenate(rows.flatMap { Array(repeating: $0, count: count) }, axis: 0)
+        }
+        return Conditioning(context: repeated(context), pooled: pooled.map(repeated), timeIds: timeIds.map(repeated))
+    }
+
+    /// The rows of `parts` one after another (classifier-free guidance puts the negative
+    /// prompt's rows first).
+    public static func concatenating(_ parts: [Conditioning]) -> Conditioning {
+        func joined(_ tensors: [Tensor?]) -> Tensor? {
+            let present = tensors.compactMap { $0 }
+            precondition(present.isEmpty || present.count == tensors.count,
+                         "conditionings to concatenate must all have the same parts")
+            return present.isEmpty ? nil : Tensor.concatenate(present, axis: 0)
+        }
+        return Conditioning(
+            context: Tensor.concatenate(parts.map(\.context), axis: 0),
+            pooled: joined(parts.map(\.pooled)), timeIds: joined(parts.map(\.timeIds)))
+    }
+
+    /// Rows `range` of the batch.
+    public func rows(_ range: Range<Int>) -> Conditioning {
+        func slice(_ t: Tensor) -> Tensor {
+            Tensor.concatenate(Array(t.chunked(t.shape[0], axis: 0)[range]), axis: 0)
+        }
+        return Conditioning(context: slice(context), pooled: pooled.map(slice), timeIds: timeIds.map(slice))
+    }
+}
+
+/// Turns prompts into a `Conditioning`: one CLIP today (SD 1.x and 2.x), SDXL's two next.
+public protocol TextConditioner: Sendable {
+    /// The conditioning of `prompts`, one row each, in order, and how each was tokenised.
+    func condition(_ prompts: [String]) throws -> (Conditioning, [TokenizedPrompt])
+}
