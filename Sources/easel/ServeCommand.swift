@@ -23,7 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
     var noBundledModel = false
 
     @Option(name: .customLong("max-body-bytes"), help: "Largest request body.") var maxBodyBytes = 64 * 1024
-    @Option(name: .customLong("max-prompt-length"), help: "Longest prompt, in characters.") var maxPromptLength = 2000
+    @Option(name: .customLong("max-prompt-length"), help: "Longest prompt, in Unicode code points.") var maxPromptLength = 2000
     @Option(name: .customLong("max-steps"), help: "Most denoising steps per job.") var maxSteps = 150
     @Option(name: .customLong("max-pixels-per-image"), help: "Largest width x height.")
     var maxPixelsPerImage = 1024 * 1024

@@ -5,7 +5,8 @@ import Foundation
 public struct ServerLimits: Sendable, Equatable {
     /// Largest request body read, in bytes (413 beyond).
     public var maxBodyBytes = 64 * 1024
-    /// Longest prompt or negative prompt, in characters.
+    /// Longest prompt or negative prompt, in Unicode code points (not grapheme clusters:
+    /// combining marks count, so a short-looking string cannot carry unbounded text).
     public var maxPromptLength = 2000
     public var maxSteps = 150
     /// width x height of one image.

@@ -133,7 +133,7 @@ public struct ModelInstaller: Sendable {
         defer { try? handle.close() }
         let head = (try? handle.read(upToCount: 9)) ?? Data()
         let size = InstalledModel.size(of: url)
-        guard head.count == 9 else { throw ModelInstallError.notAModel(url.path, "file too short for safetensors") }
+        guard head.count == 9, size >= 9 else { throw ModelInstallError.notAModel(url.path, "file too short for safetensors") }
         let length = head.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard length >= 2, length <= UInt64(size - 8), head[head.startIndex + 8] == UInt8(ascii: "{") else {
             throw ModelInstallError.notAModel(url.path, "no safetensors JSON header")
