@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import ServiceLifecycle
 
@@ -96,9 +97,16 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
     // Services shut down in reverse order: the HTTP server first, then webhooks, then the
     // workers (which finish or re-queue the job in hand).
     let publicURL = components.publicURL
+    let connections = configuration.connections
     return Application(
-        router: router,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Easel"),
+        router: HeadAsGet(base: router),
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [RequestReadDeadlineHandler(timeout: .init(connections.requestReadTimeout))],
+                idleTimeout: .init(connections.idleTimeout))),
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port), serverName: "Easel",
+            availableConnectionsDelegate: MaximumAvailableConnections(connections.maxConnections, logger: logger)),
         services: [workers, webhooks],
         onServerRunning: { channel in
             publicURL.bind(channel.localAddress)

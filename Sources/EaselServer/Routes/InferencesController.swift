@@ -130,6 +130,8 @@ struct InferencesController: Sendable {
 
     @Sendable func events(request: Request, context: EaselRequestContext) async throws -> Response {
         let (workspace, _) = try await lookup(context)
+        // HEAD: the stream's headers only; subscribing would leave a stream nobody reads.
+        if context.isHeadRequest { return Response(status: .ok, headers: InferenceEventStream.headers) }
         let inferenceId = try context.parameters.require("inferenceId")
         return try await InferenceEventStream(components: components).response(
             jobId: inferenceId, workspaceId: workspace.id)
