@@ -69,6 +69,9 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Belt and braces for the private data directory: anything this process creates
+        // without an explicit mode (SQLite's temporary files, a library's cache) is 0600/0700.
+        umask(0o077)
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let json = logFormat == "json"
         LoggingSystem.bootstrap { label in

@@ -41,7 +41,16 @@ public struct ServerComponents: Sendable {
     public static func open(
         configuration: ServerConfiguration, generator: any ImageGenerator, logger: Logger
     ) throws -> ServerComponents {
-        ServerComponents(
+        let tightened = try configuration.dataDirectory.makePrivate()
+        if !tightened.isEmpty {
+            logger.warning(
+                "data directory was readable by other users; removed group and other permissions",
+                metadata: [
+                    "data_dir": "\(configuration.dataDirectory.root.path)", "paths_changed": "\(tightened.count)",
+                    "first": "\(tightened.prefix(5).joined(separator: ", "))",
+                ])
+        }
+        return ServerComponents(
             configuration: configuration, store: try configuration.dataDirectory.openStore(),
             images: try configuration.dataDirectory.imageStore(), generator: generator, logger: logger)
     }
