@@ -10,7 +10,9 @@ scripts/sdk_acceptance.py (create, poll, download, list, delete, isolation, mode
 checks `easel keys`/`easel models` work while the server runs, checks the bundled model
 (`easel-shapes`, installed by `easel serve` itself) is offered under the README's id and draws
 the asked background, shape colour and place (read back with scripts/shapes.py), then sends
-SIGTERM and expects a clean exit. Needs the real engine (the jobs must finish) and a small model.
+checks that numbers past Int's range (`width: 1e19` and others, issue 10) are answered 400 listing
+the problem while the process lives on and answers, then sends SIGTERM and expects a clean exit.
+Needs the real engine (the jobs must finish) and a small model.
 """
 import argparse
 import os
@@ -58,6 +60,31 @@ def check_bundled_model(easel, key):
     print(f"bundled model drew {seen}")
 
 
+# Each of these once killed the process (a Double converted to Int before its range was checked).
+HOSTILE_NUMBERS = [
+    ({"width": 1e19, "height": 64}, "width must not be greater than 65536"),
+    ({"width": 64, "height": -1e19}, "height must not be less than 64"),
+    ({"width": 9.3e18, "height": 64}, "width must not be greater than 65536"),
+    ({"width": 2**63, "height": 64}, "width must not be greater than 65536"),
+    ({"steps": 1e19}, "steps must not be greater than 150 (this server's limit)"),
+]
+
+
+def check_hostile_numbers(easel, key, model_id):
+    """Numbers past Int's range are a 400 listing the problem, and the process survives them."""
+    path = f"/api/v1/images/models/{model_id}/inferences"
+    for fields, expected in HOSTILE_NUMBERS:
+        status, body = easel.request("POST", path, key=key, body={"prompt": "x", **fields})
+        if status != 400 or expected not in (body or {}).get("message", []):
+            raise SystemExit(f"FAILED: {fields} answered {status} {body}, expected 400 listing '{expected}'")
+        if easel.server.poll() is not None:
+            raise SystemExit(f"FAILED: easel serve exited ({easel.server.returncode}) after {fields}")
+        status, _ = easel.request("GET", "/health")
+        if status != 200:
+            raise SystemExit(f"FAILED: GET /health answered {status} after {fields}")
+    print(f"hostile numbers: {len(HOSTILE_NUMBERS)} answered 400, the server lives on")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
@@ -77,6 +104,7 @@ def main():
         status, _ = easel.request("GET", "/api/v2/images/models", key=late_key)
         if status != 200:
             raise SystemExit(f"FAILED: a key created while serving answered {status}")
+        check_hostile_numbers(easel, key, model_id)
         result = subprocess.run(
             [sys.executable, os.path.join(HERE, "sdk_acceptance.py"), "--base-url", easel.base_url, "--key", key,
              "--other-key", other, "--model-id", model_id, "--size", str(args.size), "--steps", str(args.steps)],

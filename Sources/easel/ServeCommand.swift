@@ -23,7 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
     var noBundledModel = false
 
     @Option(name: .customLong("max-body-bytes"), help: "Largest request body.") var maxBodyBytes = 64 * 1024
-    @Option(name: .customLong("max-prompt-length"), help: "Longest prompt, in characters.") var maxPromptLength = 2000
+    @Option(name: .customLong("max-prompt-length"), help: "Longest prompt, in Unicode code points.") var maxPromptLength = 2000
     @Option(name: .customLong("max-steps"), help: "Most denoising steps per job.") var maxSteps = 150
     @Option(name: .customLong("max-pixels-per-image"), help: "Largest width x height.")
     var maxPixelsPerImage = 1024 * 1024
@@ -39,6 +39,12 @@ struct ServeCommand: AsyncParsableCommand {
     var webhookTimeout = 10
     @Option(name: .customLong("shutdown-grace"), help: "Seconds the job in hand may take to finish on SIGTERM.")
     var shutdownGrace = 10
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may sit idle (or send half a request) before it is closed.")
+    var idleTimeout = 30
+    @Option(name: .customLong("request-timeout"), help: "Seconds a request's headers and body may take to arrive.")
+    var requestTimeout = 60
+    @Option(name: .customLong("max-connections"), help: "Connections served at once (more wait unaccepted).")
+    var maxConnections = 512
     @Option(name: .customLong("log-format"), help: "json or text.") var logFormat = "json"
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
@@ -46,6 +52,15 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
         guard workers >= 0 else { throw ValidationError("--workers must be 0 or more") }
+        // Bounded so the conversions below (to bytes, to durations) cannot overflow.
+        guard (1...(1 << 30)).contains(modelCacheMB) else { throw ValidationError("--model-cache-mb must be 1 to 2^30") }
+        for (name, seconds) in [
+            ("--idle-timeout", idleTimeout), ("--request-timeout", requestTimeout), ("--webhook-timeout", webhookTimeout),
+        ] where !(1...86400).contains(seconds) {
+            throw ValidationError("\(name) must be 1 to 86400 seconds")
+        }
+        guard (0...86400).contains(shutdownGrace) else { throw ValidationError("--shutdown-grace must be 0 to 86400 seconds") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be 1 or more") }
         guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level is not a log level") }
         if let publicURL, URL(string: publicURL)?.host == nil {
@@ -54,6 +69,9 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Belt and braces for the private data directory: anything this process creates
+        // without an explicit mode (SQLite's temporary files, a library's cache) is 0600/0700.
+        umask(0o077)
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let json = logFormat == "json"
         LoggingSystem.bootstrap { label in
@@ -81,6 +99,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.limits.maxQueuedPerWorkspace = maxQueuedPerWorkspace
         configuration.modelCacheBytes = modelCacheMB * 1024 * 1024
         configuration.shutdownGrace = .seconds(max(0, shutdownGrace))
+        configuration.connections.idleTimeout = .seconds(idleTimeout)
+        configuration.connections.requestReadTimeout = .seconds(requestTimeout)
+        configuration.connections.maxConnections = maxConnections
 
         // The real engine; there is no other generator in the shipped binary.
         let generator = DiffusionEngineGenerator(memoryBudgetBytes: configuration.modelCacheBytes)

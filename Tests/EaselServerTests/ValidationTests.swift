@@ -16,7 +16,7 @@ import Testing
         (["prompt": ""], "prompt should not be empty"),
         (["prompt": "   "], "prompt should not be empty"),
         (["prompt": 5], "prompt must be a string"),
-        (["prompt": String(repeating: "a", count: 2001)], "prompt must be shorter than or equal to 2000 characters (this server's limit)"),
+        (["prompt": String(repeating: "a", count: 2001)], "prompt must be shorter than or equal to 2000 characters (Unicode code points; this server's limit)"),
         (["prompt": "ok", "negativePrompt": 3], "negativePrompt must be a string"),
         (["prompt": "ok", "steps": 0], "steps must not be less than 1"),
         (["prompt": "ok", "steps": 2.5], "steps must be an integer number"),

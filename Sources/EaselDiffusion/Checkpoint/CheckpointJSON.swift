@@ -1,13 +1,16 @@
 import Foundation
 
-/// A parsed JSON value from a checkpoint's own metadata: a safetensors header,
-/// `model_index.json`, a sharded checkpoint's `*.index.json`.
+/// A parsed JSON value from a checkpoint's own metadata (a safetensors header,
+/// `model_index.json`, a sharded checkpoint's `*.index.json`) or from an HTTP request
+/// body (the server parses every JSON body with this parser, too).
 ///
-/// Our own parser rather than `JSONSerialization` because these files come from anywhere
-/// and the checks need what a generic parser hides: integers kept exact (a shape of
-/// `1e30` or `2.5` is an error, not a rounded number), duplicate keys rejected (two
-/// entries for one tensor are ambiguous), nesting bounded, and an error's byte offset.
-enum JSONValue: Equatable, Sendable {
+/// Our own parser rather than `JSONSerialization` because this input comes from anywhere
+/// and the checks need what a generic parser hides: numbers kept as written (a shape of
+/// `1e30` or `2.5` is an error, not a rounded number; a request's `1e19` is range-checked
+/// before any conversion), duplicate keys rejected (two entries for one tensor, or two
+/// `width`s that a proxy and the server would read differently, are ambiguous), nesting
+/// bounded, and an error's byte offset.
+public enum JSONValue: Equatable, Sendable {
     /// Members in file order; keys are unique.
     case object([(key: String, value: JSONValue)])
     case array([JSONValue])
@@ -17,7 +20,7 @@ enum JSONValue: Equatable, Sendable {
     case bool(Bool)
     case null
 
-    static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case let (.object(a), .object(b)):
             a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
@@ -31,25 +34,25 @@ enum JSONValue: Equatable, Sendable {
     }
 
     /// The value of member `key` of an object.
-    subscript(key: String) -> JSONValue? {
+    public subscript(key: String) -> JSONValue? {
         guard case let .object(members) = self else { return nil }
         return members.first { $0.key == key }?.value
     }
 
     /// The value as an exact `Int`: an integer literal (no fraction or exponent) that fits.
-    var exactInt: Int? {
+    public var exactInt: Int? {
         guard case let .number(text) = self, !text.contains(where: { ".eE".contains($0) }) else { return nil }
         return Int(text)
     }
 
     /// The value as a string, if it is one.
-    var stringValue: String? {
+    public var stringValue: String? {
         if case let .string(s) = self { return s }
         return nil
     }
 
     /// A short name of the value's kind for error messages, with small values shown.
-    var kindDescription: String {
+    public var kindDescription: String {
         switch self {
         case .object: "an object"
         case .array: "an array"
@@ -62,16 +65,16 @@ enum JSONValue: Equatable, Sendable {
 }
 
 /// Why a byte sequence is not JSON, and where.
-struct JSONParseError: Error, Sendable, Equatable {
+public struct JSONParseError: Error, Sendable, Equatable {
     /// Byte offset into the parsed bytes.
-    var offset: Int
-    var message: String
+    public var offset: Int
+    public var message: String
 }
 
 /// A strict RFC 8259 parser over UTF-8 bytes (already validated as UTF-8 by the caller or
 /// rejected here). Every byte access is bounds-checked by hand: this module is compiled
 /// with `-Ounchecked`, so a missing check would be undefined behaviour, not a trap.
-struct JSONParser {
+public struct JSONParser {
     /// Deepest nesting accepted; checkpoint metadata is two or three levels deep.
     static let maxDepth = 64
 
@@ -81,7 +84,7 @@ struct JSONParser {
     private init(_ bytes: [UInt8]) { self.bytes = bytes }
 
     /// Parses one JSON value filling `bytes` (surrounding whitespace allowed).
-    static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+    public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
         if let bad = firstInvalidUTF8Offset(bytes) {
             throw JSONParseError(offset: bad, message: "invalid UTF-8")
         }

@@ -106,6 +106,14 @@ public struct AutoencoderKLConfig: Codable, Sendable, Equatable {
               upBlockTypes.count == blockOutChannels.count else {
             throw c.unsupported(.blockOutChannels, "\(blockOutChannels.count) entries for \(downBlockTypes.count) down and \(upBlockTypes.count) up blocks; they must match")
         }
+        // Ranges first: the divisibility check below divides by the group count.
+        try c.requireRange(.inChannels, [inChannels], ConfigLimits.extent)
+        try c.requireRange(.outChannels, [outChannels], ConfigLimits.extent)
+        try c.requireRange(.blockOutChannels, blockOutChannels, ConfigLimits.extent)
+        try c.requireRange(.layersPerBlock, [layersPerBlock], ConfigLimits.layers)
+        try c.requireRange(.latentChannels, [latentChannels], ConfigLimits.extent)
+        try c.requireRange(.normNumGroups, [normNumGroups], ConfigLimits.extent)
+        try c.requireRange(.sampleSize, sampleSize.map { [$0] } ?? [], ConfigLimits.extent)
         for channels in blockOutChannels where channels <= 0 || channels % normNumGroups != 0 {
             throw c.unsupported(.blockOutChannels, "\(channels) channels do not split into \(normNumGroups) groups")
         }

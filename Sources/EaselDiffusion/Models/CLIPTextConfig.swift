@@ -74,8 +74,11 @@ public struct CLIPTextConfig: Codable, Sendable, Equatable {
         let d = CLIPTextConfig()
         func positive(_ key: CodingKeys, _ fallback: Int) throws -> Int {
             let value = try c.decodeIfPresent(Int.self, forKey: key) ?? fallback
-            guard value > 0 else {
-                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "must be positive, got \(value)")
+            // Bounded above too: sizes multiply into tensor extents (see ConfigLimits).
+            guard ConfigLimits.extent.contains(value) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: key, in: c,
+                    debugDescription: "must be 1 to \(ConfigLimits.extent.upperBound), got \(value)")
             }
             return value
         }

@@ -4,7 +4,28 @@
 // helpers turn each case into one call, and an unsupported value into a DecodingError that
 // `ConfigFile` reports with the file and the field.
 
+/// Bounds on the structural integers of a config (channels, widths, layer counts). Configs
+/// come with checkpoints from anywhere and this module is compiled with `-Ounchecked`: a zero
+/// group count would divide by zero, a negative layer count would make an invalid range, and
+/// a huge width would overflow a product silently. Each bound is far above any published
+/// model and small enough that a product of three such values still fits in an `Int`.
+enum ConfigLimits {
+    /// Channels, widths, vocabulary and position counts: 1 to 2^20.
+    static let extent = 1...(1 << 20)
+    /// Layers per block and transformer depths: 1 to 1024.
+    static let layers = 1...1024
+    /// Convolution kernel sizes: 1 to 31.
+    static let kernel = 1...31
+}
+
 extension KeyedDecodingContainer {
+    /// Fails, naming `key`, unless every value lies in `range`.
+    func requireRange(_ key: Key, _ values: [Int], _ range: ClosedRange<Int>) throws {
+        for value in values where !range.contains(value) {
+            throw unsupported(key, "\(value) is out of range (\(range.lowerBound) to \(range.upperBound))")
+        }
+    }
+
     /// The value of `key`, or `defaultValue` when the key is missing or null.
     func value<T: Decodable>(_ key: Key, default defaultValue: T) throws -> T {
         try decodeIfPresent(T.self, forKey: key) ?? defaultValue

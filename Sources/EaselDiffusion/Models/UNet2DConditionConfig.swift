@@ -226,6 +226,21 @@ public struct UNet2DConditionConfig: Codable, Sendable, Equatable {
         guard midBlockType == "UNetMidBlock2DCrossAttn" else {
             throw c.unsupported(.midBlockType, "mid block \(midBlockType) is not implemented (supported: UNetMidBlock2DCrossAttn)")
         }
+        // Ranges first: the divisibility checks below divide by these values.
+        try c.requireRange(.sampleSize, [sampleSize], ConfigLimits.extent)
+        try c.requireRange(.inChannels, [inChannels], ConfigLimits.extent)
+        try c.requireRange(.outChannels, [outChannels], ConfigLimits.extent)
+        try c.requireRange(.blockOutChannels, blockOutChannels, ConfigLimits.extent)
+        try c.requireRange(.normNumGroups, [normNumGroups], ConfigLimits.extent)
+        try c.requireRange(.layersPerBlock, layersPerBlock, ConfigLimits.layers)
+        try c.requireRange(.crossAttentionDim, crossAttentionDim, ConfigLimits.extent)
+        try c.requireRange(.transformerLayersPerBlock, transformerLayersPerBlock, ConfigLimits.layers)
+        try c.requireRange(.attentionHeadDim, attentionHeadDim, ConfigLimits.extent)
+        try c.requireRange(.numAttentionHeads, numAttentionHeads, ConfigLimits.extent)
+        try c.requireRange(.timeEmbeddingDim, timeEmbeddingDim.map { [$0] } ?? [], ConfigLimits.extent)
+        try c.requireRange(.convInKernel, [convInKernel], ConfigLimits.kernel)
+        try c.requireRange(.convOutKernel, [convOutKernel], ConfigLimits.kernel)
+        try c.requireRange(.downsamplePadding, [downsamplePadding], 0...ConfigLimits.kernel.upperBound)
         for (i, channels) in blockOutChannels.enumerated() {
             guard channels > 0, channels % normNumGroups == 0 else {
                 throw c.unsupported(.blockOutChannels, "block \(i): \(channels) channels do not split into \(normNumGroups) groups")

@@ -156,7 +156,16 @@ extension SchedulerConfiguration: Decodable {
             return exact
         }
         className = try c.decodeIfPresent(String.self, forKey: .className)
-        numTrainTimesteps = try int(.numTrainTimesteps)
+        // Bounded so that schedule arrays stay small and `step * ratio + offset` cannot overflow.
+        func boundedInt(_ key: CodingKeys, in range: ClosedRange<Int>) throws -> Int? {
+            guard let value = try int(key) else { return nil }
+            guard range.contains(value) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: key, in: c, debugDescription: "\(value) is out of range (\(range.lowerBound) to \(range.upperBound))")
+            }
+            return value
+        }
+        numTrainTimesteps = try boundedInt(.numTrainTimesteps, in: 1...100_000)
         betaStart = try number(.betaStart)
         betaEnd = try number(.betaEnd)
         betaSchedule = try c.decodeIfPresent(String.self, forKey: .betaSchedule)
@@ -164,7 +173,7 @@ extension SchedulerConfiguration: Decodable {
         rescaleBetasZeroSnr = try c.decodeIfPresent(Bool.self, forKey: .rescaleBetasZeroSnr)
         predictionType = try c.decodeIfPresent(String.self, forKey: .predictionType)
         timestepSpacing = try c.decodeIfPresent(String.self, forKey: .timestepSpacing)
-        stepsOffset = try int(.stepsOffset)
+        stepsOffset = try boundedInt(.stepsOffset, in: 0...100_000)
         setAlphaToOne = try c.decodeIfPresent(Bool.self, forKey: .setAlphaToOne)
         clipSample = try c.decodeIfPresent(Bool.self, forKey: .clipSample)
         clipSampleRange = try number(.clipSampleRange)

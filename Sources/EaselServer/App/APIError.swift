@@ -29,7 +29,13 @@ public struct APIError: Error, Sendable {
 
     static func badRequest(_ messages: [String]) -> APIError { APIError(.badRequest, messages: messages) }
     static func notFound(_ message: String) -> APIError { APIError(.notFound, message) }
-    static let unauthorized = APIError(.unauthorized, "Unauthorized")
+    /// 401 with the challenge RFC 6750 asks for: `WWW-Authenticate: Bearer realm="easel"`,
+    /// plus `error="invalid_token"` when a key was sent but is not valid (a missing key
+    /// gets no error code, as section 3.1 says).
+    static func unauthorized(keyGiven: Bool = false) -> APIError {
+        let challenge = keyGiven ? #"Bearer realm="easel", error="invalid_token""# : #"Bearer realm="easel""#
+        return APIError(.unauthorized, "Unauthorized", headers: [.wwwAuthenticate: challenge])
+    }
 
     /// The NestJS body: `error` is the status's reason phrase, as NestJS words it.
     func body() -> Data {

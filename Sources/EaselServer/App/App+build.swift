@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import ServiceLifecycle
 
@@ -40,7 +41,16 @@ public struct ServerComponents: Sendable {
     public static func open(
         configuration: ServerConfiguration, generator: any ImageGenerator, logger: Logger
     ) throws -> ServerComponents {
-        ServerComponents(
+        let tightened = try configuration.dataDirectory.makePrivate()
+        if !tightened.isEmpty {
+            logger.warning(
+                "data directory was readable by other users; removed group and other permissions",
+                metadata: [
+                    "data_dir": "\(configuration.dataDirectory.root.path)", "paths_changed": "\(tightened.count)",
+                    "first": "\(tightened.prefix(5).joined(separator: ", "))",
+                ])
+        }
+        return ServerComponents(
             configuration: configuration, store: try configuration.dataDirectory.openStore(),
             images: try configuration.dataDirectory.imageStore(), generator: generator, logger: logger)
     }
@@ -96,9 +106,16 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
     // Services shut down in reverse order: the HTTP server first, then webhooks, then the
     // workers (which finish or re-queue the job in hand).
     let publicURL = components.publicURL
+    let connections = configuration.connections
     return Application(
-        router: router,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Easel"),
+        router: HeadAsGet(base: router),
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [RequestReadDeadlineHandler(timeout: .init(connections.requestReadTimeout))],
+                idleTimeout: .init(connections.idleTimeout))),
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port), serverName: "Easel",
+            availableConnectionsDelegate: MaximumAvailableConnections(connections.maxConnections, logger: logger)),
         services: [workers, webhooks],
         onServerRunning: { channel in
             publicURL.bind(channel.localAddress)

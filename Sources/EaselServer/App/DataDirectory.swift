@@ -1,7 +1,8 @@
 import Foundation
 
 /// The one folder the embedded server needs: the SQLite database, the image files and
-/// the installed models. The server and the CLI commands open the same one.
+/// the installed models. The server and the CLI commands open the same one. It is private
+/// to the server's user (folders 0700, files 0600; see `PrivateFiles`).
 public struct DataDirectory: Sendable {
     public let root: URL
 
@@ -17,10 +18,23 @@ public struct DataDirectory: Sendable {
 
     /// Creates the folders (if needed) and opens the database, migrating its schema.
     public func openStore() throws -> SQLiteStore {
+        try makePrivate()
+        try PrivateFiles.createFileIfMissing(atPath: databasePath)
+        let store = try SQLiteStore(path: databasePath)
+        // The -wal and -shm files exist now; an older version may have left them 0644.
+        PrivateFiles.tighten(root)
+        return store
+    }
+
+    /// Creates the folders 0700 if they are missing and takes group and other permissions
+    /// off everything already there.
+    /// - Returns: the paths whose permissions were tightened (empty for a private directory).
+    @discardableResult
+    public func makePrivate() throws -> [String] {
         for folder in [root, imagesFolder, modelsFolder] {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try PrivateFiles.createFolder(folder)
         }
-        return try SQLiteStore(path: databasePath)
+        return PrivateFiles.tighten(root)
     }
 
     public func imageStore() throws -> FileImageStore {

@@ -13,6 +13,9 @@ public struct EaselRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by `AuthMiddleware` on authenticated routes.
     public var workspace: Workspace?
+    /// Set by `HeadAsGet`: the route runs as GET and its body is dropped, so a
+    /// route whose body has side effects (an event stream) answers with its headers only.
+    public var isHeadRequest = false
     let facts = RequestFacts()
 
     public init(source: ApplicationRequestContextSource) {
@@ -21,7 +24,7 @@ public struct EaselRequestContext: RequestContext {
 
     /// The caller's workspace; 401 when the route was reached without a key.
     func requireWorkspace() throws -> Workspace {
-        guard let workspace else { throw APIError.unauthorized }
+        guard let workspace else { throw APIError.unauthorized() }
         return workspace
     }
 }
@@ -35,7 +38,9 @@ struct AuthMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        guard let workspace = try await Self.workspace(for: request, store: store) else { throw APIError.unauthorized }
+        guard let workspace = try await Self.workspace(for: request, store: store) else {
+            throw APIError.unauthorized(keyGiven: request.headers[.authorization] != nil)
+        }
         var context = context
         context.workspace = workspace
         context.facts.workspaceName.withLock { $0 = workspace.name }
@@ -69,7 +74,7 @@ struct RequestLogMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - start
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         var metadata: Logger.Metadata = [
-            "http.method": "\(request.method.rawValue)",
+            "http.method": "\(context.isHeadRequest ? "HEAD" : request.method.rawValue)",
             "http.path": "\(request.uri.path)",
             "http.status": "\(response.status.code)",
             "duration_ms": "\(String(format: "%.2f", milliseconds))",

@@ -5,7 +5,8 @@ import Foundation
 public struct ServerLimits: Sendable, Equatable {
     /// Largest request body read, in bytes (413 beyond).
     public var maxBodyBytes = 64 * 1024
-    /// Longest prompt or negative prompt, in characters.
+    /// Longest prompt or negative prompt, in Unicode code points (not grapheme clusters:
+    /// combining marks count, so a short-looking string cannot carry unbounded text).
     public var maxPromptLength = 2000
     public var maxSteps = 150
     /// width x height of one image.
@@ -16,6 +17,23 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxQueuedPerWorkspace = 100
     /// Largest `pageSize` of a list.
     public var maxPageSize = 100
+
+    public init() {}
+}
+
+/// How long a connection may sit idle or take to send a request, and how many may be open
+/// at once: a client that sends half a request, or trickles one, must not hold a
+/// connection (a file descriptor, a task) for ever.
+public struct ConnectionLimits: Sendable, Equatable {
+    /// A connection with no request in progress (or one whose request line and headers have
+    /// not all arrived) is closed after this long without reading anything.
+    public var idleTimeout: Duration = .seconds(30)
+    /// A request's head and body must have arrived within this long of the head's first part
+    /// (a body trickled a byte at a time is cut off). Responses are not bounded by it.
+    public var requestReadTimeout: Duration = .seconds(60)
+    /// Connections served at once; more wait in the listen backlog, unaccepted, until one
+    /// closes (a long event stream counts as one).
+    public var maxConnections = 512
 
     public init() {}
 }
@@ -46,6 +64,7 @@ public struct ServerConfiguration: Sendable {
     public var publicURL: String?
     public var limits = ServerLimits()
     public var webhooks = WebhookPolicy()
+    public var connections = ConnectionLimits()
     /// How much memory warm models may hold together.
     public var modelCacheBytes = 8 * 1024 * 1024 * 1024
     /// How often workers look for jobs queued by another process (they are woken at once

@@ -31,34 +31,6 @@ enum ISOTime {
     }
 }
 
-/// Any JSON value, so a request body can be checked field by field and every problem
-/// reported at once (a typed decode stops at the first).
-enum JSONValue: Decodable, Equatable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-}
-
 /// The JSON encoder for everything Easel sends: keys sorted, so the same entity always
 /// has the same bytes (a webhook body equals what GET returns).
 enum WireJSON {

@@ -37,7 +37,7 @@ public struct ModelInstaller: Sendable {
         let stem = format == .singleFile ? "\(id).safetensors" : id
         let destination = dataDirectory.modelsFolder.appendingPathComponent(stem)
         let fm = FileManager.default
-        try fm.createDirectory(at: dataDirectory.modelsFolder, withIntermediateDirectories: true)
+        try PrivateFiles.createFolder(dataDirectory.modelsFolder)
         if fm.fileExists(atPath: destination.path) || (try? fm.destinationOfSymbolicLink(atPath: destination.path)) != nil {
             try fm.removeItem(at: destination)
         }
@@ -45,11 +45,15 @@ public struct ModelInstaller: Sendable {
             try fm.createSymbolicLink(at: destination, withDestinationURL: source)
         } else {
             try fm.copyItem(at: source, to: destination)
+            // A copy keeps its source's modes; in the data directory it is private.
+            PrivateFiles.tighten(destination)
         }
         var configPath: String?
         if let configFolder {
             let configStem = "\(id)-config"
-            try Self.copyConfigs(from: configFolder, to: dataDirectory.modelsFolder.appendingPathComponent(configStem))
+            let configCopy = dataDirectory.modelsFolder.appendingPathComponent(configStem)
+            try Self.copyConfigs(from: configFolder, to: configCopy)
+            PrivateFiles.tighten(configCopy)
             configPath = "models/\(configStem)"
         }
         let record = ModelRecord(
@@ -133,7 +137,7 @@ public struct ModelInstaller: Sendable {
         defer { try? handle.close() }
         let head = (try? handle.read(upToCount: 9)) ?? Data()
         let size = InstalledModel.size(of: url)
-        guard head.count == 9 else { throw ModelInstallError.notAModel(url.path, "file too short for safetensors") }
+        guard head.count == 9, size >= 9 else { throw ModelInstallError.notAModel(url.path, "file too short for safetensors") }
         let length = head.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard length >= 2, length <= UInt64(size - 8), head[head.startIndex + 8] == UInt8(ascii: "{") else {
             throw ModelInstallError.notAModel(url.path, "no safetensors JSON header")

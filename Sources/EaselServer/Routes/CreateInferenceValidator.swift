@@ -1,3 +1,4 @@
+import EaselDiffusion
 import Foundation
 
 /// A `CreateInferenceDto` body that passed every rule, with Leap's defaults applied.
@@ -23,29 +24,32 @@ struct CreateInferenceValidator: Sendable {
     static let defaultNumberOfImages = 1
     static let defaultPromptStrength = 7.0
     static let defaultSeed: Int64 = 4_523_184
-    static let maxSeed: Double = 9_007_199_254_740_991  // 2^53 - 1: exact in every JSON client
+    static let maxSeed = 9_007_199_254_740_991  // 2^53 - 1: exact in every JSON client
     static let minSize = 64
+    /// Largest side checked before the pixel limits (which are the operator's).
+    static let maxDimension = 65536
 
     let limits: ServerLimits
     let allowPrivateWebhooks: Bool
 
     func validate(_ body: Data) -> Result<ValidatedInference, APIError> {
-        guard !body.isEmpty, let value = try? JSONDecoder().decode(JSONValue.self, from: body) else {
-            return .failure(.badRequest(["body must be a valid JSON object"]))
+        let object: JSONValue
+        switch RequestJSON.object(body) {
+        case .success(let value): object = value
+        case .failure(let error): return .failure(error)
         }
-        guard case .object(let fields) = value else { return .failure(.badRequest(["body must be a JSON object"])) }
         var problems: [String] = []
         // JSON null means "not given", as with class-validator's @IsOptional.
         func field(_ name: String) -> JSONValue? {
-            if case .null = fields[name] ?? .null { return nil }
-            return fields[name]
+            if case .null = object[name] ?? .null { return nil }
+            return object[name]
         }
 
         let prompt = text("prompt", field("prompt"), required: true, problems: &problems)
         let negativePrompt =
             text("negativePrompt", field("negativePrompt"), required: false, problems: &problems)
             ?? Self.defaultNegativePrompt
-        let steps = integer("steps", field("steps"), min: 1, max: Double(limits.maxSteps), problems: &problems)
+        let steps = integer("steps", field("steps"), min: 1, max: limits.maxSteps, problems: &problems)
         let width = dimension("width", field("width"), problems: &problems)
         let height = dimension("height", field("height"), problems: &problems)
         let count = integer("numberOfImages", field("numberOfImages"), min: 1, max: 4, problems: &problems)
@@ -53,9 +57,11 @@ struct CreateInferenceValidator: Sendable {
         let seed = integer("seed", field("seed"), min: 0, max: Self.maxSeed, problems: &problems)
         let webhookUrl = webhook(field("webhookUrl"), problems: &problems)
 
+        // Each factor is at most maxDimension (65536) and numberOfImages at most 4, so these
+        // products cannot overflow; they are only formed once every factor passed its check.
         let w = width ?? Self.defaultSize
         let h = height ?? Self.defaultSize
-        let n = count.map(Int.init) ?? Self.defaultNumberOfImages
+        let n = count ?? Self.defaultNumberOfImages
         if width != nil || field("width") == nil, height != nil || field("height") == nil {
             if w * h > limits.maxPixelsPerImage {
                 problems.append(
@@ -69,9 +75,9 @@ struct CreateInferenceValidator: Sendable {
         }
         guard problems.isEmpty, let prompt else { return .failure(.badRequest(problems)) }
         let parameters = GenerationParameters(
-            prompt: prompt, negativePrompt: negativePrompt, steps: steps.map(Int.init) ?? Self.defaultSteps,
+            prompt: prompt, negativePrompt: negativePrompt, steps: steps ?? Self.defaultSteps,
             width: w, height: h, numberOfImages: n, promptStrength: strength ?? Self.defaultPromptStrength,
-            seed: UInt64(seed ?? Int64(Self.defaultSeed)))
+            seed: seed.map { UInt64($0) } ?? UInt64(Self.defaultSeed))
         return .success(ValidatedInference(parameters: parameters, webhookUrl: webhookUrl))
     }
 
@@ -84,21 +90,29 @@ struct CreateInferenceValidator: Sendable {
             problems.append("\(name) must be a string")
             return nil
         }
+        if let problem = TextRules.controlCharacterProblem(name, string, allowing: TextRules.lineBreaksAndTab) {
+            problems.append(problem)
+            return nil
+        }
         if required && string.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             problems.append("\(name) should not be empty")
             return nil
         }
-        if string.count > limits.maxPromptLength {
+        // Code points, not grapheme clusters: "a" and 10,000 combining accents is one
+        // Character but 10,001 scalars of work for the tokenizer and the store.
+        if string.unicodeScalars.count > limits.maxPromptLength {
             problems.append(
-                "\(name) must be shorter than or equal to \(limits.maxPromptLength) characters (this server's limit)")
+                "\(name) must be shorter than or equal to \(limits.maxPromptLength) characters (Unicode code points; this server's limit)")
             return nil
         }
         return string
     }
 
+    /// A finite number within `min...max`; every comparison is made on the `Double` before
+    /// anything is converted.
     func number(_ name: String, _ value: JSONValue?, min: Double, max: Double, problems: inout [String]) -> Double? {
         guard let value else { return nil }
-        guard case .number(let number) = value, number.isFinite else {
+        guard let number = value.numberValue, !number.isNaN else {
             problems.append("\(name) must be a number conforming to the specified constraints")
             return nil
         }
@@ -108,26 +122,42 @@ struct CreateInferenceValidator: Sendable {
         return problems.count == before ? number : nil
     }
 
-    func integer(_ name: String, _ value: JSONValue?, min: Double, max: Double, problems: inout [String]) -> Int64? {
+    /// An integral number within `min...max`, converted only after the range check (and
+    /// then with `Int(exactly:)`, which cannot trap). Bounds are at most 2^53, exact in a
+    /// `Double`.
+    func integer(_ name: String, _ value: JSONValue?, min: Int, max: Int, problems: inout [String]) -> Int? {
         guard let value else { return nil }
-        guard case .number(let number) = value, number.isFinite, number == number.rounded() else {
-            problems.append("\(name) must be an integer number")
+        guard let number = value.numberValue, number.isFinite, number == number.rounded() else {
+            if let number = value.numberValue, number.isInfinite {
+                // 1e400: out of range rather than "not an integer", so the message says which way.
+                problems.append(
+                    number < 0
+                        ? "\(name) must not be less than \(min)"
+                        : "\(name) must not be greater than \(max)\(limitNote(name))")
+            } else {
+                problems.append("\(name) must be an integer number")
+            }
             return nil
         }
-        return self.number(name, value, min: min, max: max, problems: &problems).map { Int64($0) }
+        guard self.number(name, value, min: Double(min), max: Double(max), problems: &problems) != nil else { return nil }
+        return Int(exactly: number)
     }
 
     func dimension(_ name: String, _ value: JSONValue?, problems: inout [String]) -> Int? {
         guard let value else { return nil }
-        let before = problems.count
-        guard let size = integer(name, value, min: Double(Self.minSize), max: 65536, problems: &problems) else {
-            if case .number(let n) = value, n.isFinite, n == n.rounded(), Int(n) % 8 != 0 {
+        guard let size = integer(name, value, min: Self.minSize, max: Self.maxDimension, problems: &problems) else {
+            // Say "multiple of 8" for a too-small value too; decided on the Double, since a
+            // value out of range may not fit in an Int.
+            if let n = value.numberValue, n.isFinite, n == n.rounded(), n.truncatingRemainder(dividingBy: 8) != 0 {
                 problems.append("\(name) must be a multiple of 8")
             }
             return nil
         }
-        if size % 8 != 0 { problems.append("\(name) must be a multiple of 8") }
-        return problems.count == before ? Int(size) : nil
+        guard size % 8 == 0 else {
+            problems.append("\(name) must be a multiple of 8")
+            return nil
+        }
+        return size
     }
 
     func webhook(_ value: JSONValue?, problems: inout [String]) -> String? {
@@ -136,8 +166,12 @@ struct CreateInferenceValidator: Sendable {
             problems.append("webhookUrl must be a string")
             return nil
         }
+        if let problem = TextRules.controlCharacterProblem("webhookUrl", string, allowing: []) {
+            problems.append(problem)
+            return nil
+        }
         guard let url = URL(string: string), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
-            let host = url.host, !host.isEmpty, string.count <= 2048
+            let host = url.host, !host.isEmpty, string.utf8.count <= 2048
         else {
             problems.append("webhookUrl must be a URL address (http or https)")
             return nil
@@ -154,6 +188,9 @@ struct CreateInferenceValidator: Sendable {
     }
 
     static func format(_ value: Double) -> String {
-        value == value.rounded() && abs(value) <= maxSeed ? String(Int64(value)) : String(value)
+        if value == value.rounded(), abs(value) <= Double(maxSeed), let exact = Int64(exactly: value) {
+            return String(exact)
+        }
+        return String(value)
     }
 }

@@ -21,7 +21,7 @@ struct ImagesController: Sendable {
         var caller: Workspace?
         if hasKey || components.configuration.imagesRequireKey {
             guard let workspace = try await AuthMiddleware.workspace(for: request, store: components.store) else {
-                throw APIError.unauthorized
+                throw APIError.unauthorized(keyGiven: hasKey)
             }
             caller = workspace
             context.facts.workspaceName.withLock { $0 = workspace.name }

@@ -56,14 +56,12 @@ struct InferenceEventStream: Sendable {
             }
             try await writer.finish(nil)
         }
-        return Response(
-            status: .ok,
-            headers: [
-                .contentType: "text/event-stream", .cacheControl: "no-cache",
-                HTTPField.Name("X-Accel-Buffering")!: "no",
-            ],
-            body: body)
+        return Response(status: .ok, headers: Self.headers, body: body)
     }
+
+    static let headers: HTTPFields = [
+        .contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no",
+    ]
 
     /// Turns hub events into SSE chunks, de-duplicating against what was already sent.
     struct Follower {

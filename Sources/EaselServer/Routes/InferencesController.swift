@@ -39,7 +39,8 @@ struct InferencesController: Sendable {
 
         var claim: IdempotencyClaim?
         if let key = request.headers[Self.idempotencyHeader] {
-            guard (1...255).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isNewline }) else {
+            // Printable ASCII only (no control characters), counted in bytes.
+            guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
                 throw APIError.badRequest(["Idempotency-Key must be 1 to 255 printable ASCII characters"])
             }
             claim = IdempotencyClaim(key: key, requestHash: input.fingerprint(modelId: modelId))
@@ -61,11 +62,10 @@ struct InferencesController: Sendable {
         case .idempotencyMismatch:
             throw APIError(.unprocessableContent, "Idempotency-Key was already used with a different request")
         case .tooManyQueued(let waiting):
-            let retryAfter = Int((components.estimator.secondsPerJob(input.parameters) ?? 30).rounded(.up))
             throw APIError(
                 .tooManyRequests,
                 "This workspace has \(waiting) jobs waiting (limit \(limits.maxQueuedPerWorkspace)); retry later",
-                headers: [.retryAfter: "\(max(1, retryAfter))"])
+                headers: [.retryAfter: "\(Self.retryAfterSeconds(components.estimator.secondsPerJob(input.parameters)))"])
         }
     }
 
@@ -130,6 +130,8 @@ struct InferencesController: Sendable {
 
     @Sendable func events(request: Request, context: EaselRequestContext) async throws -> Response {
         let (workspace, _) = try await lookup(context)
+        // HEAD: the stream's headers only; subscribing would leave a stream nobody reads.
+        if context.isHeadRequest { return Response(status: .ok, headers: InferenceEventStream.headers) }
         let inferenceId = try context.parameters.require("inferenceId")
         return try await InferenceEventStream(components: components).response(
             jobId: inferenceId, workspaceId: workspace.id)
@@ -167,6 +169,13 @@ struct InferencesController: Sendable {
         return response
     }
 
+    /// Whole seconds for `Retry-After`: 1 to 3600, and 30 when nothing was measured yet. The
+    /// estimate is clamped as a `Double` first, so an odd measurement cannot trap the conversion.
+    static func retryAfterSeconds(_ estimate: Double?) -> Int {
+        guard let estimate, estimate.isFinite else { return 30 }
+        return Int(exactly: min(max(estimate, 1), 3600).rounded(.up)) ?? 30
+    }
+
     static func jobNotFound(_ id: String) -> APIError { .notFound("Inference \(id) not found") }
 
     static func json(_ data: Data, status: HTTPResponse.Status) -> Response {
@@ -199,9 +208,11 @@ struct ListQuery {
         if !problems.isEmpty { throw APIError.badRequest(problems) }
     }
 
+    /// Range-checked as a `Double` (so `1e30` or `-inf` is a 400, not a trap), then
+    /// converted with `Int(exactly:)`.
     static func integer(_ name: String, _ raw: Substring?, min: Int, max: Int, problems: inout [String]) -> Int? {
         guard let raw, !raw.isEmpty else { return nil }
-        guard let number = Double(raw), number.isFinite, number == number.rounded() else {
+        guard let number = Double(raw), !number.isNaN, number.isInfinite || number == number.rounded() else {
             problems.append("\(name) must be an integer number")
             return nil
         }
@@ -213,6 +224,10 @@ struct ListQuery {
             problems.append("\(name) must not be greater than \(max)")
             return nil
         }
-        return Int(number)
+        guard let value = Int(exactly: number) else {
+            problems.append("\(name) must be an integer number")
+            return nil
+        }
+        return value
     }
 }

@@ -15,13 +15,14 @@ public struct FileImageStore: ImageStore {
 
     public init(folder: URL) throws {
         self.folder = folder
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try PrivateFiles.createFolder(folder)
     }
 
     public func write(_ png: Data, imageId: String) throws -> String {
         let name = "\(imageId).png"
-        // Write-then-rename (`.atomic`) so a crash never leaves half an image behind a URI.
-        try png.write(to: folder.appendingPathComponent(name), options: .atomic)
+        // Write-then-rename so a crash never leaves half an image behind a URI; 0600, as
+        // everything in the data directory.
+        try PrivateFiles.writeAtomically(png, to: folder.appendingPathComponent(name))
         return name
     }
 
