@@ -16,6 +16,8 @@ final class WebhookReceiver: Sendable {
     struct Delivery: Sendable {
         var headers: HTTPFields
         var body: Data
+        /// The `Host` header (HTTP/1's Host becomes the request's authority).
+        var authority: String?
     }
 
     let received = Locked<[Delivery]>([])
@@ -31,7 +33,10 @@ final class WebhookReceiver: Sendable {
         router.post("hook") { [self] request, _ -> Response in
             var request = request
             let buffer = try await request.collectBody(upTo: 1 << 20)
-            received.withLock { $0.append(Delivery(headers: request.headers, body: Data(buffer.readableBytesView))) }
+            received.withLock {
+                $0.append(
+                    Delivery(headers: request.headers, body: Data(buffer.readableBytesView), authority: request.head.authority))
+            }
             let answer = script.withLock { $0.isEmpty ? Answer.status(.noContent) : $0.removeFirst() }
             switch answer {
             case .status(let status):
