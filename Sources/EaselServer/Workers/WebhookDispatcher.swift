@@ -8,7 +8,8 @@ import ServiceLifecycle
 /// in the store (written in the same transaction that ended the job), so none is lost to
 /// a restart. Each attempt is signed (Standard Webhooks), checked against non-global
 /// addresses and sent to the address checked, bounded by a timeout, recorded, and retried
-/// with exponential backoff on a non-2xx answer, a timeout or a refused connection.
+/// with exponential backoff on a non-2xx answer, a timeout or a refused connection. Ended
+/// deliveries are pruned after the policy's retention.
 struct WebhookDispatcher: Service {
     let store: any EaselStore
     let policy: WebhookPolicy
@@ -16,12 +17,20 @@ struct WebhookDispatcher: Service {
     let pollInterval: Duration
     let logger: Logger
 
+    /// How often delivered and failed deliveries past the retention are removed.
+    static let pruneInterval: Duration = .seconds(3600)
+
     func run() async throws {
         let shutdown = ShutdownFlag()
         let inFlight = Locked<Set<String>>([])
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
+                var nextPrune = ContinuousClock.now
                 while !shutdown.isSet && !Task.isCancelled {
+                    if ContinuousClock.now >= nextPrune {
+                        await prune()
+                        nextPrune = ContinuousClock.now + Self.pruneInterval
+                    }
                     // Claimed in one write: a pass that read before an attempt was recorded
                     // cannot take the same delivery again.
                     let now = Date()
@@ -40,6 +49,20 @@ struct WebhookDispatcher: Service {
         } onGracefulShutdown: {
             shutdown.begin()
             signal.signal()
+        }
+    }
+
+    /// Removes ended deliveries (and their attempts) older than the retention: their
+    /// payloads hold prompts and image URIs, which should not outlive their use.
+    func prune() async {
+        let cutoff = Date().addingTimeInterval(-ProgressRecorder.seconds(policy.retention))
+        do {
+            let removed = try await store.pruneDeliveries(endedBefore: cutoff)
+            if removed > 0 {
+                logger.info("webhook deliveries pruned", metadata: ["count": "\(removed)", "ended_before": "\(cutoff)"])
+            }
+        } catch {
+            logger.error("could not prune webhook deliveries", metadata: ["error": "\(error)"])
         }
     }
 
