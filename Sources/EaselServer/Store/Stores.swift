@@ -12,6 +12,9 @@ public protocol AccountStore: Sendable {
     func revokeKey(id: String) async throws -> Bool
     /// The workspace owning an active key with this SHA-256 hash, if any.
     func authenticate(keyHash: String) async throws -> Workspace?
+    /// Gives the workspace a new webhook signing secret (attempts from now on are signed
+    /// with it) and returns the workspace; nil when there is no such workspace.
+    func rotateWebhookSecret(workspaceId: String) async throws -> Workspace?
 }
 
 /// Installed models, public and per workspace.
