@@ -22,10 +22,13 @@ final class WebhookReceiver: Sendable {
 
     let received = Locked<[Delivery]>([])
     private let script: Locked<[Answer]>
+    private let address: String
 
     /// - Parameter script: answers for the first requests, in order; 204 afterwards.
-    init(script: [Answer] = []) {
+    /// - Parameter address: the loopback address to listen on.
+    init(script: [Answer] = [], address: String = "127.0.0.1") {
         self.script = Locked(script)
+        self.address = address
     }
 
     func run<T: Sendable>(_ body: @Sendable (_ url: String) async throws -> T) async throws -> T {
@@ -50,7 +53,7 @@ final class WebhookReceiver: Sendable {
         logger.logLevel = .critical
         let (ports, portFeed) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            router: router, configuration: .init(address: .hostname(address, port: 0)),
             onServerRunning: { channel in portFeed.yield(channel.localAddress?.port ?? 0) }, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -58,7 +61,7 @@ final class WebhookReceiver: Sendable {
             var iterator = ports.makeAsyncIterator()
             let port = await iterator.next() ?? 0
             do {
-                let value = try await body("http://127.0.0.1:\(port)/hook")
+                let value = try await body("http://\(address):\(port)/hook")
                 await group.triggerGracefulShutdown()
                 return value
             } catch {
