@@ -206,7 +206,7 @@ enum OpenAPIDocument {
                   "numberOfImages": {"type": "number", "default": 1, "minimum": 1, "maximum": 4},
                   "promptStrength": {"type": "number", "default": 7, "minimum": 0, "maximum": 30, "description": "Classifier-free guidance scale."},
                   "seed": {"type": "number", "default": 4523184, "minimum": 0, "maximum": 9007199254740991, "description": "Integer; same seed, same image."},
-                  "webhookUrl": {"type": "string", "description": "POSTed the job entity when it ends; signed with Standard Webhooks headers, retried with backoff; private addresses refused unless the operator allows them."}
+                  "webhookUrl": {"type": "string", "description": "POSTed the job entity when it ends; signed with Standard Webhooks headers, retried with backoff; addresses that are not globally routable (IANA special-purpose blocks, numeric forms included) are refused unless the operator allows them."}
                 }
               },
               "InferenceImageEntity": {
