@@ -7,8 +7,8 @@ import Foundation
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
-        abstract: "Create, list and revoke API keys (each belongs to a workspace).",
-        subcommands: [Create.self, List.self, Revoke.self],
+        abstract: "Create, list and revoke API keys (each belongs to a workspace); show or rotate webhook secrets.",
+        subcommands: [Create.self, List.self, Revoke.self, WebhookSecret.self],
         defaultSubcommand: List.self)
 
     struct Create: AsyncParsableCommand {
@@ -34,7 +34,7 @@ struct KeysCommand: AsyncParsableCommand {
             print("workspace: \(owner.name)")
             print("key id: \(record.id)")
             print(key)
-            print("Shown once: only its SHA-256 is stored. The webhook secret is shown by `easel keys list`.")
+            print("Shown once: only its SHA-256 is stored. The webhook secret: `easel keys webhook-secret --workspace \(owner.name)`.")
         }
     }
 
@@ -80,6 +80,36 @@ struct KeysCommand: AsyncParsableCommand {
             }
             guard try await store.revokeKey(id: id) else { throw CommandFailure("no active key with id \(id)") }
             print("revoked key \(id)")
+        }
+    }
+
+    struct WebhookSecret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "webhook-secret",
+            abstract: "Print a workspace's webhook signing secret, or make a new one with --rotate.",
+            discussion: """
+                Receivers check the `webhook-signature` header with this secret (Standard Webhooks). \
+                After --rotate, every later attempt (retries of earlier jobs included) is signed with \
+                the new secret; the old one stops verifying at once.
+                """)
+
+        @Option(help: "Workspace name.") var workspace: String
+        @Flag(help: "Replace the secret with a new one, and print the new one.") var rotate = false
+        @OptionGroup var data: DataDirectoryOption
+
+        func run() async throws {
+            let store = try data.openStore()
+            guard var owner = try await store.workspace(named: workspace, createIfMissing: false) else {
+                throw CommandFailure("no workspace named \(workspace)")
+            }
+            if rotate {
+                guard let rotated = try await store.rotateWebhookSecret(workspaceId: owner.id) else {
+                    throw CommandFailure("workspace \(workspace) was removed meanwhile")
+                }
+                owner = rotated
+            }
+            // Only the secret on stdout, so scripts can capture it.
+            print(owner.webhookSecret)
         }
     }
 }

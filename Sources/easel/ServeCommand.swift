@@ -16,7 +16,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Jobs generated at the same time (0: API only, another process generates).") var workers = 1
     @Option(name: .customLong("public-url"), help: "Base of image URIs, e.g. https://easel.example.com.")
     var publicURL: String?
-    @Flag(name: .customLong("allow-private-webhooks"), help: "Deliver webhooks to loopback/private/link-local addresses.")
+    @Flag(
+        name: .customLong("allow-private-webhooks"),
+        help: "Deliver webhooks to addresses that are not globally routable (loopback, private, link-local, ...).")
     var allowPrivateWebhooks = false
 
     @Flag(name: .customLong("no-bundled-model"), help: "Do not install Easel's bundled model (\(BundledModel.name)) on start.")
@@ -37,6 +39,8 @@ struct ServeCommand: AsyncParsableCommand {
     var webhookAttempts = 5
     @Option(name: .customLong("webhook-timeout"), help: "Seconds allowed per webhook attempt.")
     var webhookTimeout = 10
+    @Option(name: .customLong("webhook-retention-days"), help: "Days ended webhook deliveries and their attempts are kept.")
+    var webhookRetentionDays = 7
     @Option(name: .customLong("shutdown-grace"), help: "Seconds the job in hand may take to finish on SIGTERM.")
     var shutdownGrace = 10
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may sit idle (or send half a request) before it is closed.")
@@ -91,6 +95,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.webhooks.allowPrivateAddresses = allowPrivateWebhooks
         configuration.webhooks.maxAttempts = max(1, webhookAttempts)
         configuration.webhooks.timeout = .seconds(max(1, webhookTimeout))
+        configuration.webhooks.retention = .seconds(min(max(0, webhookRetentionDays), 36500) * 24 * 3600)
         configuration.limits.maxBodyBytes = maxBodyBytes
         configuration.limits.maxPromptLength = maxPromptLength
         configuration.limits.maxSteps = maxSteps

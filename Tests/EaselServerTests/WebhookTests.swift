@@ -131,7 +131,7 @@ import Testing
         let cases: [(String, String?)] = [
             ("127.0.0.1", "loopback"), ("127.8.9.10", "loopback"), ("10.0.0.1", "private"), ("172.16.0.1", "private"),
             ("172.31.255.255", "private"), ("172.32.0.1", nil), ("192.168.1.1", "private"),
-            ("169.254.169.254", "link-local"), ("0.0.0.0", "unspecified"), ("100.64.0.1", "shared (carrier-grade NAT)"),
+            ("169.254.169.254", "link-local"), ("0.0.0.0", "unspecified ('this network')"), ("100.64.0.1", "shared (carrier-grade NAT)"),
             ("224.0.0.1", "multicast"), ("8.8.8.8", nil), ("93.184.216.34", nil), ("::1", "loopback"),
             ("::", "unspecified"), ("fe80::1", "link-local"), ("fd00::1", "private (unique local)"),
             ("::ffff:127.0.0.1", "loopback"), ("::ffff:8.8.8.8", nil), ("2001:4860:4860::8888", nil),

@@ -90,6 +90,8 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
     router.addRoutes(ImagesController(components: components).endpoints, atPath: "/images")
     let api = router.group("api").add(middleware: AuthMiddleware(store: components.store))
     api.addRoutes(InferencesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
+    api.addRoutes(
+        WebhookDeliveriesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
     api.addRoutes(ModelsController(components: components).endpoints, atPath: "/v2/images/models")
 
     let runner = JobRunner(

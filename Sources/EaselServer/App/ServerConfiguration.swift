@@ -49,6 +49,9 @@ public struct WebhookPolicy: Sendable, Equatable {
     public var timeout: Duration = .seconds(10)
     /// Deliver to loopback, private and link-local addresses (off: refused).
     public var allowPrivateAddresses = false
+    /// Delivered, failed and refused deliveries (payload and attempts) are removed this
+    /// long after they ended; pending ones are kept until they end.
+    public var retention: Duration = .seconds(7 * 24 * 3600)
 
     public init() {}
 }

@@ -103,6 +103,18 @@ enum OpenAPIDocument {
                 }
               }
             },
+            "/api/v1/images/models/{modelId}/inferences/{inferenceId}/webhooks": {
+              "parameters": [{"$ref": "#/components/parameters/modelId"}, {"$ref": "#/components/parameters/inferenceId"}],
+              "get": {
+                "tags": ["Easel"], "summary": "A job's webhook deliveries", "operationId": "Easel_webhookDeliveries",
+                "description": "Easel addition: the deliveries of the job's `webhookUrl` and every attempt (time, HTTP status code or error, duration), so a workspace can see what its receiver got. Deliveries go with their job when it is deleted, and are pruned some days after they ended (the operator's retention). The signing secret is shown by the operator's `easel keys webhook-secret --workspace NAME`.",
+                "responses": {
+                  "200": {"description": "The deliveries (empty when the job has no webhook or has not ended).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookDeliveries"}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "404": {"$ref": "#/components/responses/NotFound"}
+                }
+              }
+            },
             "/api/v2/images/models": {
               "get": {
                 "tags": ["Image Models"], "summary": "List All Models", "operationId": "TrainImageModels_listAllModels",
@@ -194,7 +206,7 @@ enum OpenAPIDocument {
                   "numberOfImages": {"type": "number", "default": 1, "minimum": 1, "maximum": 4},
                   "promptStrength": {"type": "number", "default": 7, "minimum": 0, "maximum": 30, "description": "Classifier-free guidance scale."},
                   "seed": {"type": "number", "default": 4523184, "minimum": 0, "maximum": 9007199254740991, "description": "Integer; same seed, same image."},
-                  "webhookUrl": {"type": "string", "description": "POSTed the job entity when it ends; signed with Standard Webhooks headers, retried with backoff; private addresses refused unless the operator allows them."}
+                  "webhookUrl": {"type": "string", "description": "POSTed the job entity when it ends; signed with Standard Webhooks headers, retried with backoff; addresses that are not globally routable (IANA special-purpose blocks, numeric forms included) are refused unless the operator allows them."}
                 }
               },
               "InferenceImageEntity": {
@@ -242,6 +254,31 @@ enum OpenAPIDocument {
                   "imageSamples": {"type": "array", "items": {"type": "string"}},
                   "format": {"type": "string", "enum": ["diffusers", "single-file"]},
                   "visibility": {"type": "string", "enum": ["public", "workspace"]}
+                }
+              },
+              "WebhookDeliveries": {
+                "type": "object", "required": ["deliveries"], "description": "Easel addition.",
+                "properties": {"deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookDelivery"}}}
+              },
+              "WebhookDelivery": {
+                "type": "object", "required": ["id", "url", "state", "createdAt", "attempts"],
+                "properties": {
+                  "id": {"type": "string", "description": "Also the `webhook-id` header of every attempt."},
+                  "url": {"type": "string"},
+                  "state": {"type": "string", "enum": ["pending", "delivered", "failed", "refused"], "description": "`refused`: the address is not globally routable (or not an http(s) URL)."},
+                  "createdAt": {"type": "string", "format": "date-time"},
+                  "nextAttemptAt": {"type": "string", "format": "date-time", "description": "Pending deliveries only."},
+                  "attempts": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookAttempt"}}
+                }
+              },
+              "WebhookAttempt": {
+                "type": "object", "required": ["number", "at", "statusCode", "error", "durationMs"],
+                "properties": {
+                  "number": {"type": "integer", "minimum": 1},
+                  "at": {"type": "string", "format": "date-time"},
+                  "statusCode": {"type": "integer", "nullable": true, "description": "The receiver's HTTP status; null when it did not answer."},
+                  "error": {"type": "string", "nullable": true, "description": "Why the attempt failed; null when it succeeded."},
+                  "durationMs": {"type": "number"}
                 }
               },
               "ListModelsV2Response": {

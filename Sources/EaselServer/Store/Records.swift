@@ -273,6 +273,8 @@ public struct WebhookDelivery: Sendable, Equatable {
     public var nextAttemptAt: Date
     public var createdAt: Date
     public var lastError: String?
+    /// When it stopped being pending (nil while pending); retention counts from here.
+    public var endedAt: Date? = nil
 }
 
 /// One recorded attempt at a delivery.

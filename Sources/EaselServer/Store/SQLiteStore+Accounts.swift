@@ -63,6 +63,16 @@ extension SQLiteStore {
         }
     }
 
+    public func rotateWebhookSecret(workspaceId: String) async throws -> Workspace? {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE workspaces SET webhookSecret = ? WHERE id = ?",
+                arguments: [Credentials.newWebhookSecret(), workspaceId])
+            return try Row.fetchOne(db, sql: "SELECT * FROM workspaces WHERE id = ?", arguments: [workspaceId])
+                .map(Workspace.init(row:))
+        }
+    }
+
     public func authenticate(keyHash: String) async throws -> Workspace? {
         try await pool.read { db in
             try Row.fetchOne(

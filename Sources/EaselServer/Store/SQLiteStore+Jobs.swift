@@ -86,6 +86,9 @@ extension SQLiteStore {
         try await pool.write { db in
             guard let job = try Self.fetchJob(db, id: id), job.workspaceId == workspaceId else { return nil }
             let images = try Self.fetchImages(db, jobIds: [id])[id] ?? []
+            // With the job: its pending deliveries must never be sent, and ended ones hold
+            // the job's prompt in their payload. Attempts go by cascade.
+            try db.execute(sql: "DELETE FROM webhookDeliveries WHERE jobId = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [id])
             return JobSnapshot(job: job, images: images)
         }

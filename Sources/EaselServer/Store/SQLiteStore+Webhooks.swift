@@ -29,6 +29,11 @@ extension SQLiteStore {
 
     public func recordAttempt(_ attempt: WebhookAttempt, newState: DeliveryState, nextAttemptAt: Date?) async throws {
         try await pool.write { db in
+            // Deleted with its job while this attempt was on the wire: nothing to record.
+            let exists =
+                try Bool.fetchOne(db, sql: "SELECT 1 FROM webhookDeliveries WHERE id = ?", arguments: [attempt.deliveryId])
+                ?? false
+            guard exists else { return }
             try db.execute(
                 sql: """
                     INSERT INTO webhookAttempts (deliveryId, number, at, statusCode, error, durationMs)
@@ -41,11 +46,12 @@ extension SQLiteStore {
             try db.execute(
                 sql: """
                     UPDATE webhookDeliveries SET state = ?, attempts = ?, nextAttemptAt = coalesce(?, nextAttemptAt),
-                                                 lastError = ?
+                                                 lastError = ?, endedAt = ?
                     WHERE id = ?
                     """,
                 arguments: [
-                    newState.rawValue, attempt.number, nextAttemptAt?.storedValue, attempt.error, attempt.deliveryId,
+                    newState.rawValue, attempt.number, nextAttemptAt?.storedValue, attempt.error,
+                    newState == .pending ? nil : attempt.at.storedValue, attempt.deliveryId,
                 ])
         }
     }
@@ -63,6 +69,22 @@ extension SQLiteStore {
             try Row.fetchAll(
                 db, sql: "SELECT * FROM webhookAttempts WHERE deliveryId = ? ORDER BY number", arguments: [deliveryId]
             ).map(WebhookAttempt.init(row:))
+        }
+    }
+
+    public func pruneDeliveries(endedBefore cutoff: Date) async throws -> Int {
+        try await pool.write { db in
+            // Attempts first: the cascade would do it, but a store without foreign keys must too.
+            try db.execute(
+                sql: """
+                    DELETE FROM webhookAttempts WHERE deliveryId IN
+                        (SELECT id FROM webhookDeliveries WHERE endedAt < ? AND state != 'pending')
+                    """,
+                arguments: [cutoff.storedValue])
+            try db.execute(
+                sql: "DELETE FROM webhookDeliveries WHERE endedAt < ? AND state != 'pending'",
+                arguments: [cutoff.storedValue])
+            return db.changesCount
         }
     }
 }

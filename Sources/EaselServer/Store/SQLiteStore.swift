@@ -122,6 +122,20 @@ public final class SQLiteStore: EaselStore {
         migrator.registerMigration("v2: single-file config folders") { db in
             try db.execute(sql: "ALTER TABLE models ADD COLUMN configPath TEXT")
         }
+        migrator.registerMigration("v3: webhook delivery end time, job and attempt indexes") { db in
+            // Ended deliveries get an end time (their last attempt's) so they can be pruned;
+            // deleting a job finds its deliveries, and pruning their attempts, by index.
+            try db.execute(sql: """
+                ALTER TABLE webhookDeliveries ADD COLUMN endedAt REAL;
+                UPDATE webhookDeliveries
+                SET endedAt = coalesce(
+                    (SELECT max(at) FROM webhookAttempts WHERE deliveryId = webhookDeliveries.id), createdAt)
+                WHERE state != 'pending';
+                CREATE INDEX deliveriesByJob ON webhookDeliveries(jobId);
+                CREATE INDEX deliveriesEnded ON webhookDeliveries(endedAt) WHERE endedAt IS NOT NULL;
+                CREATE INDEX attemptsByDelivery ON webhookAttempts(deliveryId, number);
+                """)
+        }
         return migrator
     }
 }
@@ -202,7 +216,7 @@ extension WebhookDelivery {
             id: row["id"], jobId: row["jobId"], workspaceId: row["workspaceId"], url: row["url"],
             payload: row["payload"], state: state, attempts: row["attempts"],
             nextAttemptAt: Date(stored: row["nextAttemptAt"]), createdAt: Date(stored: row["createdAt"]),
-            lastError: row["lastError"])
+            lastError: row["lastError"], endedAt: (row["endedAt"] as Double?).map(Date.init(stored:)))
     }
 }
 

@@ -12,6 +12,9 @@ public protocol AccountStore: Sendable {
     func revokeKey(id: String) async throws -> Bool
     /// The workspace owning an active key with this SHA-256 hash, if any.
     func authenticate(keyHash: String) async throws -> Workspace?
+    /// Gives the workspace a new webhook signing secret (attempts from now on are signed
+    /// with it) and returns the workspace; nil when there is no such workspace.
+    func rotateWebhookSecret(workspaceId: String) async throws -> Workspace?
 }
 
 /// Installed models, public and per workspace.
@@ -36,7 +39,9 @@ public protocol JobStore: Sendable {
     func image(id: String) async throws -> ImageRecord?
     /// Newest first.
     func jobs(workspaceId: String, modelId: String, onlyFinished: Bool, offset: Int, limit: Int) async throws -> [JobSnapshot]
-    /// Deletes the job and its image rows; returns what was deleted so the files can go too.
+    /// Deletes the job, its image rows and its webhook deliveries (pending ones included, so
+    /// a deleted job is never POSTed again) in one transaction; returns what was deleted so
+    /// the files can go too.
     func deleteJob(id: String, workspaceId: String) async throws -> JobSnapshot?
     /// A queued job fails at once (reason `cancelled`, webhook queued); a processing one is flagged.
     func requestCancel(
@@ -77,12 +82,16 @@ public protocol WebhookStore: Sendable {
     func claimDueDeliveries(now: Date, leaseUntil: Date, limit: Int) async throws -> [WebhookDelivery]
     /// The earliest time a pending delivery becomes due, if any.
     func nextDeliveryDue() async throws -> Date?
-    /// Records an attempt and moves the delivery to its next state.
+    /// Records an attempt and moves the delivery to its next state (an ended state stamps
+    /// its end time). Does nothing when the delivery is gone (its job was deleted meanwhile).
     func recordAttempt(
         _ attempt: WebhookAttempt, newState: DeliveryState, nextAttemptAt: Date?
     ) async throws
     func deliveries(jobId: String) async throws -> [WebhookDelivery]
     func attempts(deliveryId: String) async throws -> [WebhookAttempt]
+    /// Removes deliveries that ended (delivered, failed, refused) before `cutoff`, with
+    /// their attempts; returns how many deliveries went.
+    func pruneDeliveries(endedBefore cutoff: Date) async throws -> Int
 }
 
 /// Everything the server keeps. `SQLiteStore` is the embedded implementation; a

@@ -6,9 +6,10 @@ import ServiceLifecycle
 
 /// Sends the webhooks of ended jobs, as a ServiceLifecycle service. Deliveries are rows
 /// in the store (written in the same transaction that ended the job), so none is lost to
-/// a restart. Each attempt is signed (Standard Webhooks), checked against private
-/// addresses, bounded by a timeout, recorded, and retried with exponential backoff on a
-/// non-2xx answer, a timeout or a refused connection.
+/// a restart. Each attempt is signed (Standard Webhooks), checked against non-global
+/// addresses and sent to the address checked, bounded by a timeout, recorded, and retried
+/// with exponential backoff on a non-2xx answer, a timeout or a refused connection. Ended
+/// deliveries are pruned after the policy's retention.
 struct WebhookDispatcher: Service {
     let store: any EaselStore
     let policy: WebhookPolicy
@@ -16,15 +17,20 @@ struct WebhookDispatcher: Service {
     let pollInterval: Duration
     let logger: Logger
 
+    /// How often delivered and failed deliveries past the retention are removed.
+    static let pruneInterval: Duration = .seconds(3600)
+
     func run() async throws {
-        let client = HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10))))
         let shutdown = ShutdownFlag()
         let inFlight = Locked<Set<String>>([])
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
+                var nextPrune = ContinuousClock.now
                 while !shutdown.isSet && !Task.isCancelled {
+                    if ContinuousClock.now >= nextPrune {
+                        await prune()
+                        nextPrune = ContinuousClock.now + Self.pruneInterval
+                    }
                     // Claimed in one write: a pass that read before an attempt was recorded
                     // cannot take the same delivery again.
                     let now = Date()
@@ -32,7 +38,7 @@ struct WebhookDispatcher: Service {
                     let due = (try? await store.claimDueDeliveries(now: now, leaseUntil: lease, limit: 32)) ?? []
                     for delivery in due where inFlight.withLock({ $0.insert(delivery.id).inserted }) {
                         group.addTask {
-                            await deliver(delivery, client: client)
+                            await deliver(delivery)
                             inFlight.withLock { _ = $0.remove(delivery.id) }
                             signal.signal()
                         }
@@ -44,7 +50,20 @@ struct WebhookDispatcher: Service {
             shutdown.begin()
             signal.signal()
         }
-        try? await client.shutdown()
+    }
+
+    /// Removes ended deliveries (and their attempts) older than the retention: their
+    /// payloads hold prompts and image URIs, which should not outlive their use.
+    func prune() async {
+        let cutoff = Date().addingTimeInterval(-ProgressRecorder.seconds(policy.retention))
+        do {
+            let removed = try await store.pruneDeliveries(endedBefore: cutoff)
+            if removed > 0 {
+                logger.info("webhook deliveries pruned", metadata: ["count": "\(removed)", "ended_before": "\(cutoff)"])
+            }
+        } catch {
+            logger.error("could not prune webhook deliveries", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Until the next delivery is due (or the poll interval, for other processes' rows).
@@ -56,7 +75,7 @@ struct WebhookDispatcher: Service {
         return min(pollInterval, .milliseconds(Int64(seconds * 1000) + 1))
     }
 
-    func deliver(_ delivery: WebhookDelivery, client: HTTPClient) async {
+    func deliver(_ delivery: WebhookDelivery) async {
         let number = delivery.attempts + 1
         let startedAt = Date()
         let clock = ContinuousClock.now
@@ -68,12 +87,11 @@ struct WebhookDispatcher: Service {
                 throw DeliveryFailure.permanent("workspace no longer exists")
             }
             let target = try await AddressGuard(allowPrivate: policy.allowPrivateAddresses).vet(delivery.url)
-            let request = try Self.request(for: delivery, target: target, secret: workspace.webhookSecret)
+            let request = try Self.request(for: delivery, secret: workspace.webhookSecret)
             let deadline = NIODeadline.now() + .nanoseconds(Int64(ProgressRecorder.seconds(policy.timeout) * 1e9))
-            let response = try await client.execute(request, deadline: deadline, logger: nil)
-            _ = try await response.body.collect(upTo: 1024 * 1024)
-            statusCode = Int(response.status.code)
-            if !(200..<300).contains(Int(response.status.code)) { failure = "answered HTTP \(response.status.code)" }
+            let status = try await Self.send(request, pinnedTo: target, deadline: deadline)
+            statusCode = status
+            if !(200..<300).contains(status) { failure = "answered HTTP \(status)" }
         } catch let refusal as AddressRefusal {
             failure = refusal.description
             if case .unresolvable = refusal {} else { permanent = true }
@@ -120,30 +138,14 @@ struct WebhookDispatcher: Service {
         return min(cap, initial * pow(2, Double(attempt - 1)))
     }
 
-    /// The signed POST. Plain-http targets are pinned to the vetted address (the `Host`
-    /// header keeps the name), so a second DNS answer cannot redirect the request.
-    static func request(for delivery: WebhookDelivery, target: AddressGuard.Target, secret: String) throws
-        -> HTTPClientRequest
-    {
+    /// The signed POST, addressed to the URL as given: the name stays in the `Host`
+    /// header, in TLS's SNI and in certificate validation; `send` decides where it connects.
+    static func request(for delivery: WebhookDelivery, secret: String) throws -> HTTPClientRequest {
         let timestamp = Int(Date().timeIntervalSince1970)
         let signature = try WebhookSigner.signature(
             secret: secret, messageId: delivery.id, timestamp: timestamp, payload: delivery.payload)
-        var url = delivery.url
-        var hostHeader: String?
-        if target.url.scheme?.lowercased() == "http", let address = target.addresses.first, address != target.host,
-            var components = URLComponents(url: target.url, resolvingAgainstBaseURL: false)
-        {
-            let port = components.port ?? 80
-            hostHeader = components.port.map { "\(PublicBaseURL.hostPart(target.host)):\($0)" } ?? target.host
-            components.host = nil
-            components.port = nil
-            let query = components.percentEncodedQuery.map { "?\($0)" } ?? ""
-            let path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
-            url = "http://\(PublicBaseURL.hostPart(address)):\(port)\(path)\(query)"
-        }
-        var request = HTTPClientRequest(url: url)
+        var request = HTTPClientRequest(url: delivery.url)
         request.method = .POST
-        if let hostHeader { request.headers.add(name: "host", value: hostHeader) }
         request.headers.add(name: "content-type", value: "application/json")
         request.headers.add(name: "user-agent", value: "Easel-Webhooks/1")
         request.headers.add(name: "webhook-id", value: delivery.id)
@@ -151,6 +153,34 @@ struct WebhookDispatcher: Service {
         request.headers.add(name: "webhook-signature", value: signature)
         request.body = .bytes(ByteBuffer(bytes: delivery.payload))
         return request
+    }
+
+    /// Sends over a client of its own that connects to the vetted address, and answers
+    /// the status code. The client is shut down afterwards: its pinning is for this
+    /// target only, and a pooled connection must not outlive the check that allowed it.
+    static func send(_ request: HTTPClientRequest, pinnedTo target: AddressGuard.Target, deadline: NIODeadline)
+        async throws -> Int
+    {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration(pinnedTo: target))
+        do {
+            let response = try await client.execute(request, deadline: deadline, logger: nil)
+            _ = try await response.body.collect(upTo: 1024 * 1024)
+            try? await client.shutdown()
+            return Int(response.status.code)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    /// No redirects (a 3xx could point anywhere), and the host name mapped to the vetted
+    /// address (`dnsOverride`) for http and https alike, so the client never resolves the
+    /// name again: a second DNS answer (rebinding) cannot redirect the request.
+    static func clientConfiguration(pinnedTo target: AddressGuard.Target) -> HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10)))
+        if let address = target.pinnedAddress { configuration.dnsOverride = [target.host: address] }
+        return configuration
     }
 }
 

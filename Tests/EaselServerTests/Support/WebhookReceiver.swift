@@ -16,14 +16,19 @@ final class WebhookReceiver: Sendable {
     struct Delivery: Sendable {
         var headers: HTTPFields
         var body: Data
+        /// The `Host` header (HTTP/1's Host becomes the request's authority).
+        var authority: String?
     }
 
     let received = Locked<[Delivery]>([])
     private let script: Locked<[Answer]>
+    private let address: String
 
     /// - Parameter script: answers for the first requests, in order; 204 afterwards.
-    init(script: [Answer] = []) {
+    /// - Parameter address: the loopback address to listen on.
+    init(script: [Answer] = [], address: String = "127.0.0.1") {
         self.script = Locked(script)
+        self.address = address
     }
 
     func run<T: Sendable>(_ body: @Sendable (_ url: String) async throws -> T) async throws -> T {
@@ -31,7 +36,10 @@ final class WebhookReceiver: Sendable {
         router.post("hook") { [self] request, _ -> Response in
             var request = request
             let buffer = try await request.collectBody(upTo: 1 << 20)
-            received.withLock { $0.append(Delivery(headers: request.headers, body: Data(buffer.readableBytesView))) }
+            received.withLock {
+                $0.append(
+                    Delivery(headers: request.headers, body: Data(buffer.readableBytesView), authority: request.head.authority))
+            }
             let answer = script.withLock { $0.isEmpty ? Answer.status(.noContent) : $0.removeFirst() }
             switch answer {
             case .status(let status):
@@ -45,7 +53,7 @@ final class WebhookReceiver: Sendable {
         logger.logLevel = .critical
         let (ports, portFeed) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            router: router, configuration: .init(address: .hostname(address, port: 0)),
             onServerRunning: { channel in portFeed.yield(channel.localAddress?.port ?? 0) }, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -53,7 +61,7 @@ final class WebhookReceiver: Sendable {
             var iterator = ports.makeAsyncIterator()
             let port = await iterator.next() ?? 0
             do {
-                let value = try await body("http://127.0.0.1:\(port)/hook")
+                let value = try await body("http://\(address):\(port)/hook")
                 await group.triggerGracefulShutdown()
                 return value
             } catch {
