@@ -129,7 +129,9 @@ func withRunningServer(_ server: TestServer, _ body: @escaping @Sendable (Loopba
     let app = try await server.application()
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await app.runService(gracefulShutdownSignals: []) }
-        let deadline = ContinuousClock.now + .seconds(10)
+        // Generous: engine tests running beside this one can hold the cooperative pool for
+        // seconds, and the bound address is published from it.
+        let deadline = ContinuousClock.now + .seconds(90)
         var address = LoopbackAddress(server)
         while address == nil, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
