@@ -13,7 +13,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0: any free port).") var port = 8080
     @OptionGroup var data: DataDirectoryOption
-    @Option(help: "Jobs generated at the same time (0: API only, another process generates).") var workers = 1
+    @Option(help: "Jobs generated at the same time (0: API only, another process generates); see README.") var workers = 2
     @Option(name: .customLong("public-url"), help: "Base of image URIs, e.g. https://easel.example.com.")
     var publicURL: String?
     @Flag(
