@@ -147,11 +147,3 @@ public enum GenerationError: Error, Sendable, Equatable, CustomStringConvertible
         }
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as a `Double`.
-    var seconds: Double {
-        let (s, attoseconds) = components
-        return Double(s) + Double(attoseconds) * 1e-18
-    }
-}

@@ -1,3 +1,4 @@
+import EaselDiffusion
 import Foundation
 import Hummingbird
 import Logging
@@ -72,7 +73,7 @@ struct RequestLogMiddleware: RouterMiddleware {
         let start = ContinuousClock.now
         let response = try await next(request, context)
         let elapsed = ContinuousClock.now - start
-        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let milliseconds = elapsed.seconds * 1000
         var metadata: Logger.Metadata = [
             "http.method": "\(context.isHeadRequest ? "HEAD" : request.method.rawValue)",
             "http.path": "\(request.uri.path)",

@@ -1,3 +1,4 @@
+import EaselDiffusion
 import Foundation
 import Logging
 
@@ -211,10 +212,10 @@ final class ProgressRecorder: Sendable {
             for await tick in ticks {
                 if firstStepAt == nil {
                     firstStepAt = tick.at
-                    warmup = Self.seconds(tick.at - start)
+                    warmup = (tick.at - start).seconds
                 }
                 if let first = firstStepAt, tick.step > 1 {
-                    perStep = Self.seconds(tick.at - first) / Double(tick.step - 1)
+                    perStep = (tick.at - first).seconds / Double(tick.step - 1)
                 }
                 let cancelAsked =
                     (try? await store.recordProgress(
@@ -237,10 +238,6 @@ final class ProgressRecorder: Sendable {
     func finish() async -> GenerationTimings {
         feed.finish()
         return await consumer.value
-    }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 }
 

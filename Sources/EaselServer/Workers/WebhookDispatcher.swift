@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import EaselDiffusion
 import Foundation
 import Logging
 import NIOCore
@@ -34,7 +35,7 @@ struct WebhookDispatcher: Service {
                     // Claimed in one write: a pass that read before an attempt was recorded
                     // cannot take the same delivery again.
                     let now = Date()
-                    let lease = now.addingTimeInterval(ProgressRecorder.seconds(policy.timeout) + 30)
+                    let lease = now.addingTimeInterval(policy.timeout.seconds + 30)
                     let due = (try? await store.claimDueDeliveries(now: now, leaseUntil: lease, limit: 32)) ?? []
                     for delivery in due where inFlight.withLock({ $0.insert(delivery.id).inserted }) {
                         group.addTask {
@@ -55,7 +56,7 @@ struct WebhookDispatcher: Service {
     /// Removes ended deliveries (and their attempts) older than the retention: their
     /// payloads hold prompts and image URIs, which should not outlive their use.
     func prune() async {
-        let cutoff = Date().addingTimeInterval(-ProgressRecorder.seconds(policy.retention))
+        let cutoff = Date().addingTimeInterval(-policy.retention.seconds)
         do {
             let removed = try await store.pruneDeliveries(endedBefore: cutoff)
             if removed > 0 {
@@ -72,7 +73,8 @@ struct WebhookDispatcher: Service {
         let seconds = next.timeIntervalSinceNow
         // Due already means it is in flight: its completion signals us.
         if seconds <= 0 { return pollInterval }
-        return min(pollInterval, .milliseconds(Int64(seconds * 1000) + 1))
+        if seconds >= pollInterval.seconds { return pollInterval }
+        return .milliseconds(Int64(seconds * 1000) + 1)
     }
 
     func deliver(_ delivery: WebhookDelivery) async {
@@ -88,7 +90,8 @@ struct WebhookDispatcher: Service {
             }
             let target = try await AddressGuard(allowPrivate: policy.allowPrivateAddresses).vet(delivery.url)
             let request = try Self.request(for: delivery, secret: workspace.webhookSecret)
-            let deadline = NIODeadline.now() + .nanoseconds(Int64(ProgressRecorder.seconds(policy.timeout) * 1e9))
+            // Bounded to a day before converting: the timeout is the operator's number.
+            let deadline = NIODeadline.now() + .milliseconds(Int64(min(policy.timeout.seconds, 86_400) * 1000))
             let status = try await Self.send(request, pinnedTo: target, deadline: deadline)
             statusCode = status
             if !(200..<300).contains(status) { failure = "answered HTTP \(status)" }
@@ -116,7 +119,7 @@ struct WebhookDispatcher: Service {
         }
         let attempt = WebhookAttempt(
             deliveryId: delivery.id, number: number, at: startedAt, statusCode: statusCode, error: failure,
-            durationMilliseconds: ProgressRecorder.seconds(ContinuousClock.now - clock) * 1000)
+            durationMilliseconds: (ContinuousClock.now - clock).seconds * 1000)
         do {
             try await store.recordAttempt(attempt, newState: state, nextAttemptAt: nextAttempt)
         } catch {
@@ -133,8 +136,8 @@ struct WebhookDispatcher: Service {
 
     /// Seconds to wait after the `attempt`-th failure: initial, doubled each time, capped.
     func backoff(afterAttempt attempt: Int) -> TimeInterval {
-        let initial = ProgressRecorder.seconds(policy.initialBackoff)
-        let cap = ProgressRecorder.seconds(policy.maxBackoff)
+        let initial = policy.initialBackoff.seconds
+        let cap = policy.maxBackoff.seconds
         return min(cap, initial * pow(2, Double(attempt - 1)))
     }
 
