@@ -31,28 +31,6 @@ public struct Conditioning: Sendable {
         }
         return Conditioning(context: repeated(context), pooled: pooled.map(repeated), timeIds: timeIds.map(repeated))
     }
-
-    /// The rows of `parts` one after another (classifier-free guidance puts the negative
-    /// prompt's rows first).
-    public static func concatenating(_ parts: [Conditioning]) -> Conditioning {
-        func joined(_ tensors: [Tensor?]) -> Tensor? {
-            let present = tensors.compactMap { $0 }
-            precondition(present.isEmpty || present.count == tensors.count,
-                         "conditionings to concatenate must all have the same parts")
-            return present.isEmpty ? nil : Tensor.concatenate(present, axis: 0)
-        }
-        return Conditioning(
-            context: Tensor.concatenate(parts.map(\.context), axis: 0),
-            pooled: joined(parts.map(\.pooled)), timeIds: joined(parts.map(\.timeIds)))
-    }
-
-    /// Rows `range` of the batch.
-    public func rows(_ range: Range<Int>) -> Conditioning {
-        func slice(_ t: Tensor) -> Tensor {
-            Tensor.concatenate(Array(t.chunked(t.shape[0], axis: 0)[range]), axis: 0)
-        }
-        return Conditioning(context: slice(context), pooled: pooled.map(slice), timeIds: timeIds.map(slice))
-    }
 }
 
 /// Turns prompts into a `Conditioning`: one CLIP today (SD 1.x and 2.x), SDXL's two next.
