@@ -37,9 +37,14 @@ let package = Package(
             path: "Sources/CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        .systemLibrary(
+            name: "CImageCodecs",
+            path: "Sources/CImageCodecs",
+            providers: [.apt(["libpng-dev", "libturbojpeg0-dev"])]
+        ),
         .target(
             name: "EaselDiffusion",
-            dependencies: ["EaselTensor", "CZlib"],
+            dependencies: ["EaselTensor", "CZlib", "CImageCodecs"],
             resources: [.copy("Resources")]
         ),
         .target(

@@ -7,7 +7,10 @@ Lays out each tiny model (fixture + CLIP vocabulary), runs the binary with each 
 settings, reads the PNGs back and compares them with diffusers' pixels
 (Tests/EaselDiffusionTests/Fixtures/pipeline). Then runs it without `--model` (the bundled
 easel-shapes) on the first held-out captions and compares with diffusers' pictures of them
-(Tests/EaselDiffusionTests/Fixtures/bundled-model). Needs numpy and Pillow (not torch).
+(Tests/EaselDiffusionTests/Fixtures/bundled-model). Then image to image: `--init-image`
+and `--strength` against diffusers' StableDiffusionImg2ImgPipeline
+(Tests/EaselDiffusionTests/Fixtures/img2img), and a JPEG init image and bad init images
+refused with a message. Needs numpy and Pillow (not torch).
 """
 import argparse
 import json
@@ -24,6 +27,48 @@ from easel_process import BUNDLED_FIXTURES, complete_model, generate_held_out, h
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "models")
 FIXTURES = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "pipeline")
+IMG2IMG = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "img2img")
+
+
+def image_to_image(binary, model, folder, tmp):
+    """Every img2img fixture case through the binary; returns the number of failures."""
+    failures = 0
+    for c in json.load(open(os.path.join(IMG2IMG, f"{model}.cases.json"))):
+        out = os.path.join(tmp, f"{model}-img2img-{c['file']}.png")
+        cmd = [binary, "generate", "--model", folder, "--prompt", c["prompt"], "--negative-prompt", c["negative"],
+               "--steps", str(c["steps"]), "--seed", str(c["seed"]), "--guidance", str(c["guidance"]),
+               "--count", str(c["count"]), "--scheduler", c["scheduler"],
+               "--init-image", os.path.join(IMG2IMG, c["init"]), "--strength", str(c["strength"]), "-o", out]
+        paths = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
+        got = np.stack([np.array(Image.open(p).convert("RGB")) for p in paths])
+        ref = np.fromfile(os.path.join(IMG2IMG, c["file"]), dtype=np.uint8).reshape(c["shape"])
+        worst = int(np.abs(got.astype(int) - ref).max()) if got.shape == ref.shape else 255
+        failures += worst > 2
+        print(f"{model} img2img {c['scheduler']:>8} strength {c['strength']} x{c['count']}: worst {worst}/255")
+    return failures
+
+
+def bad_init_images(binary, folder, tmp):
+    """A JPEG init image works; a truncated one, a text file and a wrong size are refused."""
+    failures = 0
+    base = [binary, "generate", "--model", folder, "--prompt", "x", "--steps", "4", "-o", os.path.join(tmp, "b.png")]
+    ok = subprocess.run(base + ["--init-image", os.path.join(IMG2IMG, "init.jpg")], capture_output=True, text=True)
+    failures += ok.returncode != 0
+    print(f"JPEG init image: exit {ok.returncode}")
+    data = open(os.path.join(IMG2IMG, "init.png"), "rb").read()
+    bad = {"truncated.png": data[: len(data) // 2], "text.png": b"not an image at all"}
+    for name, content in bad.items():
+        with open(os.path.join(tmp, name), "wb") as f:
+            f.write(content)
+    for args, words in [(["--init-image", os.path.join(tmp, "truncated.png")], "damaged or truncated"),
+                        (["--init-image", os.path.join(tmp, "text.png")], "not a PNG or JPEG"),
+                        (["--init-image", os.path.join(IMG2IMG, "init.png"), "--width", "72"], "init image is 64x64"),
+                        (["--init-image", os.path.join(IMG2IMG, "init.png"), "--strength", "0"], "--strength")]:
+        r = subprocess.run(base + args, capture_output=True, text=True)
+        refused = r.returncode != 0 and words in r.stderr and "Fatal error" not in r.stderr
+        failures += not refused
+        print(f"refused {args[-1]!r}: exit {r.returncode}, {'says' if words in r.stderr else 'MISSING'} {words!r}")
+    return failures
 
 
 def main():
@@ -48,6 +93,9 @@ def main():
                 worst = int(np.abs(got.astype(int) - ref).max())
                 failures += worst > 2
                 print(f"{model} {c['scheduler']:>15} x{c['count']} {c['width']}x{c['height']}: worst {worst}/255")
+            failures += image_to_image(binary, model, folder, tmp)
+            if model == "tiny-sd1":
+                failures += bad_init_images(binary, folder, tmp)
         fixture = held_out_fixture()
         refs = np.fromfile(os.path.join(BUNDLED_FIXTURES, "reference.u8"), dtype=np.uint8).reshape(-1, 64, 64, 3)
         for i, c in enumerate(fixture["cases"][:len(refs)]):

@@ -38,6 +38,12 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Scheduler: \(SchedulerName.validNames.joined(separator: ", ")) (default: the model's own).")
     var scheduler: String?
 
+    @Option(help: "Image to image: a PNG or JPEG to start from (its size is the output's unless --width/--height say otherwise, and must then match).")
+    var initImage: String?
+
+    @Option(help: "Image to image: how far to move from the init image, in (0, 1]; 1 ignores it almost entirely.")
+    var strength: Double = InitImage.defaultStrength
+
     @Option(help: "For single files: the family, when its tensors should not decide (\(SingleFileFamily.allCases.map(\.rawValue).joined(separator: ", "))).")
     var family: String?
 
@@ -50,6 +56,9 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        guard strength > 0 && strength <= 1 else {
+            throw ValidationError("--strength must be greater than 0 and at most 1 (got \(strength))")
+        }
         if let family, SingleFileFamily(rawValue: family) == nil {
             throw ValidationError("unknown --family \(family); expected one of "
                                   + SingleFileFamily.allCases.map(\.rawValue).joined(separator: ", "))
@@ -57,6 +66,15 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
+        let start: InitImage?
+        do {
+            start = try initImage.map {
+                InitImage(image: try ImageDecoder().decode(contentsOf: URL(fileURLWithPath: $0)), strength: strength)
+            }
+        } catch {
+            printError("error: cannot use --init-image \(initImage ?? ""): \(error)")
+            throw ExitCode(1)
+        }
         let clock = ContinuousClock()
         let loadStart = clock.now
         let loaded: StableDiffusionModel
@@ -64,22 +82,24 @@ struct GenerateCommand: ParsableCommand {
             let location = try model.map { URL(fileURLWithPath: $0) } ?? BundledModel.folder()
             loaded = try StableDiffusionModel.load(from: location,
                                                    family: family.flatMap(SingleFileFamily.init(rawValue:)),
-                                                   configFolder: config.map { URL(fileURLWithPath: $0) })
+                                                   configFolder: config.map { URL(fileURLWithPath: $0) },
+                                                   withEncoder: start != nil)
         } catch {
             printError("error: cannot load model: \(error)")
             throw ExitCode(1)
         }
         let loadSeconds = (clock.now - loadStart).seconds
-        let native = loaded.nativeSize
+        // The init image's own size, else the model's native size.
+        let size = start.map { ($0.image.width, $0.image.height) } ?? loaded.nativeSize
         let request = GenerationRequest(
             prompt: prompt, negativePrompt: negativePrompt.isEmpty ? nil : negativePrompt, steps: steps,
-            width: width ?? native.width, height: height ?? native.height, seed: seed,
-            guidanceScale: guidance, count: count, scheduler: scheduler)
+            width: width ?? size.0, height: height ?? size.1, seed: seed,
+            guidanceScale: guidance, count: count, scheduler: scheduler, initImage: start)
 
         let bar = ProgressBar()
         let result: GenerationResult
         do {
-            result = try TextToImagePipeline(model: loaded).generate(request, onStep: bar.update)
+            result = try StableDiffusionPipeline(model: loaded).generate(request, onStep: bar.update)
         } catch {
             bar.finish()
             printError("error: \(error)")

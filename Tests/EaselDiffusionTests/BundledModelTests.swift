@@ -65,7 +65,7 @@ import Testing
     @Test func drawsHeldOutCaptionsRight() throws {
         let fixture = try Self.fixture()
         let model = try StableDiffusionModel.load(from: try BundledModel.folder())
-        let pipeline = TextToImagePipeline(model: model)
+        let pipeline = StableDiffusionPipeline(model: model)
         let reader = ShapeReader(palette: fixture.palette)
         var right = ["colour": 0, "background": 0, "position": 0, "shape": 0]
         var perShape: [String: (right: Int, total: Int)] = [:]
@@ -106,7 +106,7 @@ import Testing
         let url = try #require(Bundle.module.url(forResource: "reference", withExtension: "u8",
                                                  subdirectory: "Fixtures/bundled-model"))
         let expected = [UInt8](try Data(contentsOf: url))
-        let pipeline = TextToImagePipeline(model: try StableDiffusionModel.load(from: try BundledModel.folder()))
+        let pipeline = StableDiffusionPipeline(model: try StableDiffusionModel.load(from: try BundledModel.folder()))
         let side = 64 * 64 * 3
         #expect(expected.count == fixture.referenceImages * side)
         var worst = 0

@@ -10,11 +10,11 @@ import Testing
     static let request = GenerationRequest(
         prompt: "a tiny test", steps: 4, width: 64, height: 64, seed: 7, count: 2, scheduler: "euler_a")
 
-    static func pipeline() throws -> TextToImagePipeline {
-        TextToImagePipeline(model: try StableDiffusionModel.load(from: try TinyModels.folder("tiny-sd1")))
+    static func pipeline() throws -> StableDiffusionPipeline {
+        StableDiffusionPipeline(model: try StableDiffusionModel.load(from: try TinyModels.folder("tiny-sd1")))
     }
 
-    static func pixels(_ pipeline: TextToImagePipeline, _ request: GenerationRequest = request) -> [[UInt8]] {
+    static func pixels(_ pipeline: StableDiffusionPipeline, _ request: GenerationRequest = request) -> [[UInt8]] {
         (try? pipeline.generate(request).images.map(\.pixels)) ?? []
     }
 
@@ -36,7 +36,7 @@ import Testing
     /// a different request on the same model) runs beside the identical generations.
     @Test func generationsBesideOtherEngineWorkGiveTheSameBytes() throws {
         let pipeline = try Self.pipeline()
-        let other = TextToImagePipeline(model: try StableDiffusionModel.load(from: try TinyModels.folder("tiny-sd2")))
+        let other = StableDiffusionPipeline(model: try StableDiffusionModel.load(from: try TinyModels.folder("tiny-sd2")))
         let alone = Self.pixels(pipeline)
         let results = Results()
         runOnThreads(6) { i in

@@ -36,7 +36,7 @@ import Testing
     @Test(arguments: TinyModels.names)
     func imagesMatchDiffusers(model name: String) throws {
         let model = try StableDiffusionModel.load(from: try TinyModels.folder(name))
-        let pipeline = TextToImagePipeline(model: model)
+        let pipeline = StableDiffusionPipeline(model: model)
         for c in try Self.cases(name) {
             let request = GenerationRequest(
                 prompt: c.prompt, negativePrompt: c.negative.isEmpty ? nil : c.negative, steps: c.steps,
@@ -59,7 +59,7 @@ import Testing
 
     @Test func cancellationStopsBetweenSteps() throws {
         let model = try StableDiffusionModel.load(from: try TinyModels.folder("tiny-sd1"))
-        let pipeline = TextToImagePipeline(model: model)
+        let pipeline = StableDiffusionPipeline(model: model)
         var steps = 0
         #expect(throws: GenerationError.cancelled(afterSteps: 2)) {
             _ = try pipeline.generate(GenerationRequest(prompt: "x", steps: 10, width: 64, height: 64),
@@ -69,7 +69,7 @@ import Testing
 
     @Test func badRequestsListEveryProblem() throws {
         let model = try StableDiffusionModel.load(from: try TinyModels.folder("tiny-sd1"))
-        let pipeline = TextToImagePipeline(model: model)
+        let pipeline = StableDiffusionPipeline(model: model)
         let request = GenerationRequest(prompt: "x", steps: 0, width: 60, height: 12, count: 0)
         do {
             _ = try pipeline.generate(request)
@@ -82,7 +82,7 @@ import Testing
 
     @Test func unknownSchedulerNamesTheValidOnes() throws {
         let model = try StableDiffusionModel.load(from: try TinyModels.folder("tiny-sd1"))
-        let pipeline = TextToImagePipeline(model: model)
+        let pipeline = StableDiffusionPipeline(model: model)
         let request = GenerationRequest(prompt: "x", steps: 2, width: 64, height: 64, scheduler: "heun-turbo")
         do {
             _ = try pipeline.generate(request)
@@ -116,7 +116,7 @@ import Testing
         let file = try SingleFileCheckpointTests.singleFile(name, widenToF32 ? .f32 : .f16, scratch)
         let model = try StableDiffusionModel.load(from: file, configFolder: folder)
         #expect(model.kind.contains("single file"))
-        let pipeline = TextToImagePipeline(model: model)
+        let pipeline = StableDiffusionPipeline(model: model)
         for c in try PipelineParityTests.cases(name).prefix(4) {
             let request = GenerationRequest(
                 prompt: c.prompt, negativePrompt: c.negative.isEmpty ? nil : c.negative, steps: c.steps,

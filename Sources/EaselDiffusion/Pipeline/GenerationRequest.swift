@@ -29,10 +29,12 @@ public struct GenerationRequest: Sendable, Hashable {
     public var count: Int
     /// A scheduler name (see `SchedulerName`), or `nil` for the model's own.
     public var scheduler: String?
+    /// The image to start from (image to image), or `nil` to start from noise.
+    public var initImage: InitImage?
 
     public init(prompt: String, negativePrompt: String? = GenerationRequest.leapNegativePrompt,
                 steps: Int = 50, width: Int, height: Int, seed: UInt64 = GenerationRequest.leapSeed,
-                guidanceScale: Float = 7, count: Int = 1, scheduler: String? = nil) {
+                guidanceScale: Float = 7, count: Int = 1, scheduler: String? = nil, initImage: InitImage? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.steps = steps
@@ -42,8 +44,26 @@ public struct GenerationRequest: Sendable, Hashable {
         self.guidanceScale = guidanceScale
         self.count = count
         self.scheduler = scheduler
+        self.initImage = initImage
     }
 
     /// Whether the unconditional (negative-prompt) pass runs, as diffusers decides it.
     public var usesGuidance: Bool { guidanceScale > 1 }
+}
+
+/// Image to image: the picture to start from and how far to move away from it.
+public struct InitImage: Sendable, Hashable {
+    /// The image, exactly the request's width and height (it is not resized).
+    public var image: RGBImage
+    /// In (0, 1]: the fraction of the schedule run, diffusers' `strength`. 1 starts from
+    /// (almost) pure noise; small values keep the image close to the original.
+    public var strength: Double
+
+    /// diffusers' default strength.
+    public static let defaultStrength = 0.8
+
+    public init(image: RGBImage, strength: Double = InitImage.defaultStrength) {
+        self.image = image
+        self.strength = strength
+    }
 }

@@ -48,9 +48,11 @@ extension GenerationRequest {
     /// The generation parameters as PNG text chunks, so an image says how it was made.
     /// `index` is the image's place in its batch (from 1).
     public func pngMetadata(model: String, scheduler: String, index: Int) -> [(keyword: String, text: String)] {
-        [("prompt", prompt), ("negative_prompt", negativePrompt ?? ""), ("seed", String(seed)),
-         ("steps", String(steps)), ("guidance", String(guidanceScale)), ("scheduler", scheduler),
-         ("size", "\(width)x\(height)"), ("batch_index", "\(index) of \(count)"), ("model", model),
-         ("Software", "Easel \(EngineInfo.version)")]
+        var chunks = [("prompt", prompt), ("negative_prompt", negativePrompt ?? ""), ("seed", String(seed)),
+                      ("steps", String(steps)), ("guidance", String(guidanceScale)), ("scheduler", scheduler),
+                      ("size", "\(width)x\(height)"), ("batch_index", "\(index) of \(count)"), ("model", model)]
+        if let initImage { chunks.append(("strength", String(initImage.strength))) }
+        chunks.append(("Software", "Easel \(EngineInfo.version)"))
+        return chunks.map { (keyword: $0.0, text: $0.1) }
     }
 }

@@ -2,7 +2,7 @@ import EaselDiffusion
 import Foundation
 
 /// The production `ImageGenerator`: loads models with EaselDiffusion, keeps them warm in
-/// a `ModelCache`, and runs its `TextToImagePipeline`. This is the only place the service
+/// a `ModelCache`, and runs its `StableDiffusionPipeline`. This is the only place the service
 /// touches the engine; the shipped binary has no other generator.
 public struct DiffusionEngineGenerator: ImageGenerator {
     let cache: ModelCache<EnginePipelineLoader>
@@ -37,7 +37,7 @@ struct EnginePipelineLoader: ModelLoader {
             let loaded = try await EngineThread.run {
                 try StableDiffusionModel.load(from: location, configFolder: configFolder)
             }
-            return EnginePipeline(pipeline: TextToImagePipeline(model: loaded), modelName: model.name)
+            return EnginePipeline(pipeline: StableDiffusionPipeline(model: loaded), modelName: model.name)
         } catch {
             throw ImageGenerationError.modelLoadFailed(model: model.name, reason: "\(error)")
         }
@@ -46,10 +46,10 @@ struct EnginePipelineLoader: ModelLoader {
 
 /// A loaded pipeline, ready to run again and again.
 final class EnginePipeline: Sendable {
-    let pipeline: TextToImagePipeline
+    let pipeline: StableDiffusionPipeline
     let modelName: String
 
-    init(pipeline: TextToImagePipeline, modelName: String) {
+    init(pipeline: StableDiffusionPipeline, modelName: String) {
         self.pipeline = pipeline
         self.modelName = modelName
     }

@@ -1,13 +1,15 @@
 import EaselTensor
 import Foundation
 
-/// Text to image with a Stable Diffusion model, step for step as diffusers'
-/// `StableDiffusionPipeline` (`pipeline_stable_diffusion.py`): same tokenisation, same
-/// classifier-free guidance, same noise for the same seed, same decoding.
+/// Stable Diffusion, step for step as diffusers: text to image as `StableDiffusionPipeline`
+/// (`pipeline_stable_diffusion.py`), image to image as `StableDiffusionImg2ImgPipeline`
+/// (`pipeline_stable_diffusion_img2img.py`) when the request carries an init image. Same
+/// tokenisation, same classifier-free guidance, same noise for the same seed, same decoding.
 ///
+/// The two differ only in where the shared `DenoisingLoop` starts (`StartingLatents`).
 /// It leaves out what Easel does not offer yet: clip skip, guidance rescale, IP adapters,
-/// the safety checker, prompt weighting and image-to-image.
-public struct TextToImagePipeline: Sendable {
+/// the safety checker, prompt weighting and resizing an init image.
+public struct StableDiffusionPipeline: Sendable {
     public let model: StableDiffusionModel
 
     public init(model: StableDiffusionModel) {
@@ -34,14 +36,12 @@ public struct TextToImagePipeline: Sendable {
         let conditioning = try condition(request, warnings: &warnings)  // [(2)n, 77, D]
         let textSeconds = (clock.now - start).seconds
 
-        // Noise: one generator, one draw for the whole batch, then per-step draws.
+        // Noise: one generator for the whole run, drawn in diffusers' order.
         try scheduler.setTimesteps(request.steps)
         var random = TorchRandom(seed: request.seed)
-        let factor = model.vaeScaleFactor
-        // Sized by the VAE, as diffusers does: an inpainting UNet takes more channels than it denoises.
-        let latentShape = [request.count, model.vae.config.latentChannels, request.height / factor, request.width / factor]
+        let starting = try StartingLatents.make(for: request, model: model, scheduler: &scheduler, random: &random)
         var loop = DenoisingLoop(
-            unet: model.unet, scheduler: scheduler, latents: random.randn(latentShape) * scheduler.initNoiseSigma,
+            unet: model.unet, scheduler: scheduler, beginIndex: starting.beginIndex, latents: starting.latents,
             conditioning: conditioning,
             guidance: request.usesGuidance ? .classifierFree(scale: request.guidanceScale) : .unguided)
 
@@ -96,6 +96,9 @@ public struct TextToImagePipeline: Sendable {
         if request.count < 1 { problems.append("the number of images must be at least 1 (got \(request.count))") }
         if !request.guidanceScale.isFinite || request.guidanceScale < 0 {
             problems.append("guidance must be a finite number at least 0 (got \(request.guidanceScale))")
+        }
+        if let initImage = request.initImage {
+            problems += StartingLatents.problems(with: initImage, request: request, model: model)
         }
         if !problems.isEmpty { throw GenerationError.invalidRequest(problems) }
     }
