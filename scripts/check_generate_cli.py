@@ -10,7 +10,9 @@ easel-shapes) on the first held-out captions and compares with diffusers' pictur
 (Tests/EaselDiffusionTests/Fixtures/bundled-model). Then image to image: `--init-image`
 and `--strength` against diffusers' StableDiffusionImg2ImgPipeline
 (Tests/EaselDiffusionTests/Fixtures/img2img), and a JPEG init image and bad init images
-refused with a message. Needs numpy and Pillow (not torch).
+refused with a message. Last, `easel models add` refuses broken checkpoints (truncated, a
+tensor missing, a config that does not fit the weights) with the loader's message and installs
+nothing. Needs numpy and Pillow (not torch).
 """
 import argparse
 import json
@@ -71,6 +73,38 @@ def bad_init_images(binary, folder, tmp):
     return failures
 
 
+def models_add_refuses_broken(binary, tmp):
+    """`easel models add` on broken checkpoints: non-zero exit, the loader's words, nothing installed."""
+    import shutil
+    failures = 0
+    data = os.path.join(tmp, "data")
+    single = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "single_file", "tiny-sd1.safetensors")
+    truncated = os.path.join(tmp, "truncated.safetensors")
+    blob = open(single, "rb").read()
+    open(truncated, "wb").write(blob[: len(blob) - 1000])
+    for sub in ("missing", "misfit"):
+        os.makedirs(os.path.join(tmp, sub), exist_ok=True)
+    missing = complete_model(os.path.join(MODELS, "tiny-sd1"), parent=os.path.join(tmp, "missing"))
+    os.remove(os.path.join(missing, "vae", "diffusion_pytorch_model.safetensors"))
+    misfit = complete_model(os.path.join(MODELS, "tiny-sd1"), parent=os.path.join(tmp, "misfit"))
+    cfg_path = os.path.join(misfit, "unet", "config.json")
+    cfg = json.load(open(cfg_path))
+    cfg["cross_attention_dim"] = 48
+    json.dump(cfg, open(cfg_path, "w"))
+    for source, words in [(truncated, "truncated"), (missing, "vae"), (misfit, "shape")]:
+        r = subprocess.run([binary, "models", "add", source, "--name", "broken", "--data-dir", data],
+                           capture_output=True, text=True)
+        said = "is not a model Easel can load" in r.stderr and words in r.stderr.lower()
+        ok = r.returncode != 0 and said and "Fatal error" not in r.stderr
+        failures += not ok
+        print(f"models add {os.path.basename(source)}: exit {r.returncode}, {'says why' if said else 'MESSAGE: ' + r.stderr.strip()[:300]}")
+    listed = subprocess.run([binary, "models", "list", "--data-dir", data], capture_output=True, text=True).stdout
+    failures += "broken" in listed
+    print("nothing installed" if "broken" not in listed else f"INSTALLED: {listed}")
+    shutil.rmtree(data, ignore_errors=True)
+    return failures
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
@@ -104,6 +138,7 @@ def main():
             worst = int(np.abs(got.astype(int) - refs[i]).max()) if got.shape == refs[i].shape else 255
             failures += worst > 2
             print(f"bundled model (no --model) {got.shape[1]}x{got.shape[0]} \"{c['prompt']}\": worst {worst}/255")
+        failures += models_add_refuses_broken(binary, tmp)
     print("CLI PARITY", "OK" if failures == 0 else f"FAILED ({failures} cases)")
     sys.exit(1 if failures else 0)
 

@@ -14,11 +14,11 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "What to draw.")
     var prompt: String
 
-    @Option(help: "What to steer away from (default: Leap's \"\(GenerationRequest.leapNegativePrompt)\"; \"\" for none).")
-    var negativePrompt: String = GenerationRequest.leapNegativePrompt
+    @Option(help: "What to steer away from (default: Leap's \"\(LeapDefaults.negativePrompt)\"; \"\" for none).")
+    var negativePrompt: String = LeapDefaults.negativePrompt
 
     @Option(help: "Denoising steps.")
-    var steps: Int = 50
+    var steps: Int = LeapDefaults.steps
 
     @Option(help: "Width in pixels, a multiple of 8 (default: the model's native size).")
     var width: Int?
@@ -27,10 +27,10 @@ struct GenerateCommand: ParsableCommand {
     var height: Int?
 
     @Option(help: "Seed of the noise; the same seed gives the same image.")
-    var seed: UInt64 = GenerationRequest.leapSeed
+    var seed: UInt64 = LeapDefaults.seed
 
     @Option(help: "Classifier-free guidance scale (Leap's promptStrength); 1 or less skips the unconditional pass.")
-    var guidance: Float = 7
+    var guidance: Double = LeapDefaults.guidanceScale
 
     @Option(help: "Images to make in one batch.")
     var count: Int = 1

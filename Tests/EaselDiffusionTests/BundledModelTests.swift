@@ -8,7 +8,7 @@ import Testing
 @Suite(.serialized) struct BundledModelTests {
     struct Fixture: Decodable {
         var steps: Int
-        var guidance: Float
+        var guidance: Double
         var palette: [String: [Int]]
         var referenceImages: Int
         var diffusersAccuracy: [String: Double]

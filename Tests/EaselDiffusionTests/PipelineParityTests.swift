@@ -12,7 +12,7 @@ import Testing
         var count: Int
         var steps: Int
         var seed: UInt64
-        var guidance: Float
+        var guidance: Double
         var prompt: String
         var negative: String
         var width: Int

@@ -1,17 +1,41 @@
+import EaselDiffusion
 import EaselServer
 import Foundation
 import Testing
 
 /// Installing models (what `easel models add` does) and the warm-model cache.
 @Suite struct RegistryTests {
+    /// The engine's test checkpoints (Tests/EaselDiffusionTests/Fixtures), read in place.
+    static let engineFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("EaselDiffusionTests/Fixtures")
+
+    /// A copy of the tiny SD 1.x single file, or (`valid: false`) a file with a broken header.
     static func safetensorsFile(named name: String = "model.safetensors", valid: Bool = true) throws -> URL {
         let url = TestServer.makeTemporaryFolder().appendingPathComponent(name)
-        let header = Data(#"{"__metadata__":{}}"#.utf8)
+        if valid {
+            try FileManager.default.copyItem(
+                at: engineFixtures.appendingPathComponent("single_file/tiny-sd1.safetensors"), to: url)
+            return url
+        }
         var data = Data()
-        var length = UInt64(header.count).littleEndian
+        var length = UInt64(19).littleEndian
         data.append(Data(bytes: &length, count: 8))
-        data.append(valid ? header : Data("not json at all....".utf8))
+        data.append(Data("not json at all....".utf8))
         try data.write(to: url)
+        return url
+    }
+
+    /// A copy of the tiny SD 1.x diffusers folder (configs and weights, no vocabulary).
+    static func tinyFolder() throws -> URL {
+        let url = TestServer.makeTemporaryFolder().appendingPathComponent("tiny-sd1")
+        try FileManager.default.copyItem(at: engineFixtures.appendingPathComponent("models/tiny-sd1"), to: url)
+        return url
+    }
+
+    /// A real copy of the bundled model's folder, to break.
+    static func bundledCopy() throws -> URL {
+        let url = TestServer.makeTemporaryFolder().appendingPathComponent("shapes")
+        try FileManager.default.copyItem(at: try BundledModel.folder(), to: url)
         return url
     }
 
@@ -65,8 +89,10 @@ import Testing
 
     @Test func installsASingleFileCheckpoint() async throws {
         let (installer, _, directory) = try Self.installer()
+        // The tiny file is not a standard SD 1.x checkpoint: it takes its own configs.
         let model = try await installer.install(
-            source: try Self.safetensorsFile(), name: "single", workspaceId: nil, link: false)
+            source: try Self.safetensorsFile(), name: "single", workspaceId: nil, link: false,
+            configFolder: try Self.tinyFolder())
         #expect(model.format == .singleFile)
         #expect(model.path.hasSuffix(".safetensors"))
         #expect(FileManager.default.fileExists(atPath: directory.root.appendingPathComponent(model.path).path))
@@ -74,8 +100,7 @@ import Testing
 
     @Test func singleFileTakesTheConfigsOfADiffusersFolder() async throws {
         let (installer, store, directory) = try Self.installer()
-        let configs = try TestServer.makeModelFolder()
-        try Data(count: 4096).write(to: configs.appendingPathComponent("unet/diffusion_pytorch_model.safetensors"))
+        let configs = try Self.tinyFolder()
         let model = try await installer.install(
             source: try Self.safetensorsFile(), name: "odd", workspaceId: nil, link: false, configFolder: configs)
         let configPath = try #require(model.configPath)
@@ -109,6 +134,34 @@ import Testing
         for source in sources {
             await #expect(throws: ModelInstallError.self, "\(source.path)") {
                 _ = try await installer.install(source: source, name: "bad-\(UUID())", workspaceId: nil, link: false)
+            }
+        }
+        // Checkpoints that look right but that no job could load: refused at install with the
+        // loader's own message (the one a job would fail with).
+        let truncated = try Self.safetensorsFile(named: "truncated.safetensors")
+        let whole = try Data(contentsOf: truncated)
+        try whole.prefix(whole.count - 1000).write(to: truncated)
+        let wrongShape = try Self.bundledCopy()
+        let unetConfig = wrongShape.appendingPathComponent("unet/config.json")
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: unetConfig)) as? [String: Any])
+        config["cross_attention_dim"] = 48
+        try JSONSerialization.data(withJSONObject: config).write(to: unetConfig)
+        let missingVAE = try Self.bundledCopy()
+        try FileManager.default.removeItem(at: missingVAE.appendingPathComponent("vae/diffusion_pytorch_model.safetensors"))
+        for (source, engine) in [(truncated, "truncated"), (wrongShape, "shape"), (missingVAE, "vae")] {
+            do {
+                _ = try await installer.install(source: source, name: "broken-\(UUID())", workspaceId: nil, link: false)
+                Issue.record("\(source.path) installed")
+            } catch let error as ModelInstallError {
+                let message = "\(error)"
+                #expect(message.contains("is not a model Easel can load"), "\(message)")
+                #expect(message.lowercased().contains(engine), "\(message)")
+                // The same words as the engine's own refusal.
+                do {
+                    _ = try StableDiffusionModel.load(from: source, withEncoder: true)
+                } catch let engineError {
+                    #expect(message.hasSuffix("\(engineError)"), "\(message) vs \(engineError)")
+                }
             }
         }
         await #expect(throws: ModelInstallError.emptyName) {
@@ -172,12 +225,10 @@ import Testing
         // The shipped binary has no fake path: without a real model (and, until the pipeline
         // is plugged in, without an engine) a job fails with a reason instead of producing images.
         let generator = DiffusionEngineGenerator(memoryBudgetBytes: 1 << 30)
-        let parameters = GenerationParameters(
-            prompt: "p", negativePrompt: "", steps: 1, width: 64, height: 64, numberOfImages: 1, promptStrength: 7,
-            seed: 1)
+        let parameters = GenerationRequest(prompt: "p", negativePrompt: "", steps: 1, width: 64, height: 64, seed: 1)
         await #expect(throws: (any Error).self) {
             _ = try await generator.generate(
-                model: Self.model("a"), parameters: parameters, onStep: { _, _ in }, isCancelled: { false })
+                model: Self.model("a"), request: parameters, onStep: { _, _ in }, isCancelled: { false })
         }
     }
 }

@@ -1,3 +1,4 @@
+import EaselDiffusion
 import EaselServer
 import Foundation
 import Testing
@@ -5,10 +6,8 @@ import Testing
 /// The SQLite store on its own: durability across re-open, crash recovery, fair claims,
 /// idempotency window, queue positions.
 @Suite struct StoreTests {
-    static func parameters(steps: Int = 2) -> GenerationParameters {
-        GenerationParameters(
-            prompt: "p", negativePrompt: "", steps: steps, width: 64, height: 64, numberOfImages: 1, promptStrength: 7,
-            seed: 1)
+    static func parameters(steps: Int = 2) -> GenerationRequest {
+        GenerationRequest(prompt: "p", negativePrompt: "", steps: steps, width: 64, height: 64, seed: 1)
     }
 
     static func enqueue(_ store: SQLiteStore, _ workspace: Workspace, at time: Date = Date()) async throws -> JobRecord {

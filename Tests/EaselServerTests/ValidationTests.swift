@@ -118,7 +118,10 @@ import Testing
     }
 
     @Test func oversizedBodyIs413() async throws {
-        let server = try await TestServer.make { $0.limits.maxBodyBytes = 1024 }
+        let server = try await TestServer.make {
+            $0.limits.maxBodyBytes = 1024
+            $0.limits.maxInitImageBytes = 0
+        }
         try await server.application().test(.router) { client in
             let response = try await client.send(
                 .post, server.inferencesPath, key: server.keyA, json: ["prompt": String(repeating: "a", count: 4000)])

@@ -66,16 +66,16 @@ import Testing
     static func checkAccepted(_ input: ValidatedInference, limits: ServerLimits, case index: Int, body: String) {
         let p = input.parameters
         let context = "case \(index): \(body)"
-        #expect((CreateInferenceValidator.minSize...CreateInferenceValidator.maxDimension).contains(p.width), "\(context)")
-        #expect((CreateInferenceValidator.minSize...CreateInferenceValidator.maxDimension).contains(p.height), "\(context)")
+        #expect((LeapDefaults.minSize...CreateInferenceValidator.maxDimension).contains(p.width), "\(context)")
+        #expect((LeapDefaults.minSize...CreateInferenceValidator.maxDimension).contains(p.height), "\(context)")
         #expect(p.width % 8 == 0 && p.height % 8 == 0, "\(context)")
         #expect(p.width * p.height <= limits.maxPixelsPerImage, "\(context)")
-        #expect(p.width * p.height * p.numberOfImages <= limits.maxPixelsPerJob, "\(context)")
+        #expect(p.width * p.height * p.count <= limits.maxPixelsPerJob, "\(context)")
         #expect((1...limits.maxSteps).contains(p.steps), "\(context)")
-        #expect((1...4).contains(p.numberOfImages), "\(context)")
-        #expect(p.promptStrength >= 0 && p.promptStrength <= 30, "\(context)")
+        #expect((1...4).contains(p.count), "\(context)")
+        #expect(p.guidanceScale >= 0 && p.guidanceScale <= 30, "\(context)")
         #expect(p.seed <= UInt64(CreateInferenceValidator.maxSeed), "\(context)")
-        for text in [p.prompt, p.negativePrompt] {
+        for text in [p.prompt, p.negativePrompt ?? ""] {
             #expect(text.unicodeScalars.count <= limits.maxPromptLength, "\(context)")
             #expect(
                 !text.unicodeScalars.contains { TextRules.isControl($0) && !TextRules.lineBreaksAndTab.contains($0) },

@@ -1,3 +1,4 @@
+import EaselDiffusion
 import EaselServer
 import Foundation
 import HTTPTypes
@@ -80,9 +81,7 @@ import Testing
             try await server.application().test(.router) { client in
                 // The submit check refuses literal private addresses; one slipped in some other
                 // way (here: straight into the store) is refused again at delivery.
-                let parameters = GenerationParameters(
-                    prompt: "x", negativePrompt: "", steps: 1, width: 64, height: 64, numberOfImages: 1,
-                    promptStrength: 7, seed: 1)
+                let parameters = GenerationRequest(prompt: "x", negativePrompt: "", steps: 1, width: 64, height: 64, seed: 1)
                 let job = NewJob(
                     workspaceId: server.workspaceA.id, modelId: server.model.id, parameters: parameters, webhookUrl: url)
                 _ = try await server.store.enqueue(job, idempotency: nil, maxQueued: 10)

@@ -1,13 +1,32 @@
-/// What to generate: one prompt, its settings, and how many images.
+/// Leap's defaults and limits for a generation, in one place: the engine's request, the
+/// command line and every API front door take them from here.
+public enum LeapDefaults {
+    public static let negativePrompt = "asymmetric, watermarks"
+    public static let seed: UInt64 = 4_523_184
+    public static let steps = 50
+    /// Leap's `promptStrength`: the classifier-free guidance scale.
+    public static let guidanceScale = 7.0
+    public static let count = 1
+    /// Width and height when a request leaves them out (SDXL's native size).
+    public static let size = 1024
+
+    /// The largest guidance scale Leap accepts.
+    public static let maxGuidanceScale = 30.0
+    /// The most images in one job.
+    public static let maxCount = 4
+    /// The smallest width or height.
+    public static let minSize = 64
+    /// The largest seed: 2^53 - 1, exact in every JSON client.
+    public static let maxSeed = 9_007_199_254_740_991
+}
+
+/// What to generate: one prompt, its settings, and how many images. The one vocabulary
+/// across the engine/service seam (Leap's `promptStrength` is `guidanceScale` here, its
+/// `numberOfImages` is `count`).
 ///
-/// Defaults are Leap's where a caller leaves a field out (`negativePrompt`
-/// "asymmetric, watermarks", guidance 7, seed 4523184, 50 steps); width and height default
-/// to the model's native size, and the scheduler to the model's own, at the call site.
+/// Defaults are Leap's (`LeapDefaults`) where a caller leaves a field out; width and height
+/// default to the model's native size, and the scheduler to the model's own, at the call site.
 public struct GenerationRequest: Sendable, Hashable {
-    /// Leap's default negative prompt.
-    public static let leapNegativePrompt = "asymmetric, watermarks"
-    /// Leap's default seed.
-    public static let leapSeed: UInt64 = 4_523_184
 
     /// The text to draw.
     public var prompt: String
@@ -24,7 +43,7 @@ public struct GenerationRequest: Sendable, Hashable {
     public var seed: UInt64
     /// Classifier-free guidance scale (Leap's `promptStrength`); at 1 or below the
     /// unconditional pass is skipped, as in diffusers.
-    public var guidanceScale: Float
+    public var guidanceScale: Double
     /// Images per prompt, drawn as one batch from one noise tensor.
     public var count: Int
     /// A scheduler name (see `SchedulerName`), or `nil` for the model's own.
@@ -32,9 +51,9 @@ public struct GenerationRequest: Sendable, Hashable {
     /// The image to start from (image to image), or `nil` to start from noise.
     public var initImage: InitImage?
 
-    public init(prompt: String, negativePrompt: String? = GenerationRequest.leapNegativePrompt,
-                steps: Int = 50, width: Int, height: Int, seed: UInt64 = GenerationRequest.leapSeed,
-                guidanceScale: Float = 7, count: Int = 1, scheduler: String? = nil, initImage: InitImage? = nil) {
+    public init(prompt: String, negativePrompt: String? = LeapDefaults.negativePrompt,
+                steps: Int = LeapDefaults.steps, width: Int, height: Int, seed: UInt64 = LeapDefaults.seed,
+                guidanceScale: Double = LeapDefaults.guidanceScale, count: Int = LeapDefaults.count, scheduler: String? = nil, initImage: InitImage? = nil) {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.steps = steps

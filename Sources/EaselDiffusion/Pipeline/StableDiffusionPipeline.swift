@@ -43,7 +43,7 @@ public struct StableDiffusionPipeline: Sendable {
         var loop = DenoisingLoop(
             unet: model.unet, scheduler: scheduler, beginIndex: starting.beginIndex, latents: starting.latents,
             conditioning: conditioning,
-            guidance: request.usesGuidance ? .classifierFree(scale: request.guidanceScale) : .unguided)
+            guidance: request.usesGuidance ? .classifierFree(scale: Float(request.guidanceScale)) : .unguided)
 
         var stepSeconds: [Double] = []
         while !loop.isFinished {
@@ -116,6 +116,13 @@ public struct GenerationProgress: Sendable, Equatable {
 
 /// The images of a run and what it cost.
 public struct GenerationResult: Sendable {
+    public init(images: [RGBImage], timings: StageTimings, scheduler: String, warnings: [String] = []) {
+        self.images = images
+        self.timings = timings
+        self.scheduler = scheduler
+        self.warnings = warnings
+    }
+
     /// In the batch's order.
     public var images: [RGBImage]
     public var timings: StageTimings
@@ -127,6 +134,12 @@ public struct GenerationResult: Sendable {
 
 /// Seconds spent in each stage of a run.
 public struct StageTimings: Sendable, Equatable, Codable {
+    public init(textEncoding: Double, steps: [Double], decoding: Double) {
+        self.textEncoding = textEncoding
+        self.steps = steps
+        self.decoding = decoding
+    }
+
     public var textEncoding: Double
     /// One entry per denoising step (UNet with guidance, plus the scheduler step).
     public var steps: [Double]

@@ -17,6 +17,12 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxQueuedPerWorkspace = 100
     /// Largest `pageSize` of a list.
     public var maxPageSize = 100
+    /// Largest init image file (PNG or JPEG, before base64) of an image-to-image request;
+    /// its pixels are bounded by `maxPixelsPerImage`.
+    public var maxInitImageBytes = 8 * 1024 * 1024
+
+    /// Largest create-inference body: the ordinary fields plus a base64 init image.
+    public var maxInferenceBodyBytes: Int { maxBodyBytes + (maxInitImageBytes + 2) / 3 * 4 + 64 }
 
     public init() {}
 }

@@ -14,12 +14,12 @@ public struct DiffusionEngineGenerator: ImageGenerator {
 
     public func generate(
         model: InstalledModel,
-        parameters: GenerationParameters,
+        request: GenerationRequest,
         onStep: @escaping @Sendable (Int, Int) -> Void,
         isCancelled: @escaping @Sendable () -> Bool
-    ) async throws -> [Data] {
+    ) async throws -> GenerationResult {
         let pipeline = try await cache.model(for: model)
-        return try await pipeline.generate(parameters: parameters, onStep: onStep, isCancelled: isCancelled)
+        return try await pipeline.generate(request, onStep: onStep, isCancelled: isCancelled)
     }
 }
 
@@ -35,9 +35,10 @@ struct EnginePipelineLoader: ModelLoader {
         let configFolder = model.configFolder
         do {
             let loaded = try await EngineThread.run {
-                try StableDiffusionModel.load(from: location, configFolder: configFolder)
+                // With the VAE's encoder: any job may start from an init image.
+                try StableDiffusionModel.load(from: location, configFolder: configFolder, withEncoder: true)
             }
-            return EnginePipeline(pipeline: StableDiffusionPipeline(model: loaded), modelName: model.name)
+            return EnginePipeline(pipeline: StableDiffusionPipeline(model: loaded))
         } catch {
             throw ImageGenerationError.modelLoadFailed(model: model.name, reason: "\(error)")
         }
@@ -47,33 +48,22 @@ struct EnginePipelineLoader: ModelLoader {
 /// A loaded pipeline, ready to run again and again.
 final class EnginePipeline: Sendable {
     let pipeline: StableDiffusionPipeline
-    let modelName: String
 
-    init(pipeline: StableDiffusionPipeline, modelName: String) {
+    init(pipeline: StableDiffusionPipeline) {
         self.pipeline = pipeline
-        self.modelName = modelName
     }
 
     /// Runs the denoising loop off the cooperative pool, reporting every step, stopping
-    /// between steps when asked; returns one PNG per image with its parameters in text chunks.
+    /// between steps when asked.
     func generate(
-        parameters p: GenerationParameters,
+        _ request: GenerationRequest,
         onStep: @escaping @Sendable (Int, Int) -> Void,
         isCancelled: @escaping @Sendable () -> Bool
-    ) async throws -> [Data] {
-        let request = GenerationRequest(
-            prompt: p.prompt, negativePrompt: p.negativePrompt, steps: p.steps, width: p.width, height: p.height,
-            seed: p.seed, guidanceScale: Float(p.promptStrength), count: p.numberOfImages)
+    ) async throws -> GenerationResult {
         let pipeline = self.pipeline
-        let name = modelName
         do {
             return try await EngineThread.run {
-                let result = try pipeline.generate(
-                    request, onStep: { onStep($0.step, $0.totalSteps) }, isCancelled: isCancelled)
-                return try result.images.enumerated().map { index, image in
-                    try image.pngData(
-                        metadata: request.pngMetadata(model: name, scheduler: result.scheduler, index: index + 1))
-                }
+                try pipeline.generate(request, onStep: { onStep($0.step, $0.totalSteps) }, isCancelled: isCancelled)
             }
         } catch GenerationError.cancelled(afterSteps: _) {
             throw ImageGenerationError.cancelled

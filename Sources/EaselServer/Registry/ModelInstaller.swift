@@ -1,7 +1,10 @@
+import EaselDiffusion
 import Foundation
 
 /// Installs checkpoints people already have into the data directory: a diffusers folder
-/// (with `model_index.json`) or a single-file `.safetensors`, copied or linked.
+/// (with `model_index.json`) or a single-file `.safetensors`, copied or linked. The engine
+/// decides what is a model (`ModelInspector`): a checkpoint a job could not load is refused
+/// here, with the loader's message, and nothing is installed.
 public struct ModelInstaller: Sendable {
     public let dataDirectory: DataDirectory
     public let store: any ModelStore
@@ -23,13 +26,7 @@ public struct ModelInstaller: Sendable {
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw ModelInstallError.emptyName }
         let source = source.standardizedFileURL
-        let format = try Self.inspect(source)
-        if let configFolder {
-            guard format == .singleFile else { throw ModelInstallError.configForFolder }
-            guard try Self.inspect(configFolder.standardizedFileURL) == .diffusers else {
-                throw ModelInstallError.notAModel(configFolder.path, "a config folder must be a diffusers folder")
-            }
-        }
+        let format = try await Self.inspect(source, configFolder: configFolder?.standardizedFileURL)
         let id = Self.stableId(name: trimmed, workspaceId: workspaceId)
         if let existing = try await store.model(id: id) {
             throw ModelInstallError.alreadyInstalled(name: existing.name, id: existing.id)
@@ -107,40 +104,19 @@ public struct ModelInstaller: Sendable {
         return record
     }
 
-    /// Says what layout `source` has, or why it does not look like a model.
-    public static func inspect(_ source: URL) throws -> ModelFormat {
-        let fm = FileManager.default
+    /// Loads `source` as a job would (off the cooperative pool) and says what layout it has,
+    /// or throws `notAModel` with the engine's reason.
+    static func inspect(_ source: URL, configFolder: URL?) async throws -> ModelFormat {
         var isDirectory: ObjCBool = false
-        guard fm.fileExists(atPath: source.path, isDirectory: &isDirectory) else {
+        guard FileManager.default.fileExists(atPath: source.path, isDirectory: &isDirectory) else {
             throw ModelInstallError.notFound(source.path)
         }
-        if isDirectory.boolValue {
-            let index = source.appendingPathComponent("model_index.json")
-            guard let data = fm.contents(atPath: index.path) else {
-                throw ModelInstallError.notAModel(source.path, "a diffusers folder needs model_index.json")
-            }
-            guard (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else {
-                throw ModelInstallError.notAModel(index.path, "model_index.json is not a JSON object")
-            }
-            return .diffusers
-        }
-        guard source.pathExtension == "safetensors" else {
-            throw ModelInstallError.notAModel(source.path, "expected a diffusers folder or a .safetensors file")
-        }
-        try checkSafetensorsHeader(source)
-        return .singleFile
-    }
-
-    /// A safetensors file starts with a little-endian UInt64 header length and a JSON object.
-    static func checkSafetensorsHeader(_ url: URL) throws {
-        guard let handle = try? FileHandle(forReadingFrom: url) else { throw ModelInstallError.notFound(url.path) }
-        defer { try? handle.close() }
-        let head = (try? handle.read(upToCount: 9)) ?? Data()
-        let size = InstalledModel.size(of: url)
-        guard head.count == 9, size >= 9 else { throw ModelInstallError.notAModel(url.path, "file too short for safetensors") }
-        let length = head.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard length >= 2, length <= UInt64(size - 8), head[head.startIndex + 8] == UInt8(ascii: "{") else {
-            throw ModelInstallError.notAModel(url.path, "no safetensors JSON header")
+        if configFolder != nil && isDirectory.boolValue { throw ModelInstallError.configForFolder }
+        do {
+            let summary = try await EngineThread.run { try ModelInspector.inspect(source, configFolder: configFolder) }
+            return summary.isFolder ? .diffusers : .singleFile
+        } catch {
+            throw ModelInstallError.notAModel(source.path, "\(error)")
         }
     }
 
@@ -169,7 +145,7 @@ public enum ModelInstallError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .emptyName: "the model name must not be empty"
         case .notFound(let path): "\(path): no such file or folder"
-        case .notAModel(let path, let why): "\(path) does not look like a model: \(why)"
+        case .notAModel(let path, let why): "\(path) is not a model Easel can load: \(why)"
         case .alreadyInstalled(let name, let id): "a model named '\(name)' is already installed (id \(id))"
         case .configForFolder: "--config applies to single-file checkpoints; a diffusers folder has its own configs"
         }

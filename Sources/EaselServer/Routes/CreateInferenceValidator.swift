@@ -3,29 +3,27 @@ import Foundation
 
 /// A `CreateInferenceDto` body that passed every rule, with Leap's defaults applied.
 struct ValidatedInference: Sendable {
-    var parameters: GenerationParameters
+    var parameters: GenerationRequest
     var webhookUrl: String?
 
     /// Identifies the request for `Idempotency-Key` reuse checks.
     func fingerprint(modelId: String) -> String {
-        var data = Data(modelId.utf8)
-        data.append((try? WireJSON.encode(parameters)) ?? Data())
-        data.append(Data((webhookUrl ?? "").utf8))
+        let p = parameters
+        let fields: [String] = [
+            modelId, p.prompt, p.negativePrompt ?? "", "\(p.steps)", "\(p.width)x\(p.height)", "\(p.count)",
+            "\(p.guidanceScale)", "\(p.seed)", p.initImage.map { "\($0.strength)" } ?? "-", webhookUrl ?? "",
+        ]
+        var data = Data(fields.joined(separator: "\u{0}").utf8)
+        if let image = p.initImage?.image { data.append(contentsOf: image.pixels) }
         return Credentials.digest(data)
     }
 }
 
 /// Checks a submit body against Leap's rules and this server's limits, collecting every
 /// problem (class-validator wording) rather than stopping at the first.
+/// Leap's defaults and limits come from `LeapDefaults`; the operator's from `ServerLimits`.
 struct CreateInferenceValidator: Sendable {
-    static let defaultNegativePrompt = "asymmetric, watermarks"
-    static let defaultSteps = 50
-    static let defaultSize = 1024
-    static let defaultNumberOfImages = 1
-    static let defaultPromptStrength = 7.0
-    static let defaultSeed: Int64 = 4_523_184
-    static let maxSeed = 9_007_199_254_740_991  // 2^53 - 1: exact in every JSON client
-    static let minSize = 64
+    static let maxSeed = LeapDefaults.maxSeed
     /// Largest side checked before the pixel limits (which are the operator's).
     static let maxDimension = 65536
 
@@ -48,20 +46,29 @@ struct CreateInferenceValidator: Sendable {
         let prompt = text("prompt", field("prompt"), required: true, problems: &problems)
         let negativePrompt =
             text("negativePrompt", field("negativePrompt"), required: false, problems: &problems)
-            ?? Self.defaultNegativePrompt
+            ?? LeapDefaults.negativePrompt
         let steps = integer("steps", field("steps"), min: 1, max: limits.maxSteps, problems: &problems)
         let width = dimension("width", field("width"), problems: &problems)
         let height = dimension("height", field("height"), problems: &problems)
-        let count = integer("numberOfImages", field("numberOfImages"), min: 1, max: 4, problems: &problems)
-        let strength = number("promptStrength", field("promptStrength"), min: 0, max: 30, problems: &problems)
+        let count = integer("numberOfImages", field("numberOfImages"), min: 1, max: LeapDefaults.maxCount,
+                            problems: &problems)
+        let guidance = number("promptStrength", field("promptStrength"), min: 0, max: LeapDefaults.maxGuidanceScale,
+                              problems: &problems)
         let seed = integer("seed", field("seed"), min: 0, max: Self.maxSeed, problems: &problems)
         let webhookUrl = webhook(field("webhookUrl"), problems: &problems)
+        let start = initImage(field("initImage"), strength: field("strength"), steps: steps ?? LeapDefaults.steps,
+                              problems: &problems)
 
         // Each factor is at most maxDimension (65536) and numberOfImages at most 4, so these
         // products cannot overflow; they are only formed once every factor passed its check.
-        let w = width ?? Self.defaultSize
-        let h = height ?? Self.defaultSize
-        let n = count ?? Self.defaultNumberOfImages
+        // An init image's own size is the default, and a size given must match it.
+        let w = width ?? start?.image.width ?? LeapDefaults.size
+        let h = height ?? start?.image.height ?? LeapDefaults.size
+        let n = count ?? LeapDefaults.count
+        if let image = start?.image, width != nil || height != nil, (w, h) != (image.width, image.height) {
+            problems.append(
+                "width and height must match the initImage's size (\(image.width)x\(image.height)), or be left out")
+        }
         if width != nil || field("width") == nil, height != nil || field("height") == nil {
             if w * h > limits.maxPixelsPerImage {
                 problems.append(
@@ -74,10 +81,10 @@ struct CreateInferenceValidator: Sendable {
             }
         }
         guard problems.isEmpty, let prompt else { return .failure(.badRequest(problems)) }
-        let parameters = GenerationParameters(
-            prompt: prompt, negativePrompt: negativePrompt, steps: steps ?? Self.defaultSteps,
-            width: w, height: h, numberOfImages: n, promptStrength: strength ?? Self.defaultPromptStrength,
-            seed: seed.map { UInt64($0) } ?? UInt64(Self.defaultSeed))
+        let parameters = GenerationRequest(
+            prompt: prompt, negativePrompt: negativePrompt, steps: steps ?? LeapDefaults.steps, width: w, height: h,
+            seed: seed.map { UInt64($0) } ?? LeapDefaults.seed, guidanceScale: guidance ?? LeapDefaults.guidanceScale,
+            count: n, initImage: start)
         return .success(ValidatedInference(parameters: parameters, webhookUrl: webhookUrl))
     }
 
@@ -145,7 +152,7 @@ struct CreateInferenceValidator: Sendable {
 
     func dimension(_ name: String, _ value: JSONValue?, problems: inout [String]) -> Int? {
         guard let value else { return nil }
-        guard let size = integer(name, value, min: Self.minSize, max: Self.maxDimension, problems: &problems) else {
+        guard let size = integer(name, value, min: LeapDefaults.minSize, max: Self.maxDimension, problems: &problems) else {
             // Say "multiple of 8" for a too-small value too; decided on the Double, since a
             // value out of range may not fit in an Int.
             if let n = value.numberValue, n.isFinite, n == n.rounded(), n.truncatingRemainder(dividingBy: 8) != 0 {
@@ -158,6 +165,50 @@ struct CreateInferenceValidator: Sendable {
             return nil
         }
         return size
+    }
+
+    /// Easel's image-to-image addition: `initImage`, a PNG or JPEG as base64 or a `data:`
+    /// URL (bounded in bytes before decoding and in pixels before any pixel memory), and
+    /// `strength` in (0, 1] (default 0.8), which means nothing without it.
+    func initImage(_ value: JSONValue?, strength strengthValue: JSONValue?, steps: Int,
+                   problems: inout [String]) -> InitImage? {
+        let strength = number("strength", strengthValue, min: 0, max: 1, problems: &problems)
+        if strength == 0 { problems.append("strength must be greater than 0") }
+        guard let value else {
+            if strengthValue != nil { problems.append("strength is only allowed with an initImage") }
+            return nil
+        }
+        guard case .string(let text) = value else {
+            problems.append("initImage must be a string (a base64 PNG or JPEG, or a data: URL)")
+            return nil
+        }
+        let file: Data
+        switch InitImageText.decode(text, maxBytes: limits.maxInitImageBytes) {
+        case .success(let data): file = data
+        case .failure(let problem):
+            problems.append(problem.message)
+            return nil
+        }
+        let image: RGBImage
+        do {
+            image = try ImageDecoder(maxPixels: limits.maxPixelsPerImage).decode(file)
+        } catch {
+            problems.append("initImage: \(error)")
+            return nil
+        }
+        if image.width % 8 != 0 || image.height % 8 != 0 || min(image.width, image.height) < LeapDefaults.minSize {
+            problems.append(
+                "initImage is \(image.width)x\(image.height); its width and height must be multiples of 8, "
+                    + "at least \(LeapDefaults.minSize)")
+            return nil
+        }
+        let chosen = strength ?? InitImage.defaultStrength
+        guard chosen > 0 else { return nil }
+        if Int(Double(steps) * chosen) < 1 {
+            problems.append("steps x strength must be at least 1 (\(steps) x \(Self.format(chosen)) runs no step)")
+            return nil
+        }
+        return InitImage(image: image, strength: chosen)
     }
 
     func webhook(_ value: JSONValue?, problems: inout [String]) -> String? {

@@ -28,6 +28,8 @@ struct InferenceEntity: Encodable, Sendable {
     /// From measured step times (queued or processing).
     var estimatedSecondsLeft: Double?
     var cancelRequested: Bool?
+    /// Image to image: the strength the job was given (its init image is not echoed back).
+    var strength: Double?
     /// Why the job failed (`cancelled` when it was cancelled).
     var errorReason: String?
     var startedAt: String?
@@ -65,12 +67,13 @@ struct InferenceRenderer: Sendable {
         var entity = InferenceEntity(
             id: job.id, createdAt: ISOTime.string(job.createdAt), prompt: job.prompt,
             negativePrompt: job.negativePrompt, seed: job.seed, width: job.width, height: job.height,
-            promptStrength: job.promptStrength, numberOfImages: job.numberOfImages, state: job.state.rawValue,
+            promptStrength: job.guidanceScale, numberOfImages: job.count, state: job.state.rawValue,
             status: job.state.rawValue, steps: job.steps,
             images: snapshot.images.map {
                 InferenceImageEntity(id: $0.id, createdAt: ISOTime.string($0.createdAt), uri: "\(base)/images/\($0.fileName)")
             },
             modelId: job.modelId)
+        entity.strength = job.strength
         entity.startedAt = job.startedAt.map(ISOTime.string)
         entity.finishedAt = job.finishedAt.map(ISOTime.string)
         switch job.state {

@@ -30,7 +30,7 @@ struct InferencesController: Sendable {
         let modelId = try context.parameters.require("modelId")
         let limits = components.configuration.limits
         var request = request
-        let body = try await request.collectBody(upTo: limits.maxBodyBytes)
+        let body = try await request.collectBody(upTo: limits.maxInferenceBodyBytes)
         let validator = CreateInferenceValidator(
             limits: limits, allowPrivateWebhooks: components.configuration.webhooks.allowPrivateAddresses)
         let input = try validator.validate(Data(body.readableBytesView)).get()

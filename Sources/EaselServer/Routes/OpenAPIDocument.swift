@@ -12,6 +12,7 @@ enum OpenAPIDocument {
             .replacingOccurrences(of: "{{maxPixelsPerImage}}", with: "\(limits.maxPixelsPerImage)")
             .replacingOccurrences(of: "{{maxPixelsPerJob}}", with: "\(limits.maxPixelsPerJob)")
             .replacingOccurrences(of: "{{maxPageSize}}", with: "\(limits.maxPageSize)")
+            .replacingOccurrences(of: "{{maxInitImageBytes}}", with: "\(limits.maxInitImageBytes)")
     }
 
     static let template = #"""
@@ -206,7 +207,9 @@ enum OpenAPIDocument {
                   "numberOfImages": {"type": "number", "default": 1, "minimum": 1, "maximum": 4},
                   "promptStrength": {"type": "number", "default": 7, "minimum": 0, "maximum": 30, "description": "Classifier-free guidance scale."},
                   "seed": {"type": "number", "default": 4523184, "minimum": 0, "maximum": 9007199254740991, "description": "Integer; same seed, same image."},
-                  "webhookUrl": {"type": "string", "description": "POSTed the job entity when it ends; signed with Standard Webhooks headers, retried with backoff; addresses that are not globally routable (IANA special-purpose blocks, numeric forms included) are refused unless the operator allows them."}
+                  "webhookUrl": {"type": "string", "description": "POSTed the job entity when it ends; signed with Standard Webhooks headers, retried with backoff; addresses that are not globally routable (IANA special-purpose blocks, numeric forms included) are refused unless the operator allows them."},
+                  "initImage": {"type": "string", "description": "Easel addition, image to image (diffusers' StableDiffusionImg2ImgPipeline): a PNG or JPEG as base64 or a data: URL (data:image/png;base64,...), at most {{maxInitImageBytes}} bytes and {{maxPixelsPerImage}} pixels, width and height multiples of 8 and at least 64. Its size is the job's when width and height are left out; given, they must match it. Not resized."},
+                  "strength": {"type": "number", "default": 0.8, "exclusiveMinimum": 0, "maximum": 1, "description": "Easel addition, only with initImage: the fraction of the steps run from the noised init image (steps x strength must be at least 1); 1 almost ignores the image."}
                 }
               },
               "InferenceImageEntity": {
@@ -237,6 +240,7 @@ enum OpenAPIDocument {
                   "totalSteps": {"type": "integer", "description": "Easel: steps of this job (processing)."},
                   "estimatedSecondsLeft": {"type": "number", "description": "Easel: from measured step times."},
                   "cancelRequested": {"type": "boolean", "description": "Easel: the job stops at its next step."},
+                  "strength": {"type": "number", "description": "Easel: image to image, the job's strength (the init image is not echoed)."},
                   "errorReason": {"type": "string", "description": "Easel: why it failed (`cancelled` when cancelled)."},
                   "startedAt": {"type": "string", "format": "date-time"},
                   "finishedAt": {"type": "string", "format": "date-time"},

@@ -1,3 +1,4 @@
+import EaselDiffusion
 import Foundation
 
 /// The four states Leap clients know. A cancelled job ends `failed` with reason `cancelled`.
@@ -97,9 +98,13 @@ public struct JobRecord: Sendable, Equatable {
     public var steps: Int
     public var width: Int
     public var height: Int
-    public var numberOfImages: Int
-    public var promptStrength: Double
+    /// Leap's `numberOfImages`.
+    public var count: Int
+    /// Leap's `promptStrength`.
+    public var guidanceScale: Double
     public var seed: Int64
+    /// Image to image: how far from the init image (stored beside the job); nil for text to image.
+    public var strength: Double?
     public var webhookUrl: String?
     public var createdAt: Date
     public var startedAt: Date?
@@ -114,11 +119,12 @@ public struct JobRecord: Sendable, Equatable {
     /// Seconds from claim to the first step: model load (or reuse) and prompt encoding.
     public var warmupSeconds: Double?
 
-    /// The generation request with every default applied.
-    public var parameters: GenerationParameters {
-        GenerationParameters(
+    /// The generation request with every default applied, without its init image (which
+    /// the store keeps apart: `initImage(jobId:)`).
+    public var parameters: GenerationRequest {
+        GenerationRequest(
             prompt: prompt, negativePrompt: negativePrompt, steps: steps, width: width, height: height,
-            numberOfImages: numberOfImages, promptStrength: promptStrength, seed: UInt64(max(seed, 0)))
+            seed: UInt64(max(seed, 0)), guidanceScale: guidanceScale, count: count)
     }
 }
 
@@ -152,13 +158,14 @@ public struct NewJob: Sendable {
     public var id: String
     public var workspaceId: String
     public var modelId: String
-    public var parameters: GenerationParameters
+    /// With its init image, for image to image.
+    public var parameters: GenerationRequest
     public var webhookUrl: String?
     public var createdAt: Date
 
     public init(
         id: String = UUID().uuidString.lowercased(), workspaceId: String, modelId: String,
-        parameters: GenerationParameters, webhookUrl: String?, createdAt: Date = Date()
+        parameters: GenerationRequest, webhookUrl: String?, createdAt: Date = Date()
     ) {
         self.id = id
         self.workspaceId = workspaceId

@@ -1,3 +1,4 @@
+import EaselDiffusion
 import Foundation
 import GRDB
 
@@ -32,13 +33,19 @@ extension SQLiteStore {
             try db.execute(
                 sql: """
                     INSERT INTO jobs (id, workspaceId, modelId, state, prompt, negativePrompt, steps, width, height,
-                                      numberOfImages, promptStrength, seed, webhookUrl, createdAt)
-                    VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      numberOfImages, promptStrength, seed, strength, webhookUrl, createdAt)
+                    VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    job.id, job.workspaceId, job.modelId, p.prompt, p.negativePrompt, p.steps, p.width, p.height,
-                    p.numberOfImages, p.promptStrength, Int64(p.seed), job.webhookUrl, now,
+                    job.id, job.workspaceId, job.modelId, p.prompt, p.negativePrompt ?? "", p.steps, p.width,
+                    p.height, p.count, p.guidanceScale, Int64(p.seed), p.initImage?.strength, job.webhookUrl, now,
                 ])
+            if let initImage = p.initImage {
+                // Lossless: the worker reads back exactly the pixels that were validated.
+                try db.execute(
+                    sql: "INSERT INTO jobInitImages (jobId, png) VALUES (?, ?)",
+                    arguments: [job.id, try initImage.image.pngData()])
+            }
             if let claim = idempotency {
                 try db.execute(
                     sql: "INSERT INTO idempotencyKeys (workspaceId, key, requestHash, jobId, createdAt) VALUES (?, ?, ?, ?, ?)",
@@ -56,6 +63,13 @@ extension SQLiteStore {
             guard let job = try Self.fetchJob(db, id: id), job.workspaceId == workspaceId else { return nil }
             return JobSnapshot(job: job, images: try Self.fetchImages(db, jobIds: [id])[id] ?? [])
         }
+    }
+
+    public func initImage(jobId: String) async throws -> RGBImage? {
+        let png = try await pool.read { db in
+            try Data.fetchOne(db, sql: "SELECT png FROM jobInitImages WHERE jobId = ?", arguments: [jobId])
+        }
+        return try png.map { try ImageDecoder().decode($0) }
     }
 
     public func image(id: String) async throws -> ImageRecord? {

@@ -136,6 +136,16 @@ public final class SQLiteStore: EaselStore {
                 CREATE INDEX attemptsByDelivery ON webhookAttempts(deliveryId, number);
                 """)
         }
+        migrator.registerMigration("v4: image to image") { db in
+            // The init image apart from the job row, so listing jobs never reads it.
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN strength REAL;
+                CREATE TABLE jobInitImages (
+                    jobId TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+                    png BLOB NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }
@@ -189,8 +199,9 @@ extension JobRecord {
         self.init(
             id: row["id"], seq: row["seq"], workspaceId: row["workspaceId"], modelId: row["modelId"],
             state: state, prompt: row["prompt"], negativePrompt: row["negativePrompt"], steps: row["steps"],
-            width: row["width"], height: row["height"], numberOfImages: row["numberOfImages"],
-            promptStrength: row["promptStrength"], seed: row["seed"], webhookUrl: row["webhookUrl"],
+            width: row["width"], height: row["height"], count: row["numberOfImages"],
+            guidanceScale: row["promptStrength"], seed: row["seed"], strength: row["strength"],
+            webhookUrl: row["webhookUrl"],
             createdAt: Date(stored: row["createdAt"]), startedAt: started.map(Date.init(stored:)),
             finishedAt: finished.map(Date.init(stored:)), failureReason: row["failureReason"],
             cancelRequested: row["cancelRequested"], attempts: row["attempts"], currentStep: row["currentStep"],

@@ -1,3 +1,4 @@
+import EaselDiffusion
 import Foundation
 
 /// Workspaces and their hashed API keys.
@@ -37,6 +38,8 @@ public protocol JobStore: Sendable {
     func job(id: String, workspaceId: String) async throws -> JobSnapshot?
     /// An image by its id (any workspace: the caller checks ownership).
     func image(id: String) async throws -> ImageRecord?
+    /// The init image of an image-to-image job, nil for a text-to-image one.
+    func initImage(jobId: String) async throws -> RGBImage?
     /// Newest first.
     func jobs(workspaceId: String, modelId: String, onlyFinished: Bool, offset: Int, limit: Int) async throws -> [JobSnapshot]
     /// Deletes the job, its image rows and its webhook deliveries (pending ones included, so

@@ -1,47 +1,23 @@
+import EaselDiffusion
 import Foundation
 
-/// One generation as the engine sees it, every default already applied and validated.
-public struct GenerationParameters: Sendable, Equatable, Codable {
-    public var prompt: String
-    public var negativePrompt: String
-    public var steps: Int
-    public var width: Int
-    public var height: Int
-    public var numberOfImages: Int
-    /// Classifier-free guidance scale.
-    public var promptStrength: Double
-    /// Same meaning as diffusers: `torch.Generator("cpu").manual_seed(seed)`.
-    public var seed: UInt64
-
-    public init(
-        prompt: String, negativePrompt: String, steps: Int, width: Int, height: Int, numberOfImages: Int,
-        promptStrength: Double, seed: UInt64
-    ) {
-        self.prompt = prompt
-        self.negativePrompt = negativePrompt
-        self.steps = steps
-        self.width = width
-        self.height = height
-        self.numberOfImages = numberOfImages
-        self.promptStrength = promptStrength
-        self.seed = seed
-    }
-}
-
-/// The one narrow interface between the service and the engine. Workers call it; the
-/// production implementation is `DiffusionEngineGenerator`, tests put a double behind it.
+/// The one narrow interface between the service and the engine, in the engine's own
+/// vocabulary: a `GenerationRequest` in (every default applied, validated), a
+/// `GenerationResult` out (pixels, not encoded files: the service encodes and stores them).
+/// Workers call it; the production implementation is `DiffusionEngineGenerator`, tests put
+/// a double behind it.
 ///
 /// - `onStep(step, totalSteps)` is called after each denoising step (1-based), in order.
 /// - `isCancelled()` is polled between steps; when it returns true the generator stops
 ///   and throws `ImageGenerationError.cancelled`.
-/// - The result is one PNG per requested image, each `width` x `height`.
+/// - The result holds one image per requested image, each `width` x `height`.
 public protocol ImageGenerator: Sendable {
     func generate(
         model: InstalledModel,
-        parameters: GenerationParameters,
+        request: GenerationRequest,
         onStep: @escaping @Sendable (_ step: Int, _ totalSteps: Int) -> Void,
         isCancelled: @escaping @Sendable () -> Bool
-    ) async throws -> [Data]
+    ) async throws -> GenerationResult
 }
 
 /// Why a generation stopped without images.

@@ -70,6 +70,13 @@ struct JobRunner: Sendable {
             return
         }
         let model = InstalledModel(record: record, dataDirectory: dataDirectory)
+        let request: GenerationRequest
+        do {
+            request = try await generationRequest(for: job)
+        } catch {
+            await fail(job, reason: "\(error)", timings: nil, logger: logger)
+            return
+        }
         let control = StopControl()
         let (cancelEvents, cancelFeed) = AsyncStream.makeStream(of: JobEvent.self)
         let unsubscribe = events.subscribe(jobId: job.id, cancelFeed)
@@ -95,25 +102,25 @@ struct JobRunner: Sendable {
         }
 
         let progress = ProgressRecorder(jobId: job.id, store: store, events: events, control: control)
-        let result: Result<[Data], any Error>
+        let result: Result<GenerationResult, any Error>
         do {
             // The engine runs on its own thread: task cancellation reaches it as a stop flag.
-            let pngs = try await withTaskCancellationHandler {
+            let generated = try await withTaskCancellationHandler {
                 try await generator.generate(
-                    model: model, parameters: job.parameters, onStep: progress.onStep,
-                    isCancelled: { control.shouldStop })
+                    model: model, request: request, onStep: progress.onStep, isCancelled: { control.shouldStop })
             } onCancel: {
                 control.stopForShutdown()
             }
-            result = .success(pngs)
+            result = .success(generated)
         } catch {
             result = .failure(error)
         }
         let timings = await progress.finish()
 
         switch result {
-        case .success(let pngs):
-            await complete(job, pngs: pngs, timings: timings, logger: logger)
+        case .success(let generated):
+            await complete(job, request: request, model: model.name, generated: generated, timings: timings,
+                           logger: logger)
         case .failure(let error):
             if (control.shuttingDown || Task.isCancelled) && !control.cancelled {
                 await requeue(job, logger: logger)
@@ -125,13 +132,33 @@ struct JobRunner: Sendable {
         }
     }
 
-    func complete(_ job: JobRecord, pngs: [Data], timings: GenerationTimings, logger: Logger) async {
-        if let problem = PNGCheck.problem(pngs, expecting: job.parameters) {
+    /// The job as the engine takes it, with its init image read back from the store.
+    func generationRequest(for job: JobRecord) async throws -> GenerationRequest {
+        var request = job.parameters
+        if let strength = job.strength {
+            guard let image = try await store.initImage(jobId: job.id) else {
+                throw StoreError.corrupt("job \(job.id) asks for image to image but its init image is missing")
+            }
+            request.initImage = InitImage(image: image, strength: strength)
+        }
+        return request
+    }
+
+    func complete(_ job: JobRecord, request: GenerationRequest, model: String, generated: GenerationResult,
+                  timings: GenerationTimings, logger: Logger) async {
+        if let problem = OutputCheck.problem(generated.images, expecting: request) {
             await fail(job, reason: "engine returned bad output: \(problem)", timings: timings, logger: logger)
             return
         }
         var written: [ImageRecord] = []
         do {
+            // PNG encoding is CPU work: off the cooperative pool, like the engine.
+            let pngs = try await EngineThread.run {
+                try generated.images.enumerated().map { index, image in
+                    try image.pngData(
+                        metadata: request.pngMetadata(model: model, scheduler: generated.scheduler, index: index + 1))
+                }
+            }
             let now = Date()
             for (position, png) in pngs.enumerated() {
                 let id = Credentials.newImageId()
@@ -241,25 +268,13 @@ final class ProgressRecorder: Sendable {
     }
 }
 
-/// Checks the engine kept its promise: one PNG per image, of the asked size.
-enum PNGCheck {
-    static func problem(_ pngs: [Data], expecting p: GenerationParameters) -> String? {
-        if pngs.count != p.numberOfImages { return "\(pngs.count) images for numberOfImages \(p.numberOfImages)" }
-        for (index, png) in pngs.enumerated() {
-            guard let size = dimensions(png) else { return "image \(index) is not a PNG" }
-            if size != (p.width, p.height) { return "image \(index) is \(size.0)x\(size.1), not \(p.width)x\(p.height)" }
+/// Checks the engine kept its promise: one image per requested image, of the asked size.
+enum OutputCheck {
+    static func problem(_ images: [RGBImage], expecting request: GenerationRequest) -> String? {
+        if images.count != request.count { return "\(images.count) images for \(request.count) asked" }
+        for (index, image) in images.enumerated() where (image.width, image.height) != (request.width, request.height) {
+            return "image \(index) is \(image.width)x\(image.height), not \(request.width)x\(request.height)"
         }
         return nil
-    }
-
-    /// Width and height from the IHDR chunk.
-    static func dimensions(_ png: Data) -> (Int, Int)? {
-        let bytes = [UInt8](png.prefix(24))
-        let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-        guard bytes.count == 24, Array(bytes[0..<8]) == signature, bytes[12..<16].elementsEqual("IHDR".utf8) else {
-            return nil
-        }
-        func be32(_ i: Int) -> Int { bytes[i..<i + 4].reduce(0) { $0 << 8 | Int($1) } }
-        return (be32(16), be32(20))
     }
 }

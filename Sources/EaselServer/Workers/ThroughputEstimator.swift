@@ -1,3 +1,4 @@
+import EaselDiffusion
 import Foundation
 
 /// Learns how fast this machine denoises, from measured step times, to estimate how long
@@ -10,7 +11,7 @@ public final class ThroughputEstimator: Sendable {
     public init() {}
 
     /// Feeds one job's measured mean step time.
-    public func record(secondsPerStep: Double, parameters: GenerationParameters) {
+    public func record(secondsPerStep: Double, parameters: GenerationRequest) {
         let units = Self.units(parameters)
         guard secondsPerStep.isFinite, secondsPerStep >= 0, units > 0 else { return }
         let sample = secondsPerStep / units
@@ -20,16 +21,16 @@ public final class ThroughputEstimator: Sendable {
     }
 
     /// Estimated seconds per step for a job of this size, once anything was measured.
-    public func secondsPerStep(for parameters: GenerationParameters) -> Double? {
+    public func secondsPerStep(for parameters: GenerationRequest) -> Double? {
         rate.current.map { $0 * Self.units(parameters) }
     }
 
     /// Estimated seconds to run a whole job of this size.
-    public func secondsPerJob(_ parameters: GenerationParameters) -> Double? {
+    public func secondsPerJob(_ parameters: GenerationRequest) -> Double? {
         secondsPerStep(for: parameters).map { $0 * Double(parameters.steps) }
     }
 
-    static func units(_ p: GenerationParameters) -> Double {
-        Double(p.width * p.height * p.numberOfImages) / 1_000_000
+    static func units(_ p: GenerationRequest) -> Double {
+        Double(p.width * p.height * p.count) / 1_000_000
     }
 }

@@ -1,3 +1,4 @@
+import EaselDiffusion
 import EaselServer
 import Foundation
 
@@ -28,14 +29,14 @@ final class Gate: Sendable {
     }
 }
 
-/// The test double behind `ImageGenerator`: real PNGs of the asked size (deterministic
+/// The test double behind `ImageGenerator`: images of the asked size (deterministic
 /// from the seed), a callback per step, cancellation honoured between steps. It can be
 /// held at a gate before its first step, slowed per step, or told to fail.
 final class FakeGenerator: ImageGenerator, Sendable {
     let stepDelay: Duration
     let gate: Gate?
     let failure: Locked<(any Error)?> = Locked(nil)
-    let calls = Locked<[GenerationParameters]>([])
+    let calls = Locked<[GenerationRequest]>([])
 
     init(stepDelay: Duration = .zero, gate: Gate? = nil) {
         self.stepDelay = stepDelay
@@ -44,10 +45,10 @@ final class FakeGenerator: ImageGenerator, Sendable {
 
     func generate(
         model: InstalledModel,
-        parameters: GenerationParameters,
+        request parameters: GenerationRequest,
         onStep: @escaping @Sendable (Int, Int) -> Void,
         isCancelled: @escaping @Sendable () -> Bool
-    ) async throws -> [Data] {
+    ) async throws -> GenerationResult {
         calls.withLock { $0.append(parameters) }
         // Held at the gate, but still stoppable (shutdown, cancel) like a real engine.
         while let gate, !gate.isOpen {
@@ -60,8 +61,10 @@ final class FakeGenerator: ImageGenerator, Sendable {
             onStep(step, parameters.steps)
         }
         if let error = failure.current { throw error }
-        return (0..<parameters.numberOfImages).map {
+        let images = (0..<parameters.count).map {
             TestPNG.image(width: parameters.width, height: parameters.height, seed: parameters.seed &+ UInt64($0))
         }
+        return GenerationResult(images: images, timings: StageTimings(textEncoding: 0, steps: [], decoding: 0),
+                                scheduler: "FakeScheduler")
     }
 }

@@ -1,3 +1,4 @@
+import EaselDiffusion
 import EaselServer
 import Foundation
 import Hummingbird
@@ -57,13 +58,17 @@ struct TestServer {
         return url
     }
 
-    /// A folder that looks like a diffusers model (the fake generator never reads it).
+    /// A real diffusers folder the installer's inspection accepts: the bundled model's
+    /// entries, linked (so copying it copies links, not 32 MB).
     static func makeModelFolder() throws -> URL {
         let folder = makeTemporaryFolder().appendingPathComponent("tiny-model")
-        try FileManager.default.createDirectory(at: folder.appendingPathComponent("unet"), withIntermediateDirectories: true)
-        try Data(#"{"_class_name": "StableDiffusionPipeline"}"#.utf8)
-            .write(to: folder.appendingPathComponent("model_index.json"))
-        try Data("{}".utf8).write(to: folder.appendingPathComponent("unet/config.json"))
+        let fm = FileManager.default
+        try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+        let bundled = try BundledModel.folder()
+        for entry in try fm.contentsOfDirectory(atPath: bundled.path) {
+            try fm.createSymbolicLink(at: folder.appendingPathComponent(entry),
+                                      withDestinationURL: bundled.appendingPathComponent(entry))
+        }
         return folder
     }
 
@@ -73,8 +78,13 @@ struct TestServer {
         if let existing = try await store.model(id: ModelInstaller.stableId(name: name, workspaceId: workspaceId)) {
             return existing
         }
-        let installer = ModelInstaller(dataDirectory: dataDirectory, store: store)
-        return try await installer.install(source: try makeModelFolder(), name: name, workspaceId: workspaceId, link: false)
+        // Recorded directly: the fake generator never reads the files (RegistryTests install for real).
+        let id = ModelInstaller.stableId(name: name, workspaceId: workspaceId)
+        let record = ModelRecord(
+            id: id, name: name, workspaceId: workspaceId, format: .diffusers, path: "models/\(id)", linked: false,
+            createdAt: Date(), configPath: nil)
+        try await store.addModel(record)
+        return record
     }
 
     static func makeKey(workspace name: String, store: any AccountStore) async throws -> (Workspace, String) {

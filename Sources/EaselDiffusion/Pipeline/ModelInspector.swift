@@ -1,0 +1,29 @@
+import Foundation
+
+/// What a checkpoint is, as far as the engine can tell by loading it.
+public struct ModelSummary: Sendable, Equatable {
+    /// "diffusers folder" or "single file (SD 1.x)" ...
+    public var kind: String
+    /// A diffusers folder (true) or a single file (false).
+    public var isFolder: Bool
+    /// The size the UNet was trained at, in pixels.
+    public var nativeWidth: Int
+    public var nativeHeight: Int
+}
+
+/// The engine's verdict on a checkpoint before anyone installs it: it loads the model
+/// exactly as a generation would (every config decoded, every tensor checked by name and
+/// shape, the VAE's encoder included), so whatever `easel models add` accepts, a job can
+/// load, and what it refuses carries the loader's own message.
+///
+/// The weights are read and dropped: inspection costs one model load's time and memory.
+public enum ModelInspector {
+    public static func inspect(_ url: URL, family: SingleFileFamily? = nil, configFolder: URL? = nil) throws -> ModelSummary {
+        let model = try StableDiffusionModel.load(from: url, family: family, configFolder: configFolder, withEncoder: true)
+        var isDirectory: ObjCBool = false
+        FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        let size = model.nativeSize
+        return ModelSummary(kind: model.kind, isFolder: isDirectory.boolValue, nativeWidth: size.width,
+                            nativeHeight: size.height)
+    }
+}
