@@ -134,6 +134,9 @@ enum PlaygroundPage {
         .gallery { list-style: none; padding: 0; margin: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(12rem, 1fr)); gap: 0.75rem; }
         .card { border: 1px solid var(--line); border-radius: 0.5rem; padding: 0.5rem; display: flex; flex-direction: column; gap: 0.35rem; min-width: 0; }
         .card img { width: 100%; height: auto; display: block; }
+        .card.wide-card { grid-column: span 2; }
+        .thumbs.multi { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 0.5rem; }
+        .card figure { margin: 0; display: flex; flex-direction: column; gap: 0.25rem; min-width: 0; }
         .card .caption { margin: 0; font-size: 0.85rem; overflow-wrap: anywhere; }
         .card .meta { margin: 0; font-size: 0.75rem; opacity: 0.75; }
         .card .actions { display: flex; flex-wrap: wrap; gap: 0.25rem; }

@@ -385,10 +385,30 @@ enum PlaygroundScript {
             const item = document.createElement("li");
             item.className = "card";
             item.dataset.jobId = job.id;
-            for (const image of job.images) {
-              const link = imageLink(image, job);
-              item.append(link);
-            }
+            // Each image with its own links; a job of several images takes two columns.
+            const thumbs = document.createElement("div");
+            thumbs.className = job.images.length > 1 ? "thumbs multi" : "thumbs";
+            if (job.images.length > 1) item.classList.add("wide-card");
+            job.images.forEach((image, index) => {
+              const figure = document.createElement("figure");
+              const links = document.createElement("figcaption");
+              links.className = "actions";
+              const which = job.images.length > 1 ? ` of image ${index + 1}` : "";
+              const open = document.createElement("a");
+              open.href = imagePath(image.uri);
+              open.target = "_blank";
+              open.rel = "noopener";
+              open.textContent = "Full size";
+              open.setAttribute("aria-label", `Full size${which}`);
+              const download = document.createElement("a");
+              download.href = imagePath(image.uri);
+              download.download = `easel-${job.seed}-${index + 1}.png`;
+              download.textContent = "Download";
+              download.setAttribute("aria-label", `Download${which}`);
+              links.append(open, download);
+              figure.append(imageLink(image, job), links);
+              thumbs.append(figure);
+            });
             const caption = document.createElement("p");
             caption.className = "caption";
             caption.textContent = job.prompt;
@@ -399,18 +419,6 @@ enum PlaygroundScript {
             if (job.state === "failed") meta.classList.add("state-failed");
             const actions = document.createElement("div");
             actions.className = "actions";
-            job.images.forEach((image, index) => {
-              const open = document.createElement("a");
-              open.href = imagePath(image.uri);
-              open.target = "_blank";
-              open.rel = "noopener";
-              open.textContent = job.images.length > 1 ? `Full size ${index + 1}` : "Full size";
-              const download = document.createElement("a");
-              download.href = imagePath(image.uri);
-              download.download = `easel-${job.seed}-${index + 1}.png`;
-              download.textContent = job.images.length > 1 ? `Download ${index + 1}` : "Download";
-              actions.append(open, download);
-            });
             const reuse = document.createElement("button");
             reuse.type = "button";
             reuse.textContent = "Reuse settings";
@@ -420,7 +428,7 @@ enum PlaygroundScript {
             remove.textContent = "Delete";
             remove.addEventListener("click", () => deleteJob(job, remove));
             actions.append(reuse, remove);
-            item.append(caption, meta, actions);
+            item.append(thumbs, caption, meta, actions);
             return item;
           }
 
