@@ -115,10 +115,12 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             return OpenAIError(error).response()
         } catch let error as any HTTPResponseError {
-            let message = error.status == .contentTooLarge ? "request entity too large" : error.status.reasonPhrase
-            var apiError = APIError(error.status, message)
-            if let httpError = error as? HTTPError { apiError.headers = httpError.headers }
-            return OpenAIError(apiError).response()
+            return OpenAIError(APIError(error, request: request)).response()
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(error)"])
+            return OpenAIError(
+                status: .internalServerError, message: "Internal server error", type: "server_error", param: nil, code: nil
+            ).response()
         }
     }
 }
