@@ -8,7 +8,8 @@ easel-shapes, is installed by the server itself) and drives it with the `openai`
 client, unchanged apart from `base_url` and `api_key`: generates with `b64_json` and with
 `url` (model by id and by name), lists models, and checks that a bad size, n=5, a wrong key
 and an unknown model come back as the client's own error types with OpenAI-shaped bodies.
-Each generation is a Leap job: it is found, finished, in Leap's list. Loopback only.
+Each generation is a Leap job: it is found, finished, in Leap's list; a client that times out
+(disconnects) leaves its job cancelled. Loopback only.
 """
 import argparse
 import base64
@@ -47,6 +48,30 @@ def expect_error(kind, call, status, param=None, code=None):
         print(f"  {kind.__name__} {status}: {body['message']}")
         return
     raise SystemExit(f"FAILED: expected {kind.__name__} ({status})")
+
+
+def check_disconnect_cancels(easel, key, base_url):
+    """A client that gives up (its timeout) disconnects, and that cancels its job."""
+    import openai
+
+    impatient = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=2)
+    try:
+        impatient.images.generate(model=BUNDLED_ID, prompt="a big white circle on a black background",
+                                  size="256x256", extra_body={"steps": 150})
+        raise SystemExit("FAILED: a 150-step 256x256 job finished within the client's 2 s timeout")
+    except openai.APITimeoutError:
+        pass
+    path = f"/api/v1/images/models/{BUNDLED_ID}/inferences"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _, jobs = easel.request("GET", path, key=key)
+        job = next(j for j in jobs if j["prompt"] == "a big white circle on a black background")
+        if job["state"] in ("finished", "failed"):
+            break
+        time.sleep(0.2)
+    if job["state"] != "failed" or job.get("errorReason") != "cancelled":
+        raise SystemExit(f"FAILED: the abandoned job ended {job['state']} ({job.get('errorReason')})")
+    print("client gone after 2 s: its job ended cancelled")
 
 
 def main():
@@ -113,6 +138,7 @@ def main():
         expect_error(openai.AuthenticationError, lambda: wrong.models.list(), 401, code="invalid_api_key")
         expect_error(openai.NotFoundError, lambda: client.images.generate(
             model="dall-e-3", prompt="a cat", size="64x64"), 404, param="model", code="model_not_found")
+        check_disconnect_cancels(easel, key, base_url)
     finally:
         if easel.server is not None:
             code = easel.stop()
