@@ -11,7 +11,10 @@ caption is generated while the progress bar moves, and the finished images appea
 prompt as their alt text; a long job is cancelled and ends cancelled; "Reuse settings" copies
 a job's settings, seed included; a job deleted from the gallery is gone and its image URI
 answers 404; and the browser logs no errors (the 4xx answers this test provokes on purpose
-aside). Screenshots at desktop and phone width go to --screenshots. Loopback only.
+aside). A job on a model whose weights are gone shows "The job failed" with its reason; on a
+second server with no workers and room for one waiting job, a job shows its queue position and
+the next one the 429 message with its wait. Screenshots at desktop and phone width go to
+--screenshots. Loopback only.
 """
 import argparse
 import os
@@ -20,7 +23,9 @@ import time
 import urllib.error
 import urllib.request
 
-from easel_process import REPOSITORY, Easel
+import glob
+
+from easel_process import REPOSITORY, TINY_SD1, Easel
 
 BUNDLED_ID = "1185eeaf-da6a-56d7-859c-ef1fe41c4a9a"
 PROMPT = "a yellow star in the top right corner on a purple background"
@@ -57,7 +62,15 @@ def main():
     started = time.monotonic()
     easel = Easel(args.binary)
     key = easel.create_key("playground")
+    # A model whose UNet weights are gone after install: its jobs fail (the failed-job message).
+    broken_id = easel.add_model(TINY_SD1, "broken")
+    for weights in glob.glob(os.path.join(easel.data_dir, "models", broken_id, "unet", "*.safetensors")):
+        os.remove(weights)
     easel.start()
+    # A server with no workers and room for one waiting job: queue position, then 429.
+    queue = Easel(args.binary)
+    queue_key = queue.create_key("queue")
+    queue.start("--workers", "0", "--max-queued-per-workspace", "1")
     problems = []
     try:
         with sync_playwright() as playwright:
@@ -135,6 +148,9 @@ def main():
             phone_page.on("pageerror", lambda error: problems.append(f"page error (phone): {error}"))
             phone_page.add_init_script(f"localStorage.setItem('easel.apiKey', {key!r})")
             phone_page.goto(easel.base_url + "/")
+            phone_model = phone_page.get_by_label("Model", exact=True)
+            expect(phone_model.locator(f'option[value="{BUNDLED_ID}"]')).to_have_count(1)
+            phone_model.select_option(BUNDLED_ID)
             expect(phone_page.locator(f'#gallery img[alt="{PROMPT}"]')).to_have_count(4)
             phone_page.wait_for_function(
                 "() => [...document.querySelectorAll('#gallery img')].every(i => i.complete && i.naturalWidth > 0)")
@@ -177,10 +193,41 @@ def main():
             check(statuses == [404] * 4, f"deleted images answered {statuses}")
             print("deleted from the gallery: its image URIs answer 404")
 
+            # A failed job: its reason.
+            model.select_option(broken_id)
+            page.get_by_label("Prompt", exact=True).fill("anything")
+            page.get_by_label("Width", exact=True).fill("64")
+            page.get_by_label("Height", exact=True).fill("64")
+            page.get_by_label("Steps", exact=True).fill("2")
+            page.get_by_role("button", name="Generate").click()
+            expect(page.locator("#jobState")).to_have_text("Failed", timeout=60_000)
+            expect(page.locator("#message")).to_contain_text("The job failed: ")
+            print(f"failed job: {page.locator('#message').inner_text()[:100]!r}")
+
+            # The queue: position 1 while nothing runs, then a full queue's 429 with its wait.
+            waiting = context.new_page()
+            waiting.on("console", on_console)
+            waiting.on("pageerror", lambda error: problems.append(f"page error (queue): {error}"))
+            full = context.new_page()
+            full.on("console", on_console)
+            full.on("pageerror", lambda error: problems.append(f"page error (queue): {error}"))
+            for tab in (waiting, full):
+                tab.goto(queue.base_url + "/")
+                set_key(tab, queue_key)
+                expect(tab.get_by_label("Model", exact=True).locator(f'option[value="{BUNDLED_ID}"]')).to_have_count(1)
+                tab.get_by_label("Prompt", exact=True).fill("a green square on a white background")
+            waiting.get_by_role("button", name="Generate").click()
+            expect(waiting.locator("#jobState")).to_have_text("Queued: position 1")
+            full.get_by_role("button", name="Generate").click()
+            expect(full.locator("#message")).to_contain_text("429")
+            expect(full.locator("#message")).to_contain_text("Try again in")
+            print(f"queue: position 1 shown; full queue: {full.locator('#message').inner_text()!r}")
+
             browser.close()
     finally:
-        if easel.server is not None:
-            easel.stop()
+        for server in (easel, queue):
+            if server.server is not None:
+                server.stop()
     check(not problems, "browser errors:\n" + "\n".join(problems))
     print(f"PLAYGROUND BROWSER TEST OK in {time.monotonic() - started:.1f} s (data dir {easel.data_dir})")
 

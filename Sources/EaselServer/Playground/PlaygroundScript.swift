@@ -8,6 +8,7 @@ enum PlaygroundScript {
         (() => {
           const $ = (id) => document.getElementById(id);
           const KEY_STORAGE = "easel.apiKey";
+          const MODEL_STORAGE = "easel.model";
           const FIELDS = ["prompt", "negativePrompt", "width", "height", "steps", "promptStrength", "seed", "numberOfImages"];
           const NUMBERS = new Set(["width", "height", "steps", "promptStrength", "seed", "numberOfImages"]);
           const PAGE_SIZE = 8;
@@ -129,7 +130,9 @@ enum PlaygroundScript {
               option.textContent = model.name;
               return option;
             }));
-            if (state.models.some((m) => m.id === previous)) select.value = previous;
+            // The model picked before (this page, or the last visit), when it is still there.
+            const remembered = previous || localStorage.getItem(MODEL_STORAGE);
+            if (state.models.some((m) => m.id === remembered)) select.value = remembered;
             if (state.models.length === 0) { showMessage("No model is installed: add one with `easel models add`.", "info"); return; }
             showMessage("");
             applyDefaults();
@@ -459,7 +462,12 @@ enum PlaygroundScript {
               localStorage.setItem(KEY_STORAGE, key());
               loadModels();
             });
-            $("model").addEventListener("change", () => { applyDefaults(); state.page = 1; loadGallery(); });
+            $("model").addEventListener("change", () => {
+              localStorage.setItem(MODEL_STORAGE, $("model").value);
+              applyDefaults();
+              state.page = 1;
+              loadGallery();
+            });
             $("form").addEventListener("submit", generate);
             $("cancel").addEventListener("click", cancel);
             $("newer").addEventListener("click", () => { if (state.page > 1) { state.page -= 1; loadGallery(); } });
