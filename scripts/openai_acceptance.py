@@ -9,7 +9,8 @@ client, unchanged apart from `base_url` and `api_key`: generates with `b64_json`
 `url` (model by id and by name), lists models, and checks that a bad size, n=5, a wrong key
 and an unknown model come back as the client's own error types with OpenAI-shaped bodies.
 Each generation is a Leap job: it is found, finished, in Leap's list; a client that times out
-(disconnects) leaves its job cancelled. Loopback only.
+(disconnects) leaves its job cancelled; SIGTERM while a generation waits answers it 503 and
+keeps the job queued. Loopback only.
 """
 import argparse
 import base64
@@ -72,6 +73,52 @@ def check_disconnect_cancels(easel, key, base_url):
     if job["state"] != "failed" or job.get("errorReason") != "cancelled":
         raise SystemExit(f"FAILED: the abandoned job ended {job['state']} ({job.get('errorReason')})")
     print("client gone after 2 s: its job ended cancelled")
+
+
+def check_shutdown_keeps_the_job(binary):
+    """SIGTERM while a generation waits (no workers: it stays queued): the server stops at once,
+    the client gets a 503, and the job is still queued after a restart (it is durable)."""
+    import json
+    import threading
+    import urllib.error
+
+    easel = Easel(binary)
+    key = easel.create_key("shutdown")
+    easel.start("--workers", "0")
+    answer = {}
+
+    def wait_for_generation():
+        request = urllib.request.Request(
+            easel.base_url + "/v1/images/generations", method="POST",
+            data=json.dumps({"model": BUNDLED_NAME, "prompt": "a red circle", "size": "64x64"}).encode(),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                answer["status"] = response.status
+        except urllib.error.HTTPError as error:
+            answer["status"] = error.code
+            answer["body"] = json.loads(error.read())
+
+    client = threading.Thread(target=wait_for_generation)
+    client.start()
+    path = f"/api/v1/images/models/{BUNDLED_ID}/inferences"
+    deadline = time.monotonic() + 30
+    while not easel.request("GET", path, key=key)[1] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    code = easel.stop()
+    took = time.monotonic() - started
+    client.join(30)
+    if code != 0 or took > 10 or answer.get("status") != 503 or "error" not in answer.get("body", {}):
+        raise SystemExit(f"FAILED: SIGTERM with a waiting generation: exit {code} after {took:.1f} s, client got {answer}")
+    easel.start("--workers", "0")
+    try:
+        _, jobs = easel.request("GET", path, key=key)
+        if [job["state"] for job in jobs] != ["queued"]:
+            raise SystemExit(f"FAILED: after the restart the job is {jobs}")
+    finally:
+        easel.stop()
+    print(f"SIGTERM while a generation waits: exit in {took:.1f} s, client got 503, the job is still queued")
 
 
 def main():
@@ -144,6 +191,7 @@ def main():
             code = easel.stop()
             if code != 0:
                 raise SystemExit(f"FAILED: easel serve exited {code} on SIGTERM")
+    check_shutdown_keeps_the_job(args.binary)
     print(f"OPENAI ACCEPTANCE OK in {time.monotonic() - started:.1f} s (openai {openai.__version__}, data dir {easel.data_dir})")
 
 

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// OpenAI's Images API as a second front door: `POST /v1/images/generations`, `GET
 /// /v1/models` and `GET /v1/models/{model}`. A generation is translated into Leap's fields,
@@ -151,11 +152,14 @@ struct OpenAIImagesController: Sendable {
     }
 
     /// Follows the job (woken by the event hub, and a look at the store every second for
-    /// work done by another process) until it ends. A client that goes away cancels it.
+    /// work done by another process) until it ends. A client that goes away cancels it. A
+    /// server shutting down answers 503 and leaves the job queued (it is durable), rather
+    /// than holding the shutdown until the job is done; so does a request task cancelled.
     func waitForEnd(jobId: String, workspace: Workspace, context: EaselRequestContext) async throws -> JobSnapshot {
         let (stream, feed) = AsyncStream.makeStream(of: JobEvent.self)
         let unsubscribe = components.events.subscribe(jobId: jobId, feed)
         let clientGone = Locked(false)
+        let shuttingDown = Locked(false)
         let stopWatching = await context.disconnectWatcher()?.onDisconnect {
             clientGone.withLock { $0 = true }
             feed.yield(.tick)
@@ -172,27 +176,32 @@ struct OpenAIImagesController: Sendable {
             unsubscribe()
             feed.finish()
         }
-        var cancelled = false
-        var iterator = stream.makeAsyncIterator()
-        while true {
-            guard let snapshot = try await store.job(id: jobId, workspaceId: workspace.id) else {
-                throw OpenAIError(
-                    status: .internalServerError, message: "The job was deleted before it finished", type: "server_error",
-                    param: nil, code: "deleted", headers: [Self.inferenceIdHeader: jobId])
+        let serverStopping = OpenAIError(
+            status: .serviceUnavailable, message: "The server is shutting down; the job stays queued",
+            type: "server_error", param: nil, code: nil, headers: [Self.inferenceIdHeader: jobId])
+        return try await withGracefulShutdownHandler {
+            var cancelled = false
+            var iterator = stream.makeAsyncIterator()
+            while true {
+                guard let snapshot = try await store.job(id: jobId, workspaceId: workspace.id) else {
+                    throw OpenAIError(
+                        status: .internalServerError, message: "The job was deleted before it finished",
+                        type: "server_error", param: nil, code: "deleted", headers: [Self.inferenceIdHeader: jobId])
+                }
+                if snapshot.job.state.isTerminal { return snapshot }
+                if shuttingDown.current || Task.isCancelled { throw serverStopping }
+                if clientGone.current && !cancelled {
+                    cancelled = true
+                    context.logger.info("client went away; cancelling its job", metadata: ["job.id": "\(jobId)"])
+                    _ = try await JobActions(components: components).cancel(
+                        jobId: jobId, workspaceId: workspace.id, logger: context.logger)
+                }
+                // Nil when the task is cancelled.
+                guard await iterator.next() != nil else { throw serverStopping }
             }
-            if snapshot.job.state.isTerminal { return snapshot }
-            if clientGone.current && !cancelled {
-                cancelled = true
-                context.logger.info("client went away; cancelling its job", metadata: ["job.id": "\(jobId)"])
-                _ = try await JobActions(components: components).cancel(
-                    jobId: jobId, workspaceId: workspace.id, logger: context.logger)
-            }
-            // Nil when the server is shutting down: the job stays queued (it is durable).
-            guard await iterator.next() != nil else {
-                throw OpenAIError(
-                    status: .serviceUnavailable, message: "The server is shutting down; the job stays queued",
-                    type: "server_error", param: nil, code: nil, headers: [Self.inferenceIdHeader: jobId])
-            }
+        } onGracefulShutdown: {
+            shuttingDown.withLock { $0 = true }
+            feed.yield(.tick)
         }
     }
 }
