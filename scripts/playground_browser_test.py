@@ -50,6 +50,12 @@ def set_key(page, key):
     field.press("Tab")  # the key is used (and stored) once the field is left
 
 
+def fill(page, **fields):
+    """Types into the fields named by their labels: fill(page, Width=64, Steps=2)."""
+    for label, value in fields.items():
+        page.get_by_label(label.replace("_", " "), exact=True).fill(str(value))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
@@ -78,14 +84,18 @@ def main():
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             page = context.new_page()
 
-            def on_console(message):
-                # Chromium logs every 4xx fetch as "Failed to load resource"; the wrong key and
-                # the bad width provoke two on purpose. Anything else is a problem.
-                if message.type == "error" and "Failed to load resource" not in message.text:
-                    problems.append(f"console: {message.text}")
+            def watch(tab, name):
+                """Every console error and uncaught exception of `tab` is a problem, except
+                Chromium's "Failed to load resource" line for each 4xx fetch (this test provokes
+                401, 400 and 429 answers on purpose)."""
+                def on_console(message):
+                    if message.type == "error" and "Failed to load resource" not in message.text:
+                        problems.append(f"console ({name}): {message.text}")
+                tab.on("console", on_console)
+                tab.on("pageerror", lambda error: problems.append(f"page error ({name}): {error}"))
+                return tab
 
-            page.on("console", on_console)
-            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+            watch(page, "desktop")
             expect.set_options(timeout=30_000)
 
             page.goto(easel.base_url + "/")
@@ -113,8 +123,7 @@ def main():
             print("key accepted; bundled model picked; defaults 64x64, 50 steps, guidance 7")
 
             # Width 30: the 400 message beside Width, nothing queued.
-            page.get_by_label("Prompt", exact=True).fill(PROMPT)
-            page.get_by_label("Width", exact=True).fill("30")
+            fill(page, Prompt=PROMPT, Width=30)
             page.get_by_role("button", name="Generate").click()
             expect(page.locator("#width-error")).to_contain_text("width must")
             expect(page.get_by_label("Width", exact=True)).to_have_attribute("aria-invalid", "true")
@@ -122,10 +131,7 @@ def main():
             print(f"width 30: beside Width: {page.locator('#width-error').inner_text()!r}")
 
             # Generate: progress moves, the images appear with the prompt as alt text.
-            page.get_by_label("Width", exact=True).fill("64")
-            page.get_by_label("Steps", exact=True).fill("80")
-            page.get_by_label("Number of images", exact=True).fill("4")
-            page.get_by_label("Seed", exact=True).fill("11")
+            fill(page, Width=64, Steps=80, Number_of_images=4, Seed=11)
             page.get_by_role("button", name="Generate").click()
             page.wait_for_function(
                 "() => { const p = document.getElementById('progress'); return p.value > 0 && p.value < p.max; }",
@@ -143,9 +149,7 @@ def main():
             page.screenshot(path=os.path.join(args.screenshots, "playground-desktop.png"), full_page=True)
             phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
                                         is_mobile=True, has_touch=True)
-            phone_page = phone.new_page()
-            phone_page.on("console", on_console)
-            phone_page.on("pageerror", lambda error: problems.append(f"page error (phone): {error}"))
+            phone_page = watch(phone.new_page(), "phone")
             phone_page.add_init_script(f"localStorage.setItem('easel.apiKey', {key!r})")
             phone_page.goto(easel.base_url + "/")
             phone_model = phone_page.get_by_label("Model", exact=True)
@@ -161,11 +165,8 @@ def main():
             print("screenshots: desktop and phone width (no sideways scrolling)")
 
             # A long job, cancelled: it ends cancelled.
-            page.get_by_label("Prompt", exact=True).fill("a big white circle on a black background")
-            page.get_by_label("Width", exact=True).fill("256")
-            page.get_by_label("Height", exact=True).fill("256")
-            page.get_by_label("Steps", exact=True).fill("150")
-            page.get_by_label("Number of images", exact=True).fill("1")
+            fill(page, Prompt="a big white circle on a black background", Width=256, Height=256, Steps=150,
+                 Number_of_images=1)
             page.get_by_role("button", name="Generate").click()
             expect(page.locator("#progressText")).to_contain_text("Step ", timeout=60_000)
             page.get_by_role("button", name="Cancel").click()
@@ -177,7 +178,7 @@ def main():
             # Reuse settings (seed included) from the finished job's card.
             finished = page.locator("#gallery .card", has=page.locator(f'img[alt="{PROMPT}"]'))
             expect(finished).to_have_count(1)
-            page.get_by_label("Seed", exact=True).fill("1")
+            fill(page, Seed=1)
             finished.get_by_role("button", name="Reuse settings").click()
             expect(page.get_by_label("Seed", exact=True)).to_have_value("11")
             expect(page.get_by_label("Steps", exact=True)).to_have_value("80")
@@ -195,22 +196,15 @@ def main():
 
             # A failed job: its reason.
             model.select_option(broken_id)
-            page.get_by_label("Prompt", exact=True).fill("anything")
-            page.get_by_label("Width", exact=True).fill("64")
-            page.get_by_label("Height", exact=True).fill("64")
-            page.get_by_label("Steps", exact=True).fill("2")
+            fill(page, Prompt="anything", Width=64, Height=64, Steps=2)
             page.get_by_role("button", name="Generate").click()
             expect(page.locator("#jobState")).to_have_text("Failed", timeout=60_000)
             expect(page.locator("#message")).to_contain_text("The job failed: ")
             print(f"failed job: {page.locator('#message').inner_text()[:100]!r}")
 
             # The queue: position 1 while nothing runs, then a full queue's 429 with its wait.
-            waiting = context.new_page()
-            waiting.on("console", on_console)
-            waiting.on("pageerror", lambda error: problems.append(f"page error (queue): {error}"))
-            full = context.new_page()
-            full.on("console", on_console)
-            full.on("pageerror", lambda error: problems.append(f"page error (queue): {error}"))
+            waiting = watch(context.new_page(), "queue, first tab")
+            full = watch(context.new_page(), "queue, second tab")
             for tab in (waiting, full):
                 tab.goto(queue.base_url + "/")
                 set_key(tab, queue_key)
