@@ -133,11 +133,13 @@ struct OpenAIImagesController: Sendable {
                 param: nil, code: reason == FailureReason.cancelled ? "cancelled" : "generation_failed",
                 headers: [Self.inferenceIdHeader: job.id])
         }
-        let base = components.publicURL.value
+        // The URIs exactly as Leap's job entity gives them (one owner of the image URI).
+        let uris = Dictionary(
+            uniqueKeysWithValues: components.renderer.entity(snapshot).images.map { ($0.id, $0.uri) })
         let data = try snapshot.images.sorted { $0.position < $1.position }.map { image -> ImageData in
             switch format {
             case .url:
-                return ImageData(url: "\(base)/images/\(image.fileName)")
+                return ImageData(url: uris[image.id])
             case .b64JSON:
                 guard let png = try components.images.read(fileName: image.fileName) else {
                     throw OpenAIError(
