@@ -68,19 +68,23 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             return error.response()
         } catch let error as any HTTPResponseError {
-            let status = error.status
-            let message: String
-            switch status {
-            case .notFound: message = "Cannot \(request.method.rawValue) \(request.uri.path)"
-            case .contentTooLarge: message = "request entity too large"
-            default: message = (error as? HTTPError)?.body ?? status.reasonPhrase
-            }
-            var apiError = APIError(status, message)
-            if let httpError = error as? HTTPError { apiError.headers = httpError.headers }
-            return apiError.response()
+            return APIError(error, request: request).response()
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(error)"])
             return APIError(.internalServerError, "Internal server error").response()
         }
+    }
+}
+
+extension APIError {
+    /// An error Hummingbird threw (no route, body too large, ...) in NestJS's words.
+    init(_ error: any HTTPResponseError, request: Request) {
+        let message: String
+        switch error.status {
+        case .notFound: message = "Cannot \(request.method.rawValue) \(request.uri.path)"
+        case .contentTooLarge: message = "request entity too large"
+        default: message = (error as? HTTPError)?.body ?? error.status.reasonPhrase
+        }
+        self.init(error.status, message, headers: (error as? HTTPError)?.headers ?? [:])
     }
 }

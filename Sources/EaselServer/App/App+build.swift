@@ -87,12 +87,16 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.addRoutes(ServiceController(components: components).endpoints)
+    router.addRoutes(PlaygroundController().endpoints)
     router.addRoutes(ImagesController(components: components).endpoints, atPath: "/images")
     let api = router.group("api").add(middleware: AuthMiddleware(store: components.store))
     api.addRoutes(InferencesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
     api.addRoutes(
         WebhookDeliveriesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
     api.addRoutes(ModelsController(components: components).endpoints, atPath: "/v2/images/models")
+    let openAI = router.group("v1").add(middleware: OpenAIErrorMiddleware()).add(
+        middleware: AuthMiddleware(store: components.store))
+    openAI.addRoutes(OpenAIImagesController(components: components).endpoints)
 
     let runner = JobRunner(
         store: components.store, images: components.images, generator: components.generator,
@@ -113,7 +117,10 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
         router: HeadAsGet(base: router),
         server: .http1(
             configuration: .init(
-                additionalChannelHandlers: [RequestReadDeadlineHandler(timeout: .init(connections.requestReadTimeout))],
+                additionalChannelHandlers: [
+                    RequestReadDeadlineHandler(timeout: .init(connections.requestReadTimeout)),
+                    ClientDisconnectWatcher(),
+                ],
                 idleTimeout: .init(connections.idleTimeout))),
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port), serverName: "Easel",

@@ -2,6 +2,7 @@ import EaselDiffusion
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 
 /// What the middleware learns about a request, readable by the outer logging middleware
 /// after the inner ones ran (the context itself is a value copied inward).
@@ -18,9 +19,17 @@ public struct EaselRequestContext: RequestContext {
     /// route whose body has side effects (an event stream) answers with its headers only.
     public var isHeadRequest = false
     let facts = RequestFacts()
+    /// The connection the request came on (to notice a client that goes away).
+    let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
+    }
+
+    /// The connection's disconnect watcher (nil where there is none, as in router tests).
+    func disconnectWatcher() async -> ClientDisconnectWatcher? {
+        try? await channel.pipeline.handler(type: ClientDisconnectWatcher.self).get()
     }
 
     /// The caller's workspace; 401 when the route was reached without a key.

@@ -1,3 +1,4 @@
+import EaselDiffusion
 import Foundation
 
 /// A model ready to hand to the engine: where its files are and how they are laid out.
@@ -31,6 +32,21 @@ public struct InstalledModel: Sendable, Equatable {
             id: record.id, name: record.name, format: record.format, location: resolve(record.path),
             cacheKey: "\(record.id)@\(record.createdAt.timeIntervalSince1970)",
             configFolder: record.configPath.map(resolve))
+    }
+
+    /// The size the UNet was trained at, in pixels, read from a diffusers folder's UNet and
+    /// VAE configs without loading weights (the engine's own config types); nil for a single
+    /// file or when the configs cannot be read.
+    public func nativeSize() -> (width: Int, height: Int)? {
+        guard format == .diffusers else { return nil }
+        guard
+            let unet = try? ConfigFile.decode(
+                UNet2DConditionConfig.self, from: location.appendingPathComponent("unet/config.json")),
+            let vae = try? ConfigFile.decode(
+                AutoencoderKLConfig.self, from: location.appendingPathComponent("vae/config.json"))
+        else { return nil }
+        let side = unet.sampleSize * (1 << max(vae.blockOutChannels.count - 1, 0))
+        return (side, side)
     }
 
     /// Total size of the weight files, a first estimate of the memory a loaded copy needs.

@@ -31,11 +31,12 @@ struct CreateInferenceValidator: Sendable {
     let allowPrivateWebhooks: Bool
 
     func validate(_ body: Data) -> Result<ValidatedInference, APIError> {
-        let object: JSONValue
-        switch RequestJSON.object(body) {
-        case .success(let value): object = value
-        case .failure(let error): return .failure(error)
-        }
+        RequestJSON.object(body).flatMap(validate(object:))
+    }
+
+    /// Checks an already parsed body (a JSON object); other front doors (the OpenAI route)
+    /// translate their request into Leap's fields and come here, so the rules have one owner.
+    func validate(object: JSONValue) -> Result<ValidatedInference, APIError> {
         var problems: [String] = []
         // JSON null means "not given", as with class-validator's @IsOptional.
         func field(_ name: String) -> JSONValue? {

@@ -45,15 +45,10 @@ struct InferencesController: Sendable {
             }
             claim = IdempotencyClaim(key: key, requestHash: input.fingerprint(modelId: modelId))
         }
-        let newJob = NewJob(
-            workspaceId: workspace.id, modelId: model.id, parameters: input.parameters, webhookUrl: input.webhookUrl)
-        let outcome = try await store.enqueue(newJob, idempotency: claim, maxQueued: limits.maxQueuedPerWorkspace)
+        let outcome = try await JobActions(components: components).enqueue(
+            input, model: model, workspace: workspace, idempotency: claim, logger: context.logger)
         switch outcome {
         case .created(let job):
-            context.logger.info(
-                "job transition",
-                metadata: ["job.id": "\(job.id)", "workspace": "\(workspace.name)", "from": "none", "to": "queued"])
-            components.workSignal.signal()
             return try await respond(JobSnapshot(job: job, images: []), status: .created, workspaceId: workspace.id)
         case .replayed(let job):
             let snapshot = try await store.job(id: job.id, workspaceId: workspace.id) ?? JobSnapshot(job: job, images: [])
@@ -61,11 +56,9 @@ struct InferencesController: Sendable {
                 snapshot, status: .created, workspaceId: workspace.id, headers: [Self.replayedHeader: "true"])
         case .idempotencyMismatch:
             throw APIError(.unprocessableContent, "Idempotency-Key was already used with a different request")
-        case .tooManyQueued(let waiting):
-            throw APIError(
-                .tooManyRequests,
-                "This workspace has \(waiting) jobs waiting (limit \(limits.maxQueuedPerWorkspace)); retry later",
-                headers: [.retryAfter: "\(Self.retryAfterSeconds(components.estimator.secondsPerJob(input.parameters)))"])
+        case .tooManyQueued:
+            // JobActions throws the 429 itself.
+            throw APIError(.tooManyRequests, "This workspace has too many jobs waiting; retry later")
         }
     }
 
@@ -99,20 +92,14 @@ struct InferencesController: Sendable {
 
     @Sendable func cancel(request: Request, context: EaselRequestContext) async throws -> Response {
         let (workspace, found) = try await lookup(context)
-        let renderer = self.renderer
-        let outcome = try await store.requestCancel(
-            id: found.job.id, workspaceId: workspace.id, now: Date(), webhookPayload: { try renderer.json($0) })
+        let outcome = try await JobActions(components: components).cancel(
+            jobId: found.job.id, workspaceId: workspace.id, logger: context.logger)
         switch outcome {
         case .notFound:
             throw Self.jobNotFound(found.job.id)
-        case .cancelledWhileQueued(let job):
-            context.logger.info(
-                "job transition",
-                metadata: ["job.id": "\(job.id)", "from": "queued", "to": "failed", "reason": "cancelled"])
-            components.events.publish(jobId: job.id, .state(.failed))
-            if job.webhookUrl != nil { components.webhookSignal.signal() }
+        case .cancelledWhileQueued:
+            break
         case .requested(let job):
-            components.events.publish(jobId: job.id, .cancelRequested)
             guard let snapshot = try await store.job(id: job.id, workspaceId: workspace.id) else {
                 throw Self.jobNotFound(job.id)
             }
@@ -167,13 +154,6 @@ struct InferencesController: Sendable {
         var response = Self.json(try renderer.json(snapshot, queue: queue), status: status)
         response.headers.append(contentsOf: headers)
         return response
-    }
-
-    /// Whole seconds for `Retry-After`: 1 to 3600, and 30 when nothing was measured yet. The
-    /// estimate is clamped as a `Double` first, so an odd measurement cannot trap the conversion.
-    static func retryAfterSeconds(_ estimate: Double?) -> Int {
-        guard let estimate, estimate.isFinite else { return 30 }
-        return Int(exactly: min(max(estimate, 1), 3600).rounded(.up)) ?? 30
     }
 
     static func jobNotFound(_ id: String) -> APIError { .notFound("Inference \(id) not found") }

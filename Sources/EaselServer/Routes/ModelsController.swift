@@ -1,3 +1,4 @@
+import EaselDiffusion
 import Foundation
 import Hummingbird
 
@@ -13,6 +14,33 @@ struct ModelV2Entity: Encodable, Sendable {
     var format: String
     /// `public` (installed by the operator) or `workspace` (this workspace's own).
     var visibility: String
+    /// What a request that leaves a field out gets.
+    var defaults = ModelDefaults()
+    /// The size the model was trained at, when its files say (a diffusers folder).
+    var nativeSize: NativeSize?
+
+    struct NativeSize: Encodable, Sendable {
+        var width: Int
+        var height: Int
+    }
+
+    /// The Leap defaults the validator applies, as one value (the playground pre-fills its
+    /// fields with them).
+    struct ModelDefaults: Encodable, Sendable {
+        var negativePrompt = LeapDefaults.negativePrompt
+        var steps = LeapDefaults.steps
+        var width = LeapDefaults.size
+        var height = LeapDefaults.size
+        var numberOfImages = LeapDefaults.count
+        var promptStrength = LeapDefaults.guidanceScale
+        var seed = LeapDefaults.seed
+    }
+
+    init(_ model: ModelRecord, dataDirectory: URL) {
+        self.init(model)
+        let installed = InstalledModel(record: model, dataDirectory: dataDirectory)
+        nativeSize = installed.nativeSize().map { NativeSize(width: $0.width, height: $0.height) }
+    }
 
     init(_ model: ModelRecord) {
         id = model.id
@@ -48,13 +76,16 @@ struct ModelsController: Sendable {
     @Sendable func list(request: Request, context: EaselRequestContext) async throws -> Response {
         let workspace = try context.requireWorkspace()
         let models = try await components.store.models(visibleTo: workspace.id)
-        return InferencesController.json(try WireJSON.encode(ModelList(models: models.map(ModelV2Entity.init))), status: .ok)
+        return InferencesController.json(try WireJSON.encode(ModelList(models: models.map { ModelV2Entity($0, dataDirectory: dataDirectory) })), status: .ok)
     }
 
     @Sendable func find(request: Request, context: EaselRequestContext) async throws -> Response {
         let model = try await visibleModel(context)
-        return InferencesController.json(try WireJSON.encode(ModelV2Entity(model)), status: .ok)
+        return InferencesController.json(
+            try WireJSON.encode(ModelV2Entity(model, dataDirectory: dataDirectory)), status: .ok)
     }
+
+    var dataDirectory: URL { components.configuration.dataDirectory.root }
 
     /// Deletes one of the workspace's own models; public ones belong to the operator.
     @Sendable func delete(request: Request, context: EaselRequestContext) async throws -> Response {

@@ -173,6 +173,48 @@ enum OpenAPIDocument {
                 "tags": ["Easel"], "summary": "This document", "operationId": "Easel_openapi", "security": [],
                 "responses": {"200": {"description": "OpenAPI 3 document.", "content": {"application/json": {"schema": {"type": "object"}}}}}
               }
+            },
+            "/": {
+              "get": {
+                "tags": ["Easel"], "summary": "The playground", "operationId": "Easel_playground", "security": [],
+                "description": "A page (with /playground/app.js, /playground/style.css, /playground/icon.svg) that uses the routes here with the key its user types. Strict Content-Security-Policy: this origin only, nothing inline.",
+                "responses": {"200": {"description": "HTML.", "content": {"text/html": {"schema": {"type": "string"}}}}}
+              }
+            },
+            "/v1/images/generations": {
+              "post": {
+                "tags": ["OpenAI"], "summary": "Create image (OpenAI Images API)", "operationId": "OpenAI_createImage",
+                "description": "OpenAI's Images API over the same queue: the generation is an ordinary Leap job (it shows in the Leap list, same image files; its id is in the `Easel-Inference-Id` header) and the request waits for it to end. A client that disconnects cancels the job. Leap's rules apply, named by the OpenAI parameter. Errors are OpenAI-shaped.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAICreateImageRequest"}}}},
+                "responses": {
+                  "200": {"description": "The images.", "headers": {"Easel-Inference-Id": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIImagesResponse"}}}},
+                  "400": {"$ref": "#/components/responses/OpenAIError"},
+                  "401": {"$ref": "#/components/responses/OpenAIError"},
+                  "404": {"$ref": "#/components/responses/OpenAIError"},
+                  "429": {"description": "Too many jobs waiting for this workspace.", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}}},
+                  "500": {"description": "The job failed (`code`: `generation_failed`, or `cancelled`).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}}}
+                }
+              }
+            },
+            "/v1/models": {
+              "get": {
+                "tags": ["OpenAI"], "summary": "List models (OpenAI)", "operationId": "OpenAI_listModels",
+                "responses": {
+                  "200": {"description": "Public models and the workspace's own.", "content": {"application/json": {"schema": {"type": "object", "required": ["object", "data"], "properties": {"object": {"type": "string", "enum": ["list"]}, "data": {"type": "array", "items": {"$ref": "#/components/schemas/OpenAIModel"}}}}}}},
+                  "401": {"$ref": "#/components/responses/OpenAIError"}
+                }
+              }
+            },
+            "/v1/models/{model}": {
+              "get": {
+                "tags": ["OpenAI"], "summary": "Retrieve a model (OpenAI)", "operationId": "OpenAI_retrieveModel",
+                "parameters": [{"name": "model", "in": "path", "required": true, "schema": {"type": "string"}, "description": "Model id or name."}],
+                "responses": {
+                  "200": {"description": "The model.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIModel"}}}},
+                  "401": {"$ref": "#/components/responses/OpenAIError"},
+                  "404": {"$ref": "#/components/responses/OpenAIError"}
+                }
+              }
             }
           },
           "components": {
@@ -185,7 +227,8 @@ enum OpenAPIDocument {
               "BadRequest": {"description": "Every problem with the request, at once; nothing was stored.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}, "example": {"statusCode": 400, "message": ["width must be a multiple of 8"], "error": "Bad Request"}}}},
               "Unauthorized": {"description": "Missing, unknown or revoked key.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
               "NotFound": {"description": "No such resource in this workspace.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-              "Error": {"description": "Error.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+              "Error": {"description": "Error.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "OpenAIError": {"description": "Error in OpenAI's shape.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}, "example": {"error": {"message": "n must not be greater than 4", "type": "invalid_request_error", "param": "n", "code": null}}}}}
             },
             "schemas": {
               "Error": {
@@ -257,8 +300,45 @@ enum OpenAPIDocument {
                   "subjectKeyword": {"type": "string"}, "subjectType": {"type": "string"}, "status": {"type": "string"},
                   "imageSamples": {"type": "array", "items": {"type": "string"}},
                   "format": {"type": "string", "enum": ["diffusers", "single-file"]},
-                  "visibility": {"type": "string", "enum": ["public", "workspace"]}
+                  "visibility": {"type": "string", "enum": ["public", "workspace"]},
+                  "defaults": {
+                    "type": "object", "description": "Easel: what a request that leaves a field out gets.",
+                    "properties": {"negativePrompt": {"type": "string"}, "steps": {"type": "integer"}, "width": {"type": "integer"}, "height": {"type": "integer"}, "numberOfImages": {"type": "integer"}, "promptStrength": {"type": "number"}, "seed": {"type": "integer"}}
+                  },
+                  "nativeSize": {
+                    "type": "object", "description": "Easel: the size the model was trained at, when its files say (diffusers folders).",
+                    "properties": {"width": {"type": "integer"}, "height": {"type": "integer"}}
+                  }
                 }
+              },
+              "OpenAICreateImageRequest": {
+                "type": "object", "required": ["model", "prompt"],
+                "properties": {
+                  "model": {"type": "string", "description": "An Easel model id or name (GET /v1/models)."},
+                  "prompt": {"type": "string", "minLength": 1, "maxLength": {{maxPromptLength}}},
+                  "n": {"type": "integer", "default": 1, "minimum": 1, "maximum": 4},
+                  "size": {"type": "string", "pattern": "^[0-9]+x[0-9]+$", "default": "1024x1024", "description": "WIDTHxHEIGHT, each a multiple of 8 and at least 64; `auto` for the default. At most {{maxPixelsPerImage}} pixels per image."},
+                  "response_format": {"type": "string", "enum": ["url", "b64_json"], "default": "url"},
+                  "negative_prompt": {"type": "string", "default": "asymmetric, watermarks", "description": "Easel addition."},
+                  "steps": {"type": "integer", "default": 50, "minimum": 1, "maximum": {{maxSteps}}, "description": "Easel addition."},
+                  "seed": {"type": "integer", "default": 4523184, "minimum": 0, "maximum": 9007199254740991, "description": "Easel addition."},
+                  "guidance_scale": {"type": "number", "default": 7, "minimum": 0, "maximum": 30, "description": "Easel addition: Leap's promptStrength."}
+                }
+              },
+              "OpenAIImagesResponse": {
+                "type": "object", "required": ["created", "data"],
+                "properties": {
+                  "created": {"type": "integer", "description": "Unix seconds (the job's creation)."},
+                  "data": {"type": "array", "items": {"type": "object", "properties": {"b64_json": {"type": "string"}, "url": {"type": "string"}, "revised_prompt": {"type": "string"}}}}
+                }
+              },
+              "OpenAIModel": {
+                "type": "object", "required": ["id", "object", "created", "owned_by"],
+                "properties": {"id": {"type": "string"}, "object": {"type": "string", "enum": ["model"]}, "created": {"type": "integer"}, "owned_by": {"type": "string"}, "name": {"type": "string", "description": "Easel: the installed name."}}
+              },
+              "OpenAIError": {
+                "type": "object", "required": ["error"],
+                "properties": {"error": {"type": "object", "required": ["message", "type", "param", "code"], "properties": {"message": {"type": "string"}, "type": {"type": "string"}, "param": {"type": "string", "nullable": true}, "code": {"type": "string", "nullable": true}}}}
               },
               "WebhookDeliveries": {
                 "type": "object", "required": ["deliveries"], "description": "Easel addition.",
