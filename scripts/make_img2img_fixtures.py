@@ -19,21 +19,14 @@ import tempfile
 import numpy as np
 import torch
 from PIL import Image
-from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
-                       EulerDiscreteScheduler, PNDMScheduler, StableDiffusionImg2ImgPipeline)
+from diffusers import StableDiffusionImg2ImgPipeline
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_pipeline_fixtures import SCHEDULERS as ALL_SCHEDULERS  # noqa: E402
 from make_tiny_models import OUT as MODELS, complete_folder  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(MODELS), "img2img")
-
-SCHEDULERS = {
-    "pndm": (PNDMScheduler, {}),
-    "ddim": (DDIMScheduler, {}),
-    "euler": (EulerDiscreteScheduler, {}),
-    "euler_a": (EulerAncestralDiscreteScheduler, {}),
-    "dpm++2m": (DPMSolverMultistepScheduler, {}),
-}
+SCHEDULERS = {name: ALL_SCHEDULERS[name] for name in ("pndm", "ddim", "euler", "euler_a", "dpm++2m")}
 
 
 def init_picture():
