@@ -26,4 +26,14 @@ public enum ModelInspector {
         return ModelSummary(kind: model.kind, isFolder: isDirectory.boolValue, nativeWidth: size.width,
                             nativeHeight: size.height)
     }
+
+    /// The native size of a diffusers folder from its UNet and VAE configs alone (cheap:
+    /// no weights are read), or nil when they do not decode.
+    public static func nativeSize(ofFolder url: URL) -> (width: Int, height: Int)? {
+        guard
+            let unet = try? ConfigFile.decode(UNet2DConditionConfig.self, from: url.appendingPathComponent("unet/config.json")),
+            let vae = try? ConfigFile.decode(AutoencoderKLConfig.self, from: url.appendingPathComponent("vae/config.json"))
+        else { return nil }
+        return StableDiffusionModel.nativeSize(unet: unet, vae: vae)
+    }
 }

@@ -30,11 +30,19 @@ public struct StableDiffusionModel: Sendable {
     }
 
     /// Pixels per latent cell along each axis (8 for Stable Diffusion's VAE).
-    public var vaeScaleFactor: Int { 1 << max(vae.config.blockOutChannels.count - 1, 0) }
+    public var vaeScaleFactor: Int { Self.vaeScaleFactor(vae.config) }
 
     /// The size the UNet was trained at, in pixels (diffusers' default width and height).
-    public var nativeSize: (width: Int, height: Int) {
-        let side = unet.config.sampleSize * vaeScaleFactor
+    public var nativeSize: (width: Int, height: Int) { Self.nativeSize(unet: unet.config, vae: vae.config) }
+
+    /// diffusers' `vae_scale_factor`: 2 to the number of the VAE's down blocks minus one.
+    public static func vaeScaleFactor(_ vae: AutoencoderKLConfig) -> Int {
+        1 << max(vae.blockOutChannels.count - 1, 0)
+    }
+
+    /// diffusers' default width and height: the UNet's sample size in pixels.
+    public static func nativeSize(unet: UNet2DConditionConfig, vae: AutoencoderKLConfig) -> (width: Int, height: Int) {
+        let side = unet.sampleSize * vaeScaleFactor(vae)
         return (side, side)
     }
 

@@ -34,19 +34,11 @@ public struct InstalledModel: Sendable, Equatable {
             configFolder: record.configPath.map(resolve))
     }
 
-    /// The size the UNet was trained at, in pixels, read from a diffusers folder's UNet and
-    /// VAE configs without loading weights (the engine's own config types); nil for a single
-    /// file or when the configs cannot be read.
+    /// The size the UNet was trained at, in pixels, from a diffusers folder's configs without
+    /// loading weights (the engine's rule); nil for a single file or unreadable configs.
     public func nativeSize() -> (width: Int, height: Int)? {
         guard format == .diffusers else { return nil }
-        guard
-            let unet = try? ConfigFile.decode(
-                UNet2DConditionConfig.self, from: location.appendingPathComponent("unet/config.json")),
-            let vae = try? ConfigFile.decode(
-                AutoencoderKLConfig.self, from: location.appendingPathComponent("vae/config.json"))
-        else { return nil }
-        let side = unet.sampleSize * (1 << max(vae.blockOutChannels.count - 1, 0))
-        return (side, side)
+        return ModelInspector.nativeSize(ofFolder: location)
     }
 
     /// Total size of the weight files, a first estimate of the memory a loaded copy needs.
