@@ -4,8 +4,6 @@ import Foundation
 public struct ModelSummary: Sendable, Equatable {
     /// "diffusers folder" or "single file (SD 1.x)" ...
     public var kind: String
-    /// A diffusers folder (true) or a single file (false).
-    public var isFolder: Bool
     /// The size the UNet was trained at, in pixels.
     public var nativeWidth: Int
     public var nativeHeight: Int
@@ -20,11 +18,8 @@ public struct ModelSummary: Sendable, Equatable {
 public enum ModelInspector {
     public static func inspect(_ url: URL, family: SingleFileFamily? = nil, configFolder: URL? = nil) throws -> ModelSummary {
         let model = try StableDiffusionModel.load(from: url, family: family, configFolder: configFolder, withEncoder: true)
-        var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
         let size = model.nativeSize
-        return ModelSummary(kind: model.kind, isFolder: isDirectory.boolValue, nativeWidth: size.width,
-                            nativeHeight: size.height)
+        return ModelSummary(kind: model.kind, nativeWidth: size.width, nativeHeight: size.height)
     }
 
     /// The native size of a diffusers folder from its UNet and VAE configs alone (cheap:

@@ -113,8 +113,8 @@ public struct ModelInstaller: Sendable {
         }
         if configFolder != nil && isDirectory.boolValue { throw ModelInstallError.configForFolder }
         do {
-            let summary = try await EngineThread.run { try ModelInspector.inspect(source, configFolder: configFolder) }
-            return summary.isFolder ? .diffusers : .singleFile
+            _ = try await EngineThread.run { try ModelInspector.inspect(source, configFolder: configFolder) }
+            return isDirectory.boolValue ? .diffusers : .singleFile
         } catch {
             throw ModelInstallError.notAModel(source.path, "\(error)")
         }

@@ -4,7 +4,10 @@ import GRDB
 
 extension SQLiteStore {
     public func enqueue(_ job: NewJob, idempotency: IdempotencyClaim?, maxQueued: Int) async throws -> EnqueueOutcome {
-        try await pool.write { db in
+        // Compressed before the write transaction, which holds the database's one write lock.
+        // Lossless: the worker reads back exactly the pixels that were validated.
+        let initImagePNG = try job.parameters.initImage.map { try $0.image.pngData() }
+        return try await pool.write { db in
             let now = job.createdAt.storedValue
             if let claim = idempotency {
                 if let row = try Row.fetchOne(
@@ -40,11 +43,9 @@ extension SQLiteStore {
                     job.id, job.workspaceId, job.modelId, p.prompt, p.negativePrompt ?? "", p.steps, p.width,
                     p.height, p.count, p.guidanceScale, Int64(p.seed), p.initImage?.strength, job.webhookUrl, now,
                 ])
-            if let initImage = p.initImage {
-                // Lossless: the worker reads back exactly the pixels that were validated.
+            if let initImagePNG {
                 try db.execute(
-                    sql: "INSERT INTO jobInitImages (jobId, png) VALUES (?, ?)",
-                    arguments: [job.id, try initImage.image.pngData()])
+                    sql: "INSERT INTO jobInitImages (jobId, png) VALUES (?, ?)", arguments: [job.id, initImagePNG])
             }
             if let claim = idempotency {
                 try db.execute(
