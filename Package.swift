@@ -28,8 +28,13 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(
+            name: "CEaselKernels",
+            path: "Sources/CEaselKernels",
+            cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))]
+        ),
+        .target(
             name: "EaselTensor",
-            dependencies: ["COpenBLAS"],
+            dependencies: ["COpenBLAS", "CEaselKernels"],
             swiftSettings: fastMath
         ),
         .systemLibrary(

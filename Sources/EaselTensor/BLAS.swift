@@ -1,9 +1,12 @@
+import CEaselKernels
 import COpenBLAS
 import Foundation
 
-/// The one door to OpenBLAS: row-major `sgemm`, split across cores by shape alone.
+/// The one door to matrix products: row-major `gemm`, split across cores by shape alone,
+/// each piece run by Easel's own kernels where the CPU has them (AVX-512 float32, AMX
+/// bfloat16; `Kernels`) and by OpenBLAS otherwise.
 ///
-/// OpenBLAS runs on one thread, always: its thread count is set to 1 once, before the first
+/// Every kernel runs on one thread, always; OpenBLAS too: its thread count is set to 1 once, before the first
 /// product, and never changed. Large products are cut here into column (or row) panels that
 /// run side by side on `Parallel`'s threads, each an ordinary one-thread `sgemm`.
 ///
@@ -41,7 +44,7 @@ public enum BLAS {
     /// stay full at every panel edge.
     static let panelAlignment = 64
 
-    /// `C = alpha * op(A) * op(B) + beta * C`, all row-major.
+    /// `C = alpha * op(A) * op(B) + beta * C`, all row-major, in float32.
     ///
     /// `A` is `[m, k]` (or `[k, m]` when `transA`), `B` is `[k, n]` (or `[n, k]` when
     /// `transB`), `C` is `[m, n]`; the leading dimensions are the row strides in elements,
@@ -59,6 +62,24 @@ public enum BLAS {
         c: UnsafeMutablePointer<Float>, ldc: Int,
         parallel: Bool = true
     ) {
+        gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+             a: MatrixOperand(a, ld: lda), b: MatrixOperand(b, ld: ldb),
+             beta: beta, c: c, ldc: ldc, parallel: parallel)
+    }
+
+    /// The same product with operands of any `ElementType`. When either is bfloat16 the
+    /// product multiplies in bfloat16 (a float32 operand is rounded to it) and sums in
+    /// float32, as PyTorch's bfloat16 matmul does.
+    static func gemm(
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: MatrixOperand, b: MatrixOperand,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int,
+        parallel: Bool = true,
+        kernels: Kernels = .current
+    ) {
         if m == 0 || n == 0 { return }
         if k == 0 {
             // BLAS leaves C scaled by beta; make the degenerate product explicit.
@@ -68,23 +89,35 @@ public enum BLAS {
             }
             return
         }
+        let mixed = a.elementType != .float32 || b.elementType != .float32
+        if mixed && !kernels.contains(.amxBFloat16) {
+            // No bfloat16 multiplier: widen both operands (rounding a float32 one to
+            // bfloat16 first, so the products are the same) and multiply in float32.
+            let wideA = a.widenedForBFloat16(rows: transA ? k : m, columns: transA ? m : k)
+            let wideB = b.widenedForBFloat16(rows: transB ? n : k, columns: transB ? k : n)
+            defer { withExtendedLifetime((wideA, wideB)) {} }
+            gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                 a: wideA.operand, b: wideB.operand, beta: beta, c: c, ldc: ldc,
+                 parallel: parallel, kernels: kernels)
+            return
+        }
         let split = parallel ? PanelSplit(m: m, n: n, k: k) : .none
         switch split {
         case .none:
-            call(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            call(kernels, transA, transB, m, n, k, alpha, a, b, beta, c, ldc)
         case let .columns(width, count):
             // Every panel reads all of A and its own columns of B and C.
             Parallel.forEach(count) { panel in
                 let j0 = panel * width, cols = min(width, n - j0)
-                call(transA, transB, m, cols, k, alpha, a, lda,
-                     transB ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc)
+                call(kernels, transA, transB, m, cols, k, alpha, a,
+                     b.advanced(by: transB ? j0 * b.ld : j0), beta, c + j0, ldc)
             }
         case let .rows(height, count):
             // Every panel reads all of B and its own rows of A and C.
             Parallel.forEach(count) { panel in
                 let i0 = panel * height, rows = min(height, m - i0)
-                call(transA, transB, rows, n, k, alpha, transA ? a + i0 : a + i0 * lda, lda,
-                     b, ldb, beta, c + i0 * ldc, ldc)
+                call(kernels, transA, transB, rows, n, k, alpha, a.advanced(by: transA ? i0 : i0 * a.ld),
+                     b, beta, c + i0 * ldc, ldc)
             }
         }
     }
@@ -118,22 +151,31 @@ public enum BLAS {
         }
     }
 
-    /// One single-threaded OpenBLAS product.
+    /// One single-threaded product, by the best kernel `kernels` allows.
     @inline(__always)
     private static func call(
-        _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
-        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+        _ kernels: Kernels, _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+        _ a: MatrixOperand, _ b: MatrixOperand,
         _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
     ) {
-        _ = pinnedToOneThread
-        cblas_sgemm(
-            CblasRowMajor,
-            transA ? CblasTrans : CblasNoTrans,
-            transB ? CblasTrans : CblasNoTrans,
-            Int32(m), Int32(n), Int32(k),
-            alpha, a, Int32(lda), b, Int32(ldb),
-            beta, c, Int32(ldc)
-        )
+        if a.elementType != .float32 || b.elementType != .float32 {
+            easel_gemm_bf16_amx(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha,
+                                a.base, a.elementType.kernelType, a.ld,
+                                b.base, b.elementType.kernelType, b.ld, beta, c, ldc)
+        } else if kernels.contains(.avx512) {
+            easel_sgemm_avx512(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha,
+                               a.floats, a.ld, b.floats, b.ld, beta, c, ldc)
+        } else {
+            _ = pinnedToOneThread
+            cblas_sgemm(
+                CblasRowMajor,
+                transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k),
+                alpha, a.floats, Int32(a.ld), b.floats, Int32(b.ld),
+                beta, c, Int32(ldc)
+            )
+        }
     }
 
     /// Sets OpenBLAS to one thread, once per process, before its first product.

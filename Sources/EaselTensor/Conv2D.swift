@@ -41,7 +41,8 @@ extension Tensor {
     /// 2-D convolution (cross-correlation, as PyTorch's `conv2d`).
     ///
     /// - `x`: `[B, Cin, H, W]`.
-    /// - `weight`: `[Cout, Cin, kh, kw]`.
+    /// - `weight`: `[Cout, Cin, kh, kw]`, float32 or bfloat16 (then the products are in
+    ///   bfloat16 with float32 sums).
     /// - `bias`: `[Cout]` or nil.
     /// - Returns `[B, Cout, Ho, Wo]` with `Ho = (H + top + bottom - kh) / stride + 1`
     ///   (and the same for the width).
@@ -71,16 +72,16 @@ extension Tensor {
         let out = Tensor(uninitializedShape: [batch, cout, geometry.ho, geometry.wo])
         let pixels = geometry.ho * geometry.wo
         let k = geometry.columnRows
-        let xp = UnsafePointer(x.storage.pointer), wp = UnsafePointer(weight.storage.pointer)
+        let xp = UnsafePointer(x.storage.pointer), wp = MatrixOperand(weight, ld: k)
         let bp = bias.map { UnsafePointer($0.storage.pointer) }
 
         if geometry.isPointwise {
             for b in 0..<batch {
                 let o = out.storage.pointer + b * cout * pixels
                 if let bp { fillRows(o, rowLength: pixels, ldo: pixels, values: bp, rows: cout) }
-                BLAS.sgemm(m: cout, n: pixels, k: k, a: wp, lda: k,
-                           b: xp + b * cin * h * w, ldb: pixels,
-                           beta: bp == nil ? 0 : 1, c: o, ldc: pixels)
+                BLAS.gemm(m: cout, n: pixels, k: k, a: wp,
+                          b: MatrixOperand(xp + b * cin * h * w, ld: pixels),
+                          beta: bp == nil ? 0 : 1, c: o, ldc: pixels)
             }
             return out
         }
@@ -104,8 +105,8 @@ extension Tensor {
                 geometry.im2col(image, into: columns.pointer, outputRows: row0..<(row0 + rows))
                 let oBand = o + row0 * geometry.wo
                 if let bp { fillRows(oBand, rowLength: n, ldo: pixels, values: bp, rows: cout) }
-                BLAS.sgemm(m: cout, n: n, k: k, a: wp, lda: k, b: columns.pointer, ldb: n,
-                           beta: bp == nil ? 0 : 1, c: oBand, ldc: pixels)
+                BLAS.gemm(m: cout, n: n, k: k, a: wp, b: MatrixOperand(columns.pointer, ld: n),
+                          beta: bp == nil ? 0 : 1, c: oBand, ldc: pixels)
                 row0 += rows
             }
         }

@@ -25,7 +25,7 @@ struct ShiftedConvolution {
 
     /// `out[b] = conv(x[b])` for `batch` images; `out` is `[batch, cout, ho, wo]`.
     func run(
-        _ x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        _ x: UnsafePointer<Float>, batch: Int, weight: MatrixOperand, bias: UnsafePointer<Float>?,
         into out: UnsafeMutablePointer<Float>
     ) {
         let g = geometry
@@ -35,15 +35,10 @@ struct ShiftedConvolution {
         let wideCount = g.ho * wp
 
         // Weights [Cout, Cin, kh, kw] -> [tap, Cout, Cin], one [Cout, Cin] matrix per tap.
-        let reordered = TensorStorage(uninitializedCount: taps * cout * cin)
-        let wr = reordered.pointer
-        Parallel.forRanges(cout, cost: cin * taps) { range in
-            for co in range {
-                for c in 0..<cin {
-                    let src = weight + (co * cin + c) * taps
-                    for t in 0..<taps { wr[(t * cout + co) * cin + c] = src[t] }
-                }
-            }
+        let reordered = TensorStorage(uninitializedCount: taps * cout * cin, elementType: weight.elementType)
+        switch weight.elementType {
+        case .float32: reorder(weight.base, into: reordered.rawPointer, as: Float.self, taps: taps)
+        case .bfloat16: reorder(weight.base, into: reordered.rawPointer, as: UInt16.self, taps: taps)
         }
         // The last tap's junk columns read up to kw - 1 floats past the last plane.
         let padded = TensorStorage(uninitializedCount: cin * plane + g.kw)
@@ -55,11 +50,12 @@ struct ShiftedConvolution {
             pad(x + b * cin * h * w, into: padded.pointer, hp: hp, wp: wp)
             for t in 0..<taps {
                 let (i, j) = (t / g.kw, t % g.kw)
-                BLAS.sgemm(m: cout, n: wideCount, k: cin,
-                           a: wr + t * cout * cin, lda: cin,
-                           b: padded.pointer + i * wp + j, ldb: plane,
-                           beta: t == 0 ? 0 : 1,
-                           c: wide.pointer, ldc: wideCount)
+                BLAS.gemm(m: cout, n: wideCount, k: cin,
+                          a: MatrixOperand(base: reordered.rawPointer, elementType: weight.elementType, ld: cin)
+                              .advanced(by: t * cout * cin),
+                          b: MatrixOperand(padded.pointer + i * wp + j, ld: plane),
+                          beta: t == 0 ? 0 : 1,
+                          c: wide.pointer, ldc: wideCount)
             }
             // Drop the junk columns (rows of wp -> rows of wo), adding the bias on the way.
             let o = out + b * cout * g.ho * g.wo
@@ -69,6 +65,19 @@ struct ShiftedConvolution {
                 for row in rows {
                     let shift = bias?[row / ho] ?? 0
                     applyVec(src + row * wp, o + row * wo, wo) { $0 + shift }
+                }
+            }
+        }
+    }
+
+    /// Copies weights `[Cout, Cin, taps]` of element type `T` into `[taps, Cout, Cin]`.
+    private func reorder<T>(_ weight: UnsafeRawPointer, into destination: UnsafeMutableRawPointer, as: T.Type, taps: Int) {
+        let (cin, src, dst) = (geometry.cin, weight.assumingMemoryBound(to: T.self), destination.assumingMemoryBound(to: T.self))
+        Parallel.forRanges(cout, cost: cin * taps) { range in
+            for co in range {
+                for c in 0..<cin {
+                    let from = src + (co * cin + c) * taps
+                    for t in 0..<taps { dst[(t * cout + co) * cin + c] = from[t] }
                 }
             }
         }

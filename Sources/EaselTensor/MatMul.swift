@@ -1,4 +1,4 @@
-// Matrix products through OpenBLAS: matmul (plain and batched) and linear layers.
+// Matrix products (BLAS.swift): matmul (plain and batched) and linear layers.
 
 extension Tensor {
     /// Matrix product over the last two axes.
@@ -51,7 +51,8 @@ extension Tensor {
     /// A fully connected layer, `x · weightᵀ + bias`.
     ///
     /// - `x`: `[..., in]`.
-    /// - `weight`: `[out, in]`, PyTorch's layout, read transposed in place.
+    /// - `weight`: `[out, in]`, PyTorch's layout, read transposed in place; float32, or
+    ///   bfloat16 (then `x` is multiplied in bfloat16 too, with float32 sums).
     /// - `bias`: `[out]` or nil.
     /// - Returns `[..., out]`. One sgemm over all rows; the bias is written into the output
     ///   before the product, which then accumulates onto it (so no separate bias pass).
@@ -71,10 +72,10 @@ extension Tensor {
                 for row in r { (op + row * outFeatures).update(from: bp, count: outFeatures) }
             }
         }
-        BLAS.sgemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
-                   a: x.storage.pointer, lda: inFeatures,
-                   b: weight.storage.pointer, ldb: inFeatures,
-                   beta: bias == nil ? 0 : 1, c: op, ldc: outFeatures)
+        BLAS.gemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
+                  a: MatrixOperand(x.storage.pointer, ld: inFeatures),
+                  b: MatrixOperand(weight, ld: inFeatures),
+                  beta: bias == nil ? 0 : 1, c: op, ldc: outFeatures)
         return out
     }
 }

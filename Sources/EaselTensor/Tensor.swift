@@ -1,23 +1,55 @@
 import Foundation
 
-/// A contiguous, 64-byte-aligned buffer of `Float` that a `Tensor` views.
+/// The element types a tensor can hold.
+///
+/// Activations are always `float32`. Weights that only enter matrix products (linear and
+/// convolution layers) may be `bfloat16`: half the memory, multiplied in bfloat16 with
+/// float32 sums where the CPU can (AMX), widened inside the product where it cannot.
+public enum ElementType: String, Sendable, CaseIterable {
+    case float32
+    case bfloat16
+
+    /// Bytes per element.
+    public var byteSize: Int {
+        switch self {
+        case .float32: 4
+        case .bfloat16: 2
+        }
+    }
+}
+
+/// A contiguous, 64-byte-aligned buffer of elements that a `Tensor` views.
 ///
 /// Large buffers are recycled through a cache when storage dies (see `BufferPool`).
 ///
 /// Storage is a reference type so that reshapes and views share memory; `Tensor`
 /// copies it before writing when it is shared (copy-on-write, see `Tensor.makeUnique()`).
 public final class TensorStorage: @unchecked Sendable {
-    /// Number of `Float` elements.
+    /// Number of elements.
     public let count: Int
+    /// What each element is.
+    public let elementType: ElementType
     /// The first element. Valid for the storage's lifetime.
-    public let pointer: UnsafeMutablePointer<Float>
+    public let rawPointer: UnsafeMutableRawPointer
 
-    /// Allocates `count` floats, uninitialised.
-    public init(uninitializedCount count: Int) {
+    /// The first element of a float32 storage (every kernel but the matrix products reads
+    /// only float32; asking a bfloat16 storage for it is a programming error).
+    public var pointer: UnsafeMutablePointer<Float> {
+        require(elementType == .float32, "a \(elementType) tensor used where float32 is needed")
+        return rawPointer.assumingMemoryBound(to: Float.self)
+    }
+
+    /// Allocates `count` elements of `elementType`, uninitialised.
+    public init(uninitializedCount count: Int, elementType: ElementType = .float32) {
         require(count >= 0, "negative element count")
         self.count = count
-        let raw = BufferPool.shared.allocate(bytes: max(count, 1) * MemoryLayout<Float>.stride)
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        self.elementType = elementType
+        let raw = BufferPool.shared.allocate(bytes: max(count, 1) * elementType.byteSize)
+        switch elementType {
+        case .float32: raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        case .bfloat16: raw.bindMemory(to: UInt16.self, capacity: max(count, 1))
+        }
+        rawPointer = raw
     }
 
     /// Allocates `count` floats set to zero.
@@ -27,7 +59,7 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
-        BufferPool.shared.release(UnsafeMutableRawPointer(pointer), bytes: max(count, 1) * MemoryLayout<Float>.stride)
+        BufferPool.shared.release(rawPointer, bytes: max(count, 1) * elementType.byteSize)
     }
 
     /// Frees the memory of dead tensors that is kept for reuse (large buffers are recycled
@@ -38,7 +70,8 @@ public final class TensorStorage: @unchecked Sendable {
     }
 }
 
-/// A dense, row-major (C-order) float32 tensor on the CPU.
+/// A dense, row-major (C-order) tensor on the CPU: float32, or bfloat16 for weights (see
+/// `ElementType`).
 ///
 /// `Tensor` is a value: operations return new tensors, and mutating methods copy
 /// the storage first when another tensor shares it. Shapes follow PyTorch's
@@ -53,6 +86,8 @@ public struct Tensor: @unchecked Sendable {
     public var count: Int { shape.reduce(1, *) }
     /// Number of axes.
     public var rank: Int { shape.count }
+    /// What each element is.
+    public var elementType: ElementType { storage.elementType }
 
     /// A tensor over existing storage; `storage.count` must equal the shape's product.
     public init(shape: [Int], storage: TensorStorage) {
@@ -89,9 +124,15 @@ public struct Tensor: @unchecked Sendable {
         }
     }
 
-    /// The elements as an array, row-major.
+    /// The elements as an array, row-major (bfloat16 elements widened exactly).
     public var scalars: [Float] {
-        Array(UnsafeBufferPointer(start: storage.pointer, count: count))
+        switch elementType {
+        case .float32:
+            return Array(UnsafeBufferPointer(start: storage.pointer, count: count))
+        case .bfloat16:
+            let bits = storage.rawPointer.assumingMemoryBound(to: UInt16.self)
+            return (0..<count).map { ElementConversion.float(fromBFloat16: bits[$0]) }
+        }
     }
 
     /// The same elements under another shape with the same element count. Shares storage.
@@ -125,8 +166,8 @@ public struct Tensor: @unchecked Sendable {
     /// Gives this tensor storage of its own if any other tensor shares it.
     public mutating func makeUnique() {
         if !isKnownUniquelyReferenced(&storage) {
-            let copy = TensorStorage(uninitializedCount: storage.count)
-            copy.pointer.update(from: storage.pointer, count: storage.count)
+            let copy = TensorStorage(uninitializedCount: storage.count, elementType: storage.elementType)
+            copy.rawPointer.copyMemory(from: storage.rawPointer, byteCount: storage.count * storage.elementType.byteSize)
             storage = copy
         }
     }
@@ -139,13 +180,17 @@ public struct Tensor: @unchecked Sendable {
             require(i >= 0 && i < extent, "index \(index) out of range for shape \(shape)")
             offset = offset * extent + i
         }
-        return storage.pointer[offset]
+        switch elementType {
+        case .float32: return storage.pointer[offset]
+        case .bfloat16:
+            return ElementConversion.float(fromBFloat16: storage.rawPointer.assumingMemoryBound(to: UInt16.self)[offset])
+        }
     }
 }
 
 extension Tensor: CustomStringConvertible {
     public var description: String {
         let head = scalars.prefix(8).map { String(format: "%.5g", $0) }.joined(separator: ", ")
-        return "Tensor(\(shape), [\(head)\(count > 8 ? ", ..." : "")])"
+        return "Tensor(\(elementType == .float32 ? "" : "\(elementType), ")\(shape), [\(head)\(count > 8 ? ", ..." : "")])"
     }
 }

@@ -44,6 +44,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Image to image: how far to move from the init image, in (0, 1]; 1 ignores it almost entirely.")
     var strength: Double = InitImage.defaultStrength
 
+    @Option(help: "Precision of the weights and products: fp32 (matches diffusers' float32 within 1/255) or bf16 (half the weight memory; bfloat16 products, with AMX where the CPU has it).")
+    var precision: String = Precision.float32.rawValue
+
     @Option(help: "For single files: the family, when its tensors should not decide (\(SingleFileFamily.allCases.map(\.rawValue).joined(separator: ", "))).")
     var family: String?
 
@@ -58,6 +61,9 @@ struct GenerateCommand: ParsableCommand {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         guard strength > 0 && strength <= 1 else {
             throw ValidationError("--strength must be greater than 0 and at most 1 (got \(strength))")
+        }
+        if Precision(name: precision) == nil {
+            throw ValidationError("unknown --precision \(precision); expected fp32 or bf16")
         }
         if let family, SingleFileFamily(rawValue: family) == nil {
             throw ValidationError("unknown --family \(family); expected one of "
@@ -83,7 +89,8 @@ struct GenerateCommand: ParsableCommand {
             loaded = try StableDiffusionModel.load(from: location,
                                                    family: family.flatMap(SingleFileFamily.init(rawValue:)),
                                                    configFolder: config.map { URL(fileURLWithPath: $0) },
-                                                   withEncoder: start != nil)
+                                                   withEncoder: start != nil,
+                                                   precision: Precision(name: precision) ?? .float32)
         } catch {
             printError("error: cannot load model: \(error)")
             throw ExitCode(1)

@@ -1,3 +1,4 @@
+import EaselTensor
 import Foundation
 
 /// A pipeline saved in diffusers' folder layout: `model_index.json` naming each
@@ -99,7 +100,7 @@ public struct DiffusersComponent: Sendable {
     /// Opens the component's weights for strict loading; every shard is validated now.
     /// Attention parameters saved under diffusers' pre-0.14 names are shown under the
     /// current ones (see `DeprecatedAttentionNames`).
-    public func weights(variant: String? = nil) throws -> StrictWeights {
-        StrictWeights(DeprecatedAttentionNames.normalised(try weightFiles(variant: variant).open()))
+    public func weights(variant: String? = nil, matrixType: ElementType = .float32) throws -> StrictWeights {
+        StrictWeights(DeprecatedAttentionNames.normalised(try weightFiles(variant: variant).open()), matrixType: matrixType)
     }
 }

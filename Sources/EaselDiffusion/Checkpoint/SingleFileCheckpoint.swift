@@ -106,8 +106,8 @@ public struct SingleFileCheckpoint: Sendable {
     }
 
     /// A fresh strict weight source over `component`'s tensors, to build one model from.
-    public func weights(for component: SingleFileComponent) -> StrictWeights {
-        StrictWeights(archive(for: component))
+    public func weights(for component: SingleFileComponent, matrixType: ElementType = .float32) -> StrictWeights {
+        StrictWeights(archive(for: component), matrixType: matrixType)
     }
 
     /// The training step the file records, if any (diffusers reads it to tell SD 2.x 512-base).

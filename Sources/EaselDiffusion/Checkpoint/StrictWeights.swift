@@ -12,16 +12,21 @@ public final class StrictWeights: WeightSource, @unchecked Sendable {
     /// The tensors, by diffusers name.
     public let archive: any TensorArchive
 
+    /// The element type `matrix` gives linear and convolution weights in (other
+    /// parameters, norms and biases, stay float32).
+    public let matrixType: ElementType
+
     private let lock = NSLock()
     private var used = Set<String>()
 
-    public init(_ archive: any TensorArchive) {
+    public init(_ archive: any TensorArchive, matrixType: ElementType = .float32) {
         self.archive = archive
+        self.matrixType = matrixType
     }
 
     /// Strict loading over tensors in memory (tests, assembled checkpoints).
-    public convenience init(tensors: [String: Tensor], location: String = "<memory>") {
-        self.init(InMemoryArchive(tensors, location: location))
+    public convenience init(tensors: [String: Tensor], location: String = "<memory>", matrixType: ElementType = .float32) {
+        self.init(InMemoryArchive(tensors, location: location), matrixType: matrixType)
     }
 
     public var location: String { archive.location }
@@ -40,6 +45,10 @@ public final class StrictWeights: WeightSource, @unchecked Sendable {
         }
         markUsed(name)
         return loaded
+    }
+
+    public func matrix(_ name: String, shape: [Int]) throws -> Tensor {
+        try tensor(name, shape: shape).converted(to: matrixType)
     }
 
     public func shape(of name: String) -> [Int]? { archive.info(name)?.shape }

@@ -14,6 +14,10 @@ public protocol WeightSource: Sendable {
     var location: String { get }
     /// Tensor `name`, which must exist and have exactly `shape`.
     func tensor(_ name: String, shape: [Int]) throws -> Tensor
+    /// Tensor `name` as `tensor` gives it, for a weight that only enters matrix products
+    /// (a linear or convolution layer's weight): in the element type the model is loaded
+    /// with (`StrictWeights.matrixType`), float32 by default.
+    func matrix(_ name: String, shape: [Int]) throws -> Tensor
     /// The stored shape of tensor `name`, or nil when there is no such tensor. Does not
     /// count as using it.
     func shape(of name: String) -> [Int]?
@@ -26,6 +30,8 @@ extension WeightSource {
     public func contains(_ name: String) -> Bool { shape(of: name) != nil }
 
     public func scoped(_ prefix: String) -> ScopedWeights { ScopedWeights(base: self, prefix: prefix) }
+
+    public func matrix(_ name: String, shape: [Int]) throws -> Tensor { try tensor(name, shape: shape) }
 
     /// Tensor `name` with exactly `shape` if the checkpoint has it, nil if it does not
     /// (for parameters that checkpoints in the wild may or may not carry).
@@ -59,6 +65,10 @@ public struct ScopedWeights: WeightSource {
 
     public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
         try base.tensor(prefix + name, shape: shape)
+    }
+
+    public func matrix(_ name: String, shape: [Int]) throws -> Tensor {
+        try base.matrix(prefix + name, shape: shape)
     }
 
     public func shape(of name: String) -> [Int]? { base.shape(of: prefix + name) }

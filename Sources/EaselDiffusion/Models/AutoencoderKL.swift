@@ -43,9 +43,9 @@ public struct AutoencoderKL: Sendable {
     /// Loads a diffusers `vae/` folder strictly: every weight of the built parts by name
     /// and shape, and no tensor left unused except, with `.decoderOnly`, the encoder's.
     public static func load(from component: DiffusersComponent, parts: Parts = .encoderAndDecoder,
-                            variant: String? = nil) throws -> AutoencoderKL {
+                            variant: String? = nil, matrixType: ElementType = .float32) throws -> AutoencoderKL {
         let config = try component.config(AutoencoderKLConfig.self)
-        let weights = try component.weights(variant: variant)
+        let weights = try component.weights(variant: variant, matrixType: matrixType)
         let model = try AutoencoderKL(config: config, weights: weights, parts: parts)
         try weights.checkAllConsumed(allowing: parts == .decoderOnly ? .prefixes(["encoder.", "quant_conv."]) : .none)
         return model

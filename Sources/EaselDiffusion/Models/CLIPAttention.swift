@@ -17,7 +17,7 @@ struct CLIPAttention: Sendable {
     init(config: CLIPTextConfig, weights: any WeightSource) throws {
         let d = config.hiddenSize
         func linear(_ name: String) throws -> (Tensor, Tensor) {
-            (try weights.tensor("\(name).weight", shape: [d, d]), try weights.tensor("\(name).bias", shape: [d]))
+            (try weights.matrix("\(name).weight", shape: [d, d]), try weights.tensor("\(name).bias", shape: [d]))
         }
         (qWeight, qBias) = try linear("q_proj")
         (kWeight, kBias) = try linear("k_proj")

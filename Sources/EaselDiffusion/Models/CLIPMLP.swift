@@ -12,9 +12,9 @@ struct CLIPMLP: Sendable {
 
     init(config: CLIPTextConfig, weights: any WeightSource) throws {
         let d = config.hiddenSize, i = config.intermediateSize
-        fc1Weight = try weights.tensor("fc1.weight", shape: [i, d])
+        fc1Weight = try weights.matrix("fc1.weight", shape: [i, d])
         fc1Bias = try weights.tensor("fc1.bias", shape: [i])
-        fc2Weight = try weights.tensor("fc2.weight", shape: [d, i])
+        fc2Weight = try weights.matrix("fc2.weight", shape: [d, i])
         fc2Bias = try weights.tensor("fc2.bias", shape: [d])
         activation = config.hiddenAct
     }

@@ -36,15 +36,17 @@ public struct CLIPTextModel: Sendable {
         }
         finalNormWeight = try text.tensor("final_layer_norm.weight", shape: [config.hiddenSize])
         finalNormBias = try text.tensor("final_layer_norm.bias", shape: [config.hiddenSize])
-        projection = try weights.tensorIfPresent("text_projection.weight", shape: [config.projectionDim, config.hiddenSize])
+        projection = try weights.contains("text_projection.weight")
+            ? weights.matrix("text_projection.weight", shape: [config.projectionDim, config.hiddenSize]) : nil
     }
 
     /// Loads a `text_encoder/` folder (`config.json` and its safetensors weights) strictly:
     /// every tensor must be used, except a `position_ids` buffer.
-    public static func load(from directory: URL, variant: String? = nil) throws -> CLIPTextModel {
+    public static func load(from directory: URL, variant: String? = nil,
+                            matrixType: ElementType = .float32) throws -> CLIPTextModel {
         let component = DiffusersComponent(name: directory.lastPathComponent, directory: directory)
         let config = try component.config(CLIPTextConfig.self)
-        let weights = try component.weights(variant: variant)
+        let weights = try component.weights(variant: variant, matrixType: matrixType)
         let model = try CLIPTextModel(config: config, weights: weights)
         try weights.checkAllConsumed(allowing: .buffers)
         return model

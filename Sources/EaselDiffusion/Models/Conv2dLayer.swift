@@ -11,7 +11,7 @@ struct Conv2dLayer: Sendable {
     /// `(kernel - 1) / 2` on every side ("same" size at stride 1).
     init(_ weights: any WeightSource, input: Int, output: Int, kernel: Int,
          stride: Int = 1, padding: Padding2D? = nil) throws {
-        weight = try weights.tensor("weight", shape: [output, input, kernel, kernel])
+        weight = try weights.matrix("weight", shape: [output, input, kernel, kernel])
         bias = try weights.tensor("bias", shape: [output])
         self.stride = stride
         self.padding = padding ?? Padding2D((kernel - 1) / 2)

@@ -8,14 +8,14 @@ struct LinearLayer: Sendable {
 
     /// Loads `weight` (and `bias` unless `bias` is false) from `weights`, scoped to the layer.
     init(_ weights: any WeightSource, input: Int, output: Int, bias: Bool = true) throws {
-        weight = try weights.tensor("weight", shape: [output, input])
+        weight = try weights.matrix("weight", shape: [output, input])
         self.bias = bias ? try weights.tensor("bias", shape: [output]) : nil
     }
 
     /// A 1x1 `torch.nn.Conv2d` (`weight` `[out, in, 1, 1]`) used on tokens: on `[B, H*W, C]`
     /// it computes what the convolution computes on `[B, C, H, W]`, without a layout change.
     init(pointwiseConv weights: any WeightSource, input: Int, output: Int) throws {
-        weight = try weights.tensor("weight", shape: [output, input, 1, 1]).reshaped([output, input])
+        weight = try weights.matrix("weight", shape: [output, input, 1, 1]).reshaped([output, input])
         bias = try weights.tensor("bias", shape: [output])
     }
 

@@ -51,29 +51,32 @@ public struct StableDiffusionModel: Sendable {
     /// tensors say it is, and `configFolder` is a diffusers folder whose component configs
     /// (and tokenizer) it takes instead of the family's usual ones — diffusers'
     /// `from_single_file(config=...)`; both are ignored for folders. `withEncoder` also loads
-    /// the VAE's encoder (image-to-image needs it; text-to-image does not).
+    /// the VAE's encoder (image-to-image needs it; text-to-image does not). `precision` is
+    /// the element type its layers' weights are kept and multiplied in (`Precision`).
     public static func load(from url: URL, family: SingleFileFamily? = nil, configFolder: URL? = nil,
-                            withEncoder: Bool = false) throws -> StableDiffusionModel {
+                            withEncoder: Bool = false, precision: Precision = .float32) throws -> StableDiffusionModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw ModelLoadingError.notFound(url.path)
         }
         if isDirectory.boolValue {
-            return try loadFolder(url, withEncoder: withEncoder)
+            return try loadFolder(url, withEncoder: withEncoder, matrixType: precision.matrixType)
         }
         guard url.pathExtension.lowercased() == "safetensors" else {
             throw ModelLoadingError.unsupportedFile(url.path)
         }
-        return try loadSingleFile(url, family: family, configFolder: configFolder, withEncoder: withEncoder)
+        return try loadSingleFile(url, family: family, configFolder: configFolder, withEncoder: withEncoder,
+                                  matrixType: precision.matrixType)
     }
 
-    private static func loadFolder(_ url: URL, withEncoder: Bool) throws -> StableDiffusionModel {
+    private static func loadFolder(_ url: URL, withEncoder: Bool, matrixType: ElementType) throws -> StableDiffusionModel {
         let folder = try DiffusersFolder(url: url)
         let tokenizer = try CLIPTokenizer(folder: try folder.component("tokenizer").directory)
-        let textEncoder = try CLIPTextModel.load(from: try folder.component("text_encoder").directory)
-        let unet = try UNet2DConditionModel.load(from: try folder.component("unet"))
+        let textEncoder = try CLIPTextModel.load(from: try folder.component("text_encoder").directory,
+                                                 matrixType: matrixType)
+        let unet = try UNet2DConditionModel.load(from: try folder.component("unet"), matrixType: matrixType)
         let vae = try AutoencoderKL.load(from: try folder.component("vae"),
-                                         parts: withEncoder ? .encoderAndDecoder : .decoderOnly)
+                                         parts: withEncoder ? .encoderAndDecoder : .decoderOnly, matrixType: matrixType)
         let scheduler = try folder.component("scheduler")
         let configuration = try SchedulerConfiguration.load(
             from: scheduler.directory.appendingPathComponent("scheduler_config.json"))
@@ -84,26 +87,26 @@ public struct StableDiffusionModel: Sendable {
     }
 
     private static func loadSingleFile(_ url: URL, family: SingleFileFamily?, configFolder: URL?,
-                                       withEncoder: Bool) throws -> StableDiffusionModel {
+                                       withEncoder: Bool, matrixType: ElementType) throws -> StableDiffusionModel {
         let checkpoint = try SingleFileCheckpoint(url: url, familyOverride: family, configFolder: configFolder)
         let configs = checkpoint.configs
         let path = url.path
 
         let textConfig = try ConfigFile.decode(CLIPTextConfig.self, from: configs.textEncoder,
                                                path: "\(path) (text_encoder config)")
-        let textWeights = checkpoint.weights(for: .textEncoder)
+        let textWeights = checkpoint.weights(for: .textEncoder, matrixType: matrixType)
         let textEncoder = try CLIPTextModel(config: textConfig, weights: textWeights)
         try textWeights.checkAllConsumed(allowing: .buffers)
 
         let unetConfig = try ConfigFile.decode(UNet2DConditionConfig.self, from: configs.unet,
                                                path: "\(path) (unet config)")
-        let unetWeights = checkpoint.weights(for: .unet)
+        let unetWeights = checkpoint.weights(for: .unet, matrixType: matrixType)
         let unet = try UNet2DConditionModel(config: unetConfig, weights: unetWeights)
         try unetWeights.checkAllConsumed()
 
         let vaeConfig = try ConfigFile.decode(AutoencoderKLConfig.self, from: configs.vae,
                                               path: "\(path) (vae config)")
-        let vaeWeights = checkpoint.weights(for: .vae)
+        let vaeWeights = checkpoint.weights(for: .vae, matrixType: matrixType)
         let vae = try AutoencoderKL(config: vaeConfig, weights: vaeWeights,
                                     parts: withEncoder ? .encoderAndDecoder : .decoderOnly)
         try vaeWeights.checkAllConsumed(allowing: withEncoder ? .none : .prefixes(["encoder.", "quant_conv."]))

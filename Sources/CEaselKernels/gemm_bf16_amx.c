@@ -1,0 +1,308 @@
+// bfloat16 matrix product on AMX tiles, float32 accumulation.
+//
+// Packed like the float32 product (Goto / BLIS loops), in the layouts the tile loads want:
+// A in panels of 32 rows, each 32-wide step of k two 16 x 32 tiles; B in panels of 32
+// columns, each 32-deep step of k two 16 x 32 "VNNI" tiles (pairs of k interleaved per
+// column). The micro-kernel keeps a 32 x 32 block of C in four tiles. Float32 operands are
+// rounded to bfloat16 (nearest, ties to even) while they are packed, so a product of
+// float32 activations and bfloat16 weights needs no separate conversion pass. k is padded
+// with zeros to a multiple of 32; KC is a constant, so each output element is the same sum
+// for a given k whatever the caller's split.
+
+#include "EaselKernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+#include "workspace.h"
+
+#define MR 32
+#define NR 32
+#define KSTEP 32
+#define KC 512
+#define MC 256
+#define NC 1024
+
+#define AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
+
+static inline long min_l(long a, long b) { return a < b ? a : b; }
+
+/// bfloat16 bits of a float32, nearest-even; NaN stays (quiet) NaN.
+static inline uint16_t round_bf16(float value) {
+    uint32_t bits;
+    memcpy(&bits, &value, 4);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40);
+    return (uint16_t)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+
+/// Element (row, col) of a row-major matrix of `type`, as bfloat16 bits.
+static inline uint16_t element(const void *base, easel_element_type type, long row, long col, long ld) {
+    if (type == EASEL_BFLOAT16) return ((const uint16_t *)base)[row * ld + col];
+    return round_bf16(((const float *)base)[row * ld + col]);
+}
+
+/// Packs op(A) rows [i0, i0+mc) x k [p0, p0+kc) (kc padded to kcp, a multiple of 32):
+/// panel r0 (32 rows) at dst + r0*kcp; within it, step s, half t, row r, element e at
+/// ((s*2 + t)*16 + r)*32 + e. Out-of-range rows and k are zero.
+AMX static void pack_a(int trans, const void *a, easel_element_type type, long lda, long m,
+                       long i0, long mc, long p0, long kc, long kcp, uint16_t *dst) {
+    for (long r0 = 0; r0 < mc; r0 += MR) {
+        uint16_t *panel = dst + r0 * kcp;
+        for (long rr = 0; rr < MR; rr++) {
+            long row = i0 + r0 + rr;
+            long t = rr / 16, r = rr % 16;
+            for (long s = 0; s < kcp / KSTEP; s++) {
+                uint16_t *d = panel + ((s * 2 + t) * 16 + r) * 32;
+                long kBase = s * KSTEP;
+                long valid = row < i0 + mc && row < m ? min_l(KSTEP, kc - kBase) : 0;
+                if (valid < 0) valid = 0;
+                if (!trans && valid == KSTEP) {
+                    if (type == EASEL_FLOAT32) {
+                        const float *src = (const float *)a + row * lda + p0 + kBase;
+                        __m512 lo = _mm512_loadu_ps(src), hi = _mm512_loadu_ps(src + 16);
+                        _mm512_store_si512(d, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+                    } else {
+                        _mm512_store_si512(d, _mm512_loadu_si512((const uint16_t *)a + row * lda + p0 + kBase));
+                    }
+                    continue;
+                }
+                long e = 0;
+                for (; e < valid; e++)
+                    d[e] = trans ? element(a, type, p0 + kBase + e, row, lda)
+                                 : element(a, type, row, p0 + kBase + e, lda);
+                for (; e < 32; e++) d[e] = 0;
+            }
+        }
+    }
+}
+
+/// Interleaves k pairs: [x0..x15 | y0..y15] -> x0 y0 x1 y1 ... x15 y15.
+static const uint16_t pairOrder[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+
+/// One 16-pair x 16-column VNNI tile of op(B): k [k0, k0+32), columns [col0, col0+16),
+/// all inside B, at dst (512 elements).
+AMX static void pack_b_tile(int trans, const void *b, easel_element_type type, long ldb,
+                            long k0, long col0, uint16_t *dst) {
+    if (!trans) {
+        __m512i order = _mm512_loadu_si512(pairOrder);
+        for (long q = 0; q < 16; q++) {
+            long k = k0 + 2 * q;
+            __m512i both;
+            if (type == EASEL_FLOAT32) {
+                const float *x = (const float *)b + k * ldb + col0;
+                both = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + ldb), _mm512_loadu_ps(x));
+            } else {
+                const uint16_t *x = (const uint16_t *)b + k * ldb + col0;
+                both = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x)),
+                                          _mm256_loadu_si256((const __m256i *)(x + ldb)), 1);
+            }
+            _mm512_store_si512(dst + q * 32, _mm512_permutexvar_epi16(order, both));
+        }
+        return;
+    }
+    // B stored [n, k]: a column's k pairs are adjacent, so one 32-bit gather per pair row.
+    __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                      _mm512_set1_epi32((int)ldb));
+    if (type == EASEL_BFLOAT16) {
+        const uint16_t *base = (const uint16_t *)b + col0 * ldb + k0;
+        for (long q = 0; q < 16; q++)
+            _mm512_store_si512(dst + q * 32, _mm512_i32gather_epi32(rows, base + 2 * q, 2));
+    } else {
+        __m512i order = _mm512_loadu_si512(pairOrder);
+        const float *base = (const float *)b + col0 * ldb + k0;
+        for (long q = 0; q < 16; q++) {
+            __m512 even = _mm512_i32gather_ps(rows, base + 2 * q, 4);
+            __m512 odd = _mm512_i32gather_ps(rows, base + 2 * q + 1, 4);
+            _mm512_store_si512(dst + q * 32, _mm512_permutexvar_epi16(order, (__m512i)_mm512_cvtne2ps_pbh(odd, even)));
+        }
+    }
+}
+
+AMX static void pack_b_edge(int trans, const void *b, easel_element_type type, long ldb, long n,
+                            long first, long end, long p0, long kc, long s0, long s1, uint16_t *panel);
+
+/// Packs op(B) k [p0, p0+kc) x columns [j0, j0+nc) (kc padded to kcp): panel c0 (32
+/// columns) at dst + c0*kcp; within it, step s, half t, k pair q, column c, element e
+/// (k = s*32 + 2q + e) at (((s*2 + t)*16 + q)*16 + c)*2 + e. Out-of-range is zero.
+AMX static void pack_b(int trans, const void *b, easel_element_type type, long ldb, long n,
+                       long j0, long nc, long p0, long kc, long kcp, uint16_t *dst) {
+    for (long c0 = 0; c0 < nc; c0 += NR) {
+        uint16_t *panel = dst + c0 * kcp;
+        if (c0 + NR <= nc && j0 + c0 + NR <= n) {
+            // Whole panel inside B: vector packing for every full step of k.
+            long fullSteps = kc / KSTEP;
+            for (long s = 0; s < fullSteps; s++)
+                for (long t = 0; t < 2; t++)
+                    pack_b_tile(trans, b, type, ldb, p0 + s * KSTEP, j0 + c0 + t * 16,
+                                panel + (s * 2 + t) * 16 * 32);
+            if (fullSteps * KSTEP < kcp)
+                pack_b_edge(trans, b, type, ldb, n, j0 + c0, j0 + nc, p0, kc, fullSteps, kcp / KSTEP, panel);
+        } else {
+            pack_b_edge(trans, b, type, ldb, n, j0 + c0, j0 + nc, p0, kc, 0, kcp / KSTEP, panel);
+        }
+    }
+}
+
+/// Packs steps [s0, s1) of one B panel starting at column `first` element by element,
+/// zero past column `end` (and n) and past kc.
+AMX static void pack_b_edge(int trans, const void *b, easel_element_type type, long ldb, long n,
+                            long first, long end, long p0, long kc, long s0, long s1, uint16_t *panel) {
+    for (long cc = 0; cc < NR; cc++) {
+        long col = first + cc;
+        long t = cc / 16, c = cc % 16;
+        int inside = col < end && col < n;
+        for (long s = s0; s < s1; s++) {
+            for (long q = 0; q < 16; q++) {
+                uint16_t *d = panel + (((s * 2 + t) * 16 + q) * 16 + c) * 2;
+                for (long e = 0; e < 2; e++) {
+                    long kk = s * KSTEP + 2 * q + e;
+                    d[e] = inside && kk < kc
+                        ? (trans ? element(b, type, col, p0 + kk, ldb) : element(b, type, p0 + kk, col, ldb))
+                        : 0;
+                }
+            }
+        }
+    }
+}
+
+/// 32 x 32 block: C = alpha * (A panel x B panel) + (accumulate ? C : beta * C).
+AMX static void micro_kernel(long steps, const uint16_t *a, const uint16_t *b,
+                             float *c, long ldc, long rows, long cols,
+                             float alpha, float beta, int accumulate) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (long s = 0; s < steps; s++) {
+        const uint16_t *as = a + s * 2 * 16 * 32, *bs = b + s * 2 * 16 * 32;
+        _tile_loadd(4, as, 64);
+        _tile_loadd(5, as + 16 * 32, 64);
+        _tile_loadd(6, bs, 64);
+        _tile_loadd(7, bs + 16 * 32, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    float block[32 * 32] __attribute__((aligned(64)));
+    _tile_stored(0, block, 128);
+    _tile_stored(1, block + 16, 128);
+    _tile_stored(2, block + 16 * 32, 128);
+    _tile_stored(3, block + 16 * 32 + 16, 128);
+    __m512 va = _mm512_set1_ps(alpha);
+    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
+    __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
+    int readC = accumulate || beta != 0;
+    __m512 vb = _mm512_set1_ps(accumulate ? 1.0f : beta);
+    for (long r = 0; r < rows; r++) {
+        float *row = c + r * ldc;
+        __m512 x0 = _mm512_mul_ps(va, _mm512_load_ps(block + r * 32));
+        __m512 x1 = _mm512_mul_ps(va, _mm512_load_ps(block + r * 32 + 16));
+        if (readC) {
+            x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), x0);
+            x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), x1);
+        }
+        _mm512_mask_storeu_ps(row, m0, x0);
+        _mm512_mask_storeu_ps(row + 16, m1, x1);
+    }
+}
+
+/// Tile shapes: C tiles 0-3, A tiles 4-5, B tiles 6-7, each 16 rows of 64 bytes.
+AMX static void configure_tiles(void) {
+    struct {
+        uint8_t palette, start;
+        uint8_t reserved[14];
+        uint16_t colsb[16];
+        uint8_t rows[16];
+    } __attribute__((packed, aligned(64))) config;
+    memset(&config, 0, sizeof config);
+    config.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        config.colsb[t] = 64;
+        config.rows[t] = 16;
+    }
+    _tile_loadconfig(&config);
+}
+
+AMX void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, float alpha,
+                             const void *a, easel_element_type aType, long lda,
+                             const void *b, easel_element_type bType, long ldb,
+                             float beta, float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        for (long i = 0; i < m; i++)
+            for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+        return;
+    }
+    long kcMax = (min_l(KC, k) + KSTEP - 1) / KSTEP * KSTEP;
+    long ncMax = min_l(NC, (n + NR - 1) / NR * NR);
+    long mcMax = min_l(MC, (m + MR - 1) / MR * MR);
+    uint16_t *packedB = easel_workspace(2, sizeof(uint16_t) * (size_t)(kcMax * ncMax));
+    uint16_t *packedA = easel_workspace(3, sizeof(uint16_t) * (size_t)(kcMax * mcMax));
+    configure_tiles();
+    for (long j0 = 0; j0 < n; j0 += NC) {
+        long nc = min_l(NC, n - j0);
+        for (long p0 = 0; p0 < k; p0 += KC) {
+            long kc = min_l(KC, k - p0);
+            long kcp = (kc + KSTEP - 1) / KSTEP * KSTEP;
+            pack_b(transB, b, bType, ldb, n, j0, nc, p0, kc, kcp, packedB);
+            for (long i0 = 0; i0 < m; i0 += MC) {
+                long mc = min_l(MC, m - i0);
+                pack_a(transA, a, aType, lda, m, i0, mc, p0, kc, kcp, packedA);
+                for (long jr = 0; jr < nc; jr += NR) {
+                    for (long ir = 0; ir < mc; ir += MR) {
+                        micro_kernel(kcp / KSTEP, packedA + ir * kcp, packedB + jr * kcp,
+                                     c + (i0 + ir) * ldc + j0 + jr, ldc,
+                                     min_l(MR, mc - ir), min_l(NR, nc - jr),
+                                     alpha, beta, p0 > 0);
+                    }
+                }
+            }
+        }
+    }
+    _tile_release();
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+static void round_avx512(const float *source, uint16_t *destination, long count) {
+    long i = 0;
+    for (; i + 32 <= count; i += 32) {
+        __m512 lo = _mm512_loadu_ps(source + i), hi = _mm512_loadu_ps(source + i + 16);
+        _mm512_storeu_si512(destination + i, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+    for (; i < count; i++) destination[i] = round_bf16(source[i]);
+}
+
+void easel_round_to_bfloat16(const float *source, uint16_t *destination, long count) {
+    if (easel_cpu_features() & EASEL_CPU_AVX512_BF16) {
+        round_avx512(source, destination, count);
+        return;
+    }
+    for (long i = 0; i < count; i++) destination[i] = round_bf16(source[i]);
+}
+
+#else
+
+#include <string.h>
+
+void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, float alpha,
+                         const void *a, easel_element_type aType, long lda,
+                         const void *b, easel_element_type bType, long ldb,
+                         float beta, float *c, long ldc) {
+    (void)transA; (void)transB; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)aType;
+    (void)lda; (void)b; (void)bType; (void)ldb; (void)beta; (void)c; (void)ldc;
+}
+
+static uint16_t round_bf16(float value) {
+    uint32_t bits;
+    memcpy(&bits, &value, 4);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40);
+    return (uint16_t)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+
+void easel_round_to_bfloat16(const float *source, uint16_t *destination, long count) {
+    for (long i = 0; i < count; i++) destination[i] = round_bf16(source[i]);
+}
+
+#endif

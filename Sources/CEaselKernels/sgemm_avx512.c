@@ -1,0 +1,167 @@
+// Float32 matrix product with AVX-512 FMA: packed operands and a 14 x 32 register tile.
+//
+// The loops are the usual ones (Goto / BLIS): B is packed KC x NC at a time into panels of
+// NR columns, A MC x KC at a time into panels of MR rows, and the micro-kernel keeps an
+// MR x NR block of C in 28 registers while it runs over KC. Every output element is the
+// same sum for a given k (KC is a constant), whatever m, n or the caller's panel split.
+
+#include "EaselKernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+#include "workspace.h"
+
+#define MR 14
+#define NR 32
+#define KC 384
+#define MC (MR * 24)
+#define NC 4096
+
+#define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
+
+static inline long min_l(long a, long b) { return a < b ? a : b; }
+
+/// Packs rows [i0, i0+mc) x columns [p0, p0+kc) of op(A) into panels of MR rows:
+/// panel r holds, for each p, the MR values A(i0 + r*MR + 0..MR-1, p0 + p); rows past m are 0.
+AVX512 static void pack_a(int trans, const float *a, long lda, long i0, long mc, long p0, long kc, float *dst) {
+    for (long r0 = 0; r0 < mc; r0 += MR) {
+        long rows = min_l(MR, mc - r0);
+        float *panel = dst + r0 * kc;
+        if (trans) {
+            // A stored [k, m]: the MR values of one p are contiguous.
+            for (long p = 0; p < kc; p++) {
+                const float *src = a + (p0 + p) * lda + i0 + r0;
+                float *d = panel + p * MR;
+                long r = 0;
+                for (; r < rows; r++) d[r] = src[r];
+                for (; r < MR; r++) d[r] = 0;
+            }
+        } else {
+            for (long r = 0; r < rows; r++) {
+                const float *src = a + (i0 + r0 + r) * lda + p0;
+                for (long p = 0; p < kc; p++) panel[p * MR + r] = src[p];
+            }
+            for (long r = rows; r < MR; r++)
+                for (long p = 0; p < kc; p++) panel[p * MR + r] = 0;
+        }
+    }
+}
+
+/// Packs rows [p0, p0+kc) x columns [j0, j0+nc) of op(B) into panels of NR columns:
+/// panel j holds, for each p, the NR values B(p0 + p, j0 + j*NR + 0..NR-1); columns past n are 0.
+AVX512 static void pack_b(int trans, const float *b, long ldb, long j0, long nc, long p0, long kc, float *dst) {
+    for (long c0 = 0; c0 < nc; c0 += NR) {
+        long cols = min_l(NR, nc - c0);
+        float *panel = dst + c0 * kc;
+        if (!trans) {
+            __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
+            __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
+            for (long p = 0; p < kc; p++) {
+                const float *src = b + (p0 + p) * ldb + j0 + c0;
+                _mm512_store_ps(panel + p * NR, _mm512_maskz_loadu_ps(m0, src));
+                _mm512_store_ps(panel + p * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+            }
+        } else {
+            // B stored [n, k]: each column's kc values are contiguous.
+            for (long c = 0; c < cols; c++) {
+                const float *src = b + (j0 + c0 + c) * ldb + p0;
+                for (long p = 0; p < kc; p++) panel[p * NR + c] = src[p];
+            }
+            for (long c = cols; c < NR; c++)
+                for (long p = 0; p < kc; p++) panel[p * NR + c] = 0;
+        }
+    }
+}
+
+/// C[0..rows, 0..cols] = alpha * (A panel x B panel) + (accumulate ? C : beta * C).
+AVX512 static void micro_kernel(long kc, const float *restrict a, const float *restrict b,
+                                float *c, long ldc, long rows, long cols,
+                                float alpha, float beta, int accumulate) {
+    __m512 acc[MR][2];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < MR; r++) {
+        acc[r][0] = _mm512_setzero_ps();
+        acc[r][1] = _mm512_setzero_ps();
+    }
+    for (long p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_load_ps(b + p * NR), b1 = _mm512_load_ps(b + p * NR + 16);
+        const float *ap = a + p * MR;
+#pragma clang loop unroll(full)
+        for (int r = 0; r < MR; r++) {
+            __m512 av = _mm512_set1_ps(ap[r]);
+            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+        }
+    }
+    __m512 va = _mm512_set1_ps(alpha);
+    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
+    __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
+    if (accumulate || beta != 0) {
+        __m512 vb = _mm512_set1_ps(accumulate ? 1.0f : beta);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < MR; r++) {
+            if (r < rows) {
+                float *row = c + r * ldc;
+                __m512 c0 = _mm512_maskz_loadu_ps(m0, row), c1 = _mm512_maskz_loadu_ps(m1, row + 16);
+                _mm512_mask_storeu_ps(row, m0, _mm512_fmadd_ps(va, acc[r][0], _mm512_mul_ps(vb, c0)));
+                _mm512_mask_storeu_ps(row + 16, m1, _mm512_fmadd_ps(va, acc[r][1], _mm512_mul_ps(vb, c1)));
+            }
+        }
+    } else {
+#pragma clang loop unroll(full)
+        for (int r = 0; r < MR; r++) {
+            if (r < rows) {
+                float *row = c + r * ldc;
+                _mm512_mask_storeu_ps(row, m0, _mm512_mul_ps(va, acc[r][0]));
+                _mm512_mask_storeu_ps(row + 16, m1, _mm512_mul_ps(va, acc[r][1]));
+            }
+        }
+    }
+}
+
+AVX512 void easel_sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha,
+                               const float *a, long lda, const float *b, long ldb,
+                               float beta, float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        for (long i = 0; i < m; i++)
+            for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+        return;
+    }
+    long kcMax = min_l(KC, k);
+    long ncMax = min_l(NC, (n + NR - 1) / NR * NR);
+    long mcMax = min_l(MC, (m + MR - 1) / MR * MR);
+    float *packedB = easel_workspace(0, sizeof(float) * (size_t)(kcMax * ncMax));
+    float *packedA = easel_workspace(1, sizeof(float) * (size_t)(kcMax * mcMax));
+    for (long j0 = 0; j0 < n; j0 += NC) {
+        long nc = min_l(NC, n - j0);
+        for (long p0 = 0; p0 < k; p0 += KC) {
+            long kc = min_l(KC, k - p0);
+            pack_b(transB, b, ldb, j0, nc, p0, kc, packedB);
+            for (long i0 = 0; i0 < m; i0 += MC) {
+                long mc = min_l(MC, m - i0);
+                pack_a(transA, a, lda, i0, mc, p0, kc, packedA);
+                for (long jr = 0; jr < nc; jr += NR) {
+                    for (long ir = 0; ir < mc; ir += MR) {
+                        micro_kernel(kc, packedA + ir * kc, packedB + jr * kc,
+                                     c + (i0 + ir) * ldc + j0 + jr, ldc,
+                                     min_l(MR, mc - ir), min_l(NR, nc - jr),
+                                     alpha, beta, p0 > 0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#else
+
+void easel_sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha,
+                        const float *a, long lda, const float *b, long ldb,
+                        float beta, float *c, long ldc) {
+    (void)transA; (void)transB; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda;
+    (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;
+}
+
+#endif
