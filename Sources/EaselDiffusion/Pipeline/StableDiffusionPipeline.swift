@@ -7,6 +7,9 @@ import Foundation
 /// tokenisation, same classifier-free guidance, same noise for the same seed, same decoding.
 ///
 /// The two differ only in where the shared `DenoisingLoop` starts (`StartingLatents`).
+/// A guidance-distilled UNet (one with `time_cond_proj_dim`, LCM) runs as diffusers'
+/// `LatentConsistencyModelPipeline`: the guidance scale enters as an embedding of
+/// `guidance - 1`, there is no unguided pass and no negative prompt.
 /// It leaves out what Easel does not offer yet: clip skip, guidance rescale, IP adapters,
 /// the safety checker, prompt weighting and resizing an init image.
 public struct StableDiffusionPipeline: Sendable {
@@ -43,7 +46,7 @@ public struct StableDiffusionPipeline: Sendable {
         var loop = DenoisingLoop(
             unet: model.unet, scheduler: scheduler, beginIndex: starting.beginIndex, latents: starting.latents,
             conditioning: conditioning,
-            guidance: request.usesGuidance ? .classifierFree(scale: Float(request.guidanceScale)) : .unguided)
+            guidance: runsUnguidedPass(request) ? .classifierFree(scale: Float(request.guidanceScale)) : .unguided)
 
         var stepSeconds: [Double] = []
         while !loop.isFinished {
@@ -67,16 +70,32 @@ public struct StableDiffusionPipeline: Sendable {
             warnings: warnings)
     }
 
+    /// Whether the UNet takes the guidance scale as an embedding (`time_cond_proj_dim`).
+    var embedsGuidance: Bool { model.unet.config.timeCondProjDim != nil }
+
+    /// Whether each step runs the UNet on the negative prompt too (classifier-free guidance):
+    /// diffusers' `do_classifier_free_guidance`, `guidance_scale > 1`, and never for a UNet
+    /// that embeds its guidance (`LatentConsistencyModelPipeline`'s is always false).
+    func runsUnguidedPass(_ request: GenerationRequest) -> Bool {
+        !embedsGuidance && request.usesGuidance
+    }
+
     /// The UNet's conditioning for the batch: `n` rows, or `2n` with the negative prompt's
-    /// rows first when guiding.
+    /// rows first when guiding; with the guidance embedding when the UNet takes one.
     func condition(_ request: GenerationRequest, warnings: inout [String]) throws -> Conditioning {
-        let prompts = request.usesGuidance ? [request.negativePrompt ?? "", request.prompt] : [request.prompt]
-        let (conditioning, tokenized) = try model.conditioner.condition(prompts)
+        let guided = runsUnguidedPass(request)
+        let prompts = guided ? [request.negativePrompt ?? "", request.prompt] : [request.prompt]
+        var (conditioning, tokenized) = try model.conditioner.condition(prompts)
+        if let dimension = model.unet.config.timeCondProjDim {
+            // diffusers: w = torch.tensor(guidance_scale - 1), a float32 from the Python float.
+            let w = Float(request.guidanceScale - 1)
+            conditioning.timestepCondition = GuidanceScaleEmbedding.embedding([w], dimension: dimension)
+        }
         if let prompt = tokenized.last, prompt.isTruncated {
             warnings.append("the prompt is \(prompt.unpaddedLength) tokens long; the model reads only the first "
                             + "\(prompt.ids.count) (including start and end), the rest was cut off")
         }
-        if request.usesGuidance, let negative = tokenized.first, negative.isTruncated {
+        if guided, let negative = tokenized.first, negative.isTruncated {
             warnings.append("the negative prompt is \(negative.unpaddedLength) tokens long; it was cut to "
                             + "\(negative.ids.count)")
         }
