@@ -14,9 +14,13 @@ import Foundation
 /// the safety checker, prompt weighting and resizing an init image.
 public struct StableDiffusionPipeline: Sendable {
     public let model: StableDiffusionModel
+    /// Decodes in place of the model's VAE when set (TAESD), as diffusers' `pipe.vae =
+    /// AutoencoderTiny(...)` does for decoding.
+    public let tinyAutoencoder: AutoencoderTiny?
 
-    public init(model: StableDiffusionModel) {
+    public init(model: StableDiffusionModel, tinyAutoencoder: AutoencoderTiny? = nil) {
         self.model = model
+        self.tinyAutoencoder = tinyAutoencoder
     }
 
     /// Generates `request.count` images from one noise tensor, as diffusers'
@@ -60,7 +64,7 @@ public struct StableDiffusionPipeline: Sendable {
         let latents = loop.latents
 
         start = clock.now
-        let decoded = model.vae.decode(latents / Float(model.vae.config.scalingFactor))
+        let decoded = decode(latents)
         let images = RGBImage.batch(fromDecoded: decoded)
         let decodeSeconds = (clock.now - start).seconds
         return GenerationResult(
@@ -102,8 +106,27 @@ public struct StableDiffusionPipeline: Sendable {
         return conditioning.repeatingRows(request.count)
     }
 
+    /// The images `[B, 3, H, W]` of final latents: diffusers divides by the decoder's own
+    /// `scaling_factor` (the VAE's, or the tiny autoencoder's 1) before decoding.
+    func decode(_ latents: Tensor) -> Tensor {
+        if let tinyAutoencoder {
+            return tinyAutoencoder.decode(latents / Float(tinyAutoencoder.config.scalingFactor))
+        }
+        return model.vae.decode(latents / Float(model.vae.config.scalingFactor))
+    }
+
     func validate(_ request: GenerationRequest) throws {
         var problems: [String] = []
+        if let tiny = tinyAutoencoder {
+            let latent = model.vae.config.latentChannels
+            if tiny.config.latentChannels != latent {
+                problems.append("the tiny autoencoder (\(tiny.location)) decodes \(tiny.config.latentChannels) latent "
+                                + "channels but this model makes \(latent)")
+            } else if tiny.config.decoderUpscale != model.vaeScaleFactor {
+                problems.append("the tiny autoencoder (\(tiny.location)) enlarges latents \(tiny.config.decoderUpscale)x "
+                                + "but this model's VAE \(model.vaeScaleFactor)x")
+            }
+        }
         let factor = model.vaeScaleFactor
         if request.width <= 0 || request.width % factor != 0 {
             problems.append("width must be a positive multiple of \(factor) (got \(request.width))")
