@@ -12,7 +12,7 @@ and `--strength` against diffusers' StableDiffusionImg2ImgPipeline
 (Tests/EaselDiffusionTests/Fixtures/img2img), and a JPEG init image and bad init images
 refused with a message. Then the few-step recipes (Tests/EaselDiffusionTests/Fixtures/fewstep):
 SD-Turbo's Euler a trailing at guidance 0, LCM with its guidance-embedding UNet, TCD, and an
-unknown timestep_spacing refused with a message. Then `--tiny-autoencoder` (both weight namings,
+unknown timestep_spacing refused with a message. Then `--tiny-autoencoder` (both weight namings, text to image and image to image,
 Tests/EaselDiffusionTests/Fixtures/tiny-autoencoder) and a tiny autoencoder with a tensor
 missing refused. Last, `easel models add` refuses broken checkpoints (truncated, a
 tensor missing, a config that does not fit the weights) with the loader's message and installs
@@ -56,6 +56,20 @@ def tiny_autoencoder(binary, tmp):
         worst = int(np.abs(got.astype(int) - ref).max()) if got.shape == ref.shape else 255
         failures += worst > 2
         print(f"--tiny-autoencoder {naming}: worst {worst}/255")
+    c = json.load(open(os.path.join(TINY_AE, "img2img.json")))
+    for naming in ("diffusers", "original"):
+        out = os.path.join(tmp, "taesd-img2img.png")
+        cmd = [binary, "generate", "--model", folder, "--prompt", c["prompt"], "--negative-prompt", c["negative"],
+               "--steps", str(c["steps"]), "--seed", str(c["seed"]), "--guidance", str(c["guidance"]),
+               "--count", str(c["count"]), "--scheduler", c["scheduler"], "--strength", str(c["strength"]),
+               "--init-image", os.path.join(IMG2IMG, c["init"]),
+               "--tiny-autoencoder", os.path.join(TINY_AE, naming), "-o", out]
+        paths = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
+        got = np.stack([np.array(Image.open(p).convert("RGB")) for p in paths])
+        ref = np.fromfile(os.path.join(TINY_AE, c["file"]), dtype=np.uint8).reshape(c["shape"])
+        worst = int(np.abs(got.astype(int) - ref).max()) if got.shape == ref.shape else 255
+        failures += worst > 2
+        print(f"--tiny-autoencoder {naming} --init-image x{c['count']}: worst {worst}/255")
     broken = os.path.join(tmp, "broken-taesd")
     shutil.copytree(os.path.join(TINY_AE, "original"), broken)
     os.remove(os.path.join(broken, "taesd_decoder.safetensors"))

@@ -10,7 +10,10 @@ Writes Tests/EaselDiffusionTests/Fixtures/tiny-autoencoder/:
 - input.latents.f32 [1, 4, 8, 8] (values to about ±5, so the tanh soft clamp matters),
   decode.f32 [1, 3, 64, 64]; input.image.f32 [1, 3, 64, 64] in [-1, 1], encode.f32 [1, 4, 8, 8];
 - case.u8 + case.json: tiny-sd1 through StableDiffusionPipeline with this autoencoder as
-  its VAE (diffusers divides latents by its scaling_factor, 1.0, before decoding).
+  its VAE (diffusers divides latents by its scaling_factor, 1.0, before decoding);
+- img2img.u8 + img2img.json: the same through StableDiffusionImg2ImgPipeline from
+  Fixtures/img2img/init.png (the tiny encoder's latents are taken as they are: nothing is
+  drawn from the generator for them, unlike the VAE's latent distribution).
 
 Weights are rounded to float16 and stored as float16; references are computed in float32
 from the rounded values. Run by hand: python3 scripts/make_tiny_autoencoder_fixtures.py
@@ -22,7 +25,9 @@ import tempfile
 
 import numpy as np
 import torch
-from diffusers import AutoencoderTiny, EulerAncestralDiscreteScheduler, StableDiffusionPipeline
+from diffusers import (AutoencoderTiny, EulerAncestralDiscreteScheduler, StableDiffusionImg2ImgPipeline,
+                       StableDiffusionPipeline)
+from PIL import Image
 from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -82,11 +87,26 @@ def main():
         images = pipe(spec["prompt"], negative_prompt=spec["negative"], num_inference_steps=spec["steps"],
                       guidance_scale=spec["guidance"], width=spec["width"], height=spec["height"],
                       generator=torch.Generator("cpu").manual_seed(spec["seed"]), output_type="np").images
-    u8 = (images * 255).round().astype("uint8")
-    u8.tofile(os.path.join(ROOT, "case.u8"))
-    with open(os.path.join(ROOT, "case.json"), "w") as f:
-        json.dump({**spec, "model": "tiny-sd1", "file": "case.u8", "shape": list(u8.shape)}, f, indent=1)
-        f.write("\n")
+        u8 = (images * 255).round().astype("uint8")
+        u8.tofile(os.path.join(ROOT, "case.u8"))
+        with open(os.path.join(ROOT, "case.json"), "w") as f:
+            json.dump({**spec, "model": "tiny-sd1", "file": "case.u8", "shape": list(u8.shape)}, f, indent=1)
+            f.write("\n")
+
+        img2img = StableDiffusionImg2ImgPipeline(**pipe.components)
+        img2img.set_progress_bar_config(disable=True)
+        spec2 = dict(spec, strength=0.6, count=2, seed=78)
+        init = Image.open(os.path.join(os.path.dirname(MODELS), "img2img", "init.png")).convert("RGB")
+        images = img2img(spec2["prompt"], image=init, strength=spec2["strength"], negative_prompt=spec2["negative"],
+                         num_inference_steps=spec2["steps"], guidance_scale=spec2["guidance"],
+                         num_images_per_prompt=spec2["count"],
+                         generator=torch.Generator("cpu").manual_seed(spec2["seed"]), output_type="np").images
+        u8 = (images * 255).round().astype("uint8")
+        u8.tofile(os.path.join(ROOT, "img2img.u8"))
+        with open(os.path.join(ROOT, "img2img.json"), "w") as f:
+            json.dump({**spec2, "model": "tiny-sd1", "init": "init.png", "file": "img2img.u8",
+                       "shape": list(u8.shape)}, f, indent=1)
+            f.write("\n")
     print("params", sum(p.numel() for p in taesd.parameters()))
 
 

@@ -6,7 +6,8 @@ import Testing
 /// The tiny autoencoder (TAESD) against diffusers' `AutoencoderTiny` on the random model of
 /// scripts/make_tiny_autoencoder_fixtures.py, loaded from a diffusers folder and from
 /// madebyollin's original file naming: decode and encode within 1e-4 relative, and
-/// tiny-sd1 decoding through it within 2/255 per pixel of diffusers' pipeline.
+/// tiny-sd1 through it (text to image, and image to image encoding with it) within 2/255
+/// per pixel of diffusers' pipelines.
 @Suite struct TinyAutoencoderTests {
     static var root: URL {
         get throws {
@@ -67,6 +68,41 @@ import Testing
         let worst = zip(actual, expected).map { abs(Int($0) - Int($1)) }.max() ?? 255
         print("tiny autoencoder pipeline parity (\(naming)): worst pixel \(worst)/255")
         #expect(worst <= 2, "\(naming): worst pixel \(worst)/255")
+    }
+
+    /// Image to image encodes with the tiny autoencoder too (its latents as they are, nothing
+    /// drawn), as StableDiffusionImg2ImgPipeline with it as `vae`; without its encoder file
+    /// the request is refused.
+    @Test(arguments: namings)
+    func imageToImageEncodesWithIt(naming: String) throws {
+        struct Case: Decodable {
+            var scheduler: String, steps: Int, guidance: Double, count: Int, seed: UInt64, strength: Double
+            var prompt: String, negative: String, width: Int, height: Int, file: String
+        }
+        let c = try JSONDecoder().decode(Case.self, from: Data(contentsOf: try Self.root.appendingPathComponent("img2img.json")))
+        let initURL = try #require(Bundle.module.url(forResource: "init", withExtension: "png", subdirectory: "Fixtures/img2img"))
+        let initImage = InitImage(image: try ImageDecoder().decode(contentsOf: initURL), strength: c.strength)
+        let model = try StableDiffusionModel.load(from: try TinyModels.folder("tiny-sd1"))
+        let tiny = try AutoencoderTiny.load(from: try Self.root.appendingPathComponent(naming))
+        let request = GenerationRequest(prompt: c.prompt, negativePrompt: c.negative, steps: c.steps, width: c.width,
+                                        height: c.height, seed: c.seed, guidanceScale: c.guidance, count: c.count,
+                                        scheduler: c.scheduler, initImage: initImage)
+        let actual = try StableDiffusionPipeline(model: model, tinyAutoencoder: tiny).generate(request).images.flatMap(\.pixels)
+        let expected = [UInt8](try Data(contentsOf: try Self.root.appendingPathComponent(c.file)))
+        #expect(actual.count == expected.count)
+        let worst = zip(actual, expected).map { abs(Int($0) - Int($1)) }.max() ?? 255
+        print("tiny autoencoder image-to-image parity (\(naming)): worst pixel \(worst)/255")
+        #expect(worst <= 2, "\(naming): worst pixel \(worst)/255")
+
+        let scratch = try SingleFileScratch()
+        try FileManager.default.copyItem(at: try Self.root.appendingPathComponent("original/taesd_decoder.safetensors"),
+                                         to: scratch.url("taesd_decoder.safetensors"))
+        let decoderOnly = try AutoencoderTiny.load(from: scratch.url("taesd_decoder.safetensors"))
+        #expect(!decoderOnly.hasEncoder)
+        let error = #expect(throws: GenerationError.self) {
+            _ = try StableDiffusionPipeline(model: model, tinyAutoencoder: decoderOnly).generate(request)
+        }
+        #expect("\(error!)".contains("has no encoder"), "\(error!)")
     }
 
     /// A file with a tensor missing is refused, naming the tensor.

@@ -14,8 +14,8 @@ import Foundation
 /// the safety checker, prompt weighting and resizing an init image.
 public struct StableDiffusionPipeline: Sendable {
     public let model: StableDiffusionModel
-    /// Decodes in place of the model's VAE when set (TAESD), as diffusers' `pipe.vae =
-    /// AutoencoderTiny(...)` does for decoding.
+    /// Decodes (and, for image to image, encodes) in place of the model's VAE when set
+    /// (TAESD), as diffusers' `pipe.vae = AutoencoderTiny(...)` does.
     public let tinyAutoencoder: AutoencoderTiny?
 
     public init(model: StableDiffusionModel, tinyAutoencoder: AutoencoderTiny? = nil) {
@@ -46,7 +46,8 @@ public struct StableDiffusionPipeline: Sendable {
         // Noise: one generator for the whole run, drawn in diffusers' order.
         try scheduler.setTimesteps(request.steps)
         var random = TorchRandom(seed: request.seed)
-        let starting = try StartingLatents.make(for: request, model: model, scheduler: &scheduler, random: &random)
+        let starting = try StartingLatents.make(for: request, model: model, tinyAutoencoder: tinyAutoencoder,
+                                                scheduler: &scheduler, random: &random)
         var loop = DenoisingLoop(
             unet: model.unet, scheduler: scheduler, beginIndex: starting.beginIndex, latents: starting.latents,
             conditioning: conditioning,
@@ -140,7 +141,8 @@ public struct StableDiffusionPipeline: Sendable {
             problems.append("guidance must be a finite number at least 0 (got \(request.guidanceScale))")
         }
         if let initImage = request.initImage {
-            problems += StartingLatents.problems(with: initImage, request: request, model: model)
+            problems += StartingLatents.problems(with: initImage, request: request, model: model,
+                                                 tinyAutoencoder: tinyAutoencoder)
         }
         if !problems.isEmpty { throw GenerationError.invalidRequest(problems) }
     }

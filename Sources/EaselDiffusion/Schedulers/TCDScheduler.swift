@@ -38,7 +38,6 @@ public struct TCDScheduler: Scheduler {
         schedule = try TrainingNoiseSchedule(configuration, defaults: .consistency, scheduler: name)
         try UnsupportedOptions.reject([("thresholding", configuration.thresholding)], scheduler: name)
         consistency = try ConsistencyTimesteps(configuration, trainSteps: schedule.count, scheduler: name)
-        _ = try consistencyTimestepScaling(configuration, scheduler: name)
         finalAlphaCumprod = (configuration.setAlphaToOne ?? true) ? 1 : schedule.alphasCumprod[0]
     }
 
