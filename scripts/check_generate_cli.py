@@ -10,7 +10,11 @@ easel-shapes) on the first held-out captions and compares with diffusers' pictur
 (Tests/EaselDiffusionTests/Fixtures/bundled-model). Then image to image: `--init-image`
 and `--strength` against diffusers' StableDiffusionImg2ImgPipeline
 (Tests/EaselDiffusionTests/Fixtures/img2img), and a JPEG init image and bad init images
-refused with a message. Last, `easel models add` refuses broken checkpoints (truncated, a
+refused with a message. Then the few-step recipes (Tests/EaselDiffusionTests/Fixtures/fewstep):
+SD-Turbo's Euler a trailing at guidance 0, LCM with its guidance-embedding UNet, TCD, and an
+unknown timestep_spacing refused with a message. Then `--tiny-autoencoder` (both weight namings, text to image and image to image,
+Tests/EaselDiffusionTests/Fixtures/tiny-autoencoder) and a tiny autoencoder with a tensor
+missing refused. Last, `easel models add` refuses broken checkpoints (truncated, a
 tensor missing, a config that does not fit the weights) with the loader's message and installs
 nothing. Needs numpy and Pillow (not torch).
 """
@@ -30,6 +34,102 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "models")
 FIXTURES = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "pipeline")
 IMG2IMG = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "img2img")
+FEWSTEP = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "fewstep")
+TINY_AE = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "tiny-autoencoder")
+
+
+def tiny_autoencoder(binary, tmp):
+    """tiny-sd1 decoded with the tiny autoencoder in each naming, and a broken one refused."""
+    import shutil
+    failures = 0
+    c = json.load(open(os.path.join(TINY_AE, "case.json")))
+    folder = complete_model(os.path.join(MODELS, c["model"]), parent=tmp)
+    for naming in ("diffusers", os.path.join("original", "taesd_decoder.safetensors")):
+        out = os.path.join(tmp, "taesd.png")
+        cmd = [binary, "generate", "--model", folder, "--prompt", c["prompt"], "--negative-prompt", c["negative"],
+               "--steps", str(c["steps"]), "--seed", str(c["seed"]), "--guidance", str(c["guidance"]),
+               "--scheduler", c["scheduler"], "--width", str(c["width"]), "--height", str(c["height"]),
+               "--tiny-autoencoder", os.path.join(TINY_AE, naming), "-o", out]
+        paths = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
+        got = np.stack([np.array(Image.open(p).convert("RGB")) for p in paths])
+        ref = np.fromfile(os.path.join(TINY_AE, c["file"]), dtype=np.uint8).reshape(c["shape"])
+        worst = int(np.abs(got.astype(int) - ref).max()) if got.shape == ref.shape else 255
+        failures += worst > 2
+        print(f"--tiny-autoencoder {naming}: worst {worst}/255")
+    c = json.load(open(os.path.join(TINY_AE, "img2img.json")))
+    for naming in ("diffusers", "original"):
+        out = os.path.join(tmp, "taesd-img2img.png")
+        cmd = [binary, "generate", "--model", folder, "--prompt", c["prompt"], "--negative-prompt", c["negative"],
+               "--steps", str(c["steps"]), "--seed", str(c["seed"]), "--guidance", str(c["guidance"]),
+               "--count", str(c["count"]), "--scheduler", c["scheduler"], "--strength", str(c["strength"]),
+               "--init-image", os.path.join(IMG2IMG, c["init"]),
+               "--tiny-autoencoder", os.path.join(TINY_AE, naming), "-o", out]
+        paths = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
+        got = np.stack([np.array(Image.open(p).convert("RGB")) for p in paths])
+        ref = np.fromfile(os.path.join(TINY_AE, c["file"]), dtype=np.uint8).reshape(c["shape"])
+        worst = int(np.abs(got.astype(int) - ref).max()) if got.shape == ref.shape else 255
+        failures += worst > 2
+        print(f"--tiny-autoencoder {naming} --init-image x{c['count']}: worst {worst}/255")
+    broken = os.path.join(tmp, "broken-taesd")
+    shutil.copytree(os.path.join(TINY_AE, "original"), broken)
+    os.remove(os.path.join(broken, "taesd_decoder.safetensors"))
+    r = subprocess.run([binary, "generate", "--model", folder, "--prompt", "x", "--steps", "1",
+                        "--tiny-autoencoder", broken, "-o", os.path.join(tmp, "x.png")], capture_output=True, text=True)
+    refused = r.returncode != 0 and "--tiny-autoencoder" in r.stderr and "Fatal error" not in r.stderr
+    failures += not refused
+    print(f"tiny autoencoder without a decoder: exit {r.returncode}, {'refused' if refused else 'MESSAGE: ' + r.stderr[:300]}")
+    return failures
+
+
+def fewstep_model(name, tmp):
+    """The model folders of scripts/make_fewstep_fixtures.py: tiny-sd2 with SD-Turbo's scheduler,
+    tiny-sd1 with the tiny LCM UNet and LCM's scheduler, or tiny-sd1 itself."""
+    import shutil
+    base = "tiny-sd2" if name == "tiny-turbo" else "tiny-sd1"
+    os.makedirs(os.path.join(tmp, name), exist_ok=True)
+    folder = complete_model(os.path.join(MODELS, base), parent=os.path.join(tmp, name))
+    scheduler = {"tiny-turbo": "turbo-scheduler_config.json", "tiny-lcm": "lcm-scheduler_config.json"}.get(name)
+    if name == "tiny-lcm":
+        shutil.rmtree(os.path.join(folder, "unet"))
+        shutil.copytree(os.path.join(FEWSTEP, "lcm-unet"), os.path.join(folder, "unet"))
+    if scheduler:
+        shutil.copy(os.path.join(FEWSTEP, scheduler), os.path.join(folder, "scheduler", "scheduler_config.json"))
+        index = json.load(open(os.path.join(folder, "model_index.json")))
+        index["scheduler"] = ["diffusers", json.load(open(os.path.join(FEWSTEP, scheduler)))["_class_name"]]
+        json.dump(index, open(os.path.join(folder, "model_index.json"), "w"))
+    return folder
+
+
+def few_step(binary, tmp):
+    """Every few-step fixture case through the binary, and a bad timestep_spacing refused."""
+    failures = 0
+    folders = {}
+    for c in json.load(open(os.path.join(FEWSTEP, "cases.json"))):
+        folder = folders.setdefault(c["model"], fewstep_model(c["model"], tmp))
+        out = os.path.join(tmp, f"fewstep-{c['file']}.png")
+        cmd = [binary, "generate", "--model", folder, "--prompt", c["prompt"], "--negative-prompt", c["negative"],
+               "--steps", str(c["steps"]), "--seed", str(c["seed"]), "--guidance", str(c["guidance"]),
+               "--count", str(c["count"]), "--width", str(c["width"]), "--height", str(c["height"]), "-o", out]
+        if c["scheduler"] != "default":
+            cmd += ["--scheduler", c["scheduler"]]
+        paths = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
+        got = np.stack([np.array(Image.open(p).convert("RGB")) for p in paths])
+        ref = np.fromfile(os.path.join(FEWSTEP, c["file"]), dtype=np.uint8).reshape(c["shape"])
+        worst = int(np.abs(got.astype(int) - ref).max()) if got.shape == ref.shape else 255
+        failures += worst > 2
+        print(f"{c['model']} {c['scheduler']:>8} {c['steps']} steps guidance {c['guidance']} x{c['count']}: "
+              f"worst {worst}/255")
+    turbo = folders["tiny-turbo"]
+    config_path = os.path.join(turbo, "scheduler", "scheduler_config.json")
+    config = json.load(open(config_path))
+    config["timestep_spacing"] = "sideways"
+    json.dump(config, open(config_path, "w"))
+    r = subprocess.run([binary, "generate", "--model", turbo, "--prompt", "x", "--steps", "1", "--guidance", "0",
+                        "-o", os.path.join(tmp, "sideways.png")], capture_output=True, text=True)
+    refused = r.returncode != 0 and "timestep_spacing = sideways" in r.stderr and "Fatal error" not in r.stderr
+    failures += not refused
+    print(f"timestep_spacing sideways: exit {r.returncode}, {'says so' if refused else 'MESSAGE: ' + r.stderr.strip()[:300]}")
+    return failures
 
 
 def image_to_image(binary, model, folder, tmp):
@@ -130,6 +230,8 @@ def main():
             failures += image_to_image(binary, model, folder, tmp)
             if model == "tiny-sd1":
                 failures += bad_init_images(binary, folder, tmp)
+        failures += few_step(binary, tmp)
+        failures += tiny_autoencoder(binary, tmp)
         fixture = held_out_fixture()
         refs = np.fromfile(os.path.join(BUNDLED_FIXTURES, "reference.u8"), dtype=np.uint8).reshape(-1, 64, 64, 3)
         for i, c in enumerate(fixture["cases"][:len(refs)]):

@@ -38,6 +38,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Scheduler: \(SchedulerName.validNames.joined(separator: ", ")) (default: the model's own).")
     var scheduler: String?
 
+    @Option(help: "Decode with a tiny autoencoder (TAESD): a diffusers AutoencoderTiny folder, or madebyollin's taesd_decoder.safetensors (or its folder).")
+    var tinyAutoencoder: String?
+
     @Option(help: "Image to image: a PNG or JPEG to start from (its size is the output's unless --width/--height say otherwise, and must then match).")
     var initImage: String?
 
@@ -95,6 +98,13 @@ struct GenerateCommand: ParsableCommand {
             printError("error: cannot load model: \(error)")
             throw ExitCode(1)
         }
+        let tiny: AutoencoderTiny?
+        do {
+            tiny = try tinyAutoencoder.map { try AutoencoderTiny.load(from: URL(fileURLWithPath: $0)) }
+        } catch {
+            printError("error: cannot load --tiny-autoencoder \(tinyAutoencoder ?? ""): \(error)")
+            throw ExitCode(1)
+        }
         let loadSeconds = (clock.now - loadStart).seconds
         // The init image's own size, else the model's native size.
         let size = start.map { ($0.image.width, $0.image.height) } ?? loaded.nativeSize
@@ -106,7 +116,7 @@ struct GenerateCommand: ParsableCommand {
         let bar = ProgressBar()
         let result: GenerationResult
         do {
-            result = try StableDiffusionPipeline(model: loaded).generate(request, onStep: bar.update)
+            result = try StableDiffusionPipeline(model: loaded, tinyAutoencoder: tiny).generate(request, onStep: bar.update)
         } catch {
             bar.finish()
             printError("error: \(error)")

@@ -41,7 +41,7 @@ import Testing
         let float = try UNet2DConditionModel.load(from: try DiffusersFolder(url: folder).component("unet"))
         #expect(unet.convIn.weight.elementType == .bfloat16)
         #expect(float.convIn.weight.elementType == .float32)
-        #expect(unet.convIn.bias.elementType == .float32)
+        #expect(unet.convIn.bias?.elementType == .float32)
         #expect(unet.convIn.weight.scalars == float.convIn.weight.converted(to: .bfloat16).scalars)
     }
 }

@@ -52,6 +52,9 @@ public struct UNet2DConditionConfig: Codable, Sendable, Equatable {
     public var timeEmbeddingDim: Int?
     public var convInKernel: Int
     public var convOutKernel: Int
+    /// Width of the guidance embedding a guidance-distilled UNet (LCM) adds to its timestep
+    /// embedding through `time_embedding.cond_proj`; nil for the usual UNet.
+    public var timeCondProjDim: Int?
 
     /// The block types Easel builds.
     static let supportedDownBlocks: Set<String> = ["CrossAttnDownBlock2D", "DownBlock2D"]
@@ -85,6 +88,7 @@ public struct UNet2DConditionConfig: Codable, Sendable, Equatable {
         case timeEmbeddingDim = "time_embedding_dim"
         case convInKernel = "conv_in_kernel"
         case convOutKernel = "conv_out_kernel"
+        case timeCondProjDim = "time_cond_proj_dim"
     }
 
     /// Keys read only to refuse what Easel does not implement.
@@ -103,7 +107,6 @@ public struct UNet2DConditionConfig: Codable, Sendable, Equatable {
         case timeEmbeddingType = "time_embedding_type"
         case timeEmbeddingActFn = "time_embedding_act_fn"
         case timestepPostAct = "timestep_post_act"
-        case timeCondProjDim = "time_cond_proj_dim"
         case attentionType = "attention_type"
         case crossAttentionNorm = "cross_attention_norm"
         case classEmbeddingsConcat = "class_embeddings_concat"
@@ -136,6 +139,7 @@ public struct UNet2DConditionConfig: Codable, Sendable, Equatable {
         timeEmbeddingDim = nil
         convInKernel = 3
         convOutKernel = 3
+        timeCondProjDim = nil
     }
 
     public init(from decoder: any Decoder) throws {
@@ -161,6 +165,7 @@ public struct UNet2DConditionConfig: Codable, Sendable, Equatable {
         timeEmbeddingDim = try c.decodeIfPresent(Int.self, forKey: .timeEmbeddingDim)
         convInKernel = try c.value(.convInKernel, default: d.convInKernel)
         convOutKernel = try c.value(.convOutKernel, default: d.convOutKernel)
+        timeCondProjDim = try c.decodeIfPresent(Int.self, forKey: .timeCondProjDim)
         if c.contains(.normNumGroups), try c.decodeNil(forKey: .normNumGroups) {
             throw c.unsupported(.normNumGroups, "null (no output group norm) is not implemented")
         }
@@ -200,7 +205,6 @@ public struct UNet2DConditionConfig: Codable, Sendable, Equatable {
         try c.require(.timeEmbeddingType, String.self, isAbsentOr: "positional", "only the sinusoidal (positional) timestep embedding is implemented")
         try c.require(.timeEmbeddingActFn, String.self, "time_embedding_act_fn is not implemented")
         try c.require(.timestepPostAct, String.self, "timestep_post_act is not implemented")
-        try c.require(.timeCondProjDim, Int.self, "timestep conditioning (LCM) is not implemented")
         try c.require(.attentionType, String.self, isAbsentOr: "default", "only default attention is implemented")
         try c.require(.crossAttentionNorm, String.self, "cross_attention_norm is not implemented")
         try c.require(.dualCrossAttention, Bool.self, isAbsentOr: false, "dual cross-attention is not implemented")
@@ -238,6 +242,7 @@ public struct UNet2DConditionConfig: Codable, Sendable, Equatable {
         try c.requireRange(.attentionHeadDim, attentionHeadDim, ConfigLimits.extent)
         try c.requireRange(.numAttentionHeads, numAttentionHeads, ConfigLimits.extent)
         try c.requireRange(.timeEmbeddingDim, timeEmbeddingDim.map { [$0] } ?? [], ConfigLimits.extent)
+        try c.requireRange(.timeCondProjDim, timeCondProjDim.map { [$0] } ?? [], ConfigLimits.extent)
         try c.requireRange(.convInKernel, [convInKernel], ConfigLimits.kernel)
         try c.requireRange(.convOutKernel, [convOutKernel], ConfigLimits.kernel)
         try c.requireRange(.downsamplePadding, [downsamplePadding], 0...ConfigLimits.kernel.upperBound)

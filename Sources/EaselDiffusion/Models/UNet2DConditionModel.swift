@@ -60,7 +60,7 @@ public struct UNet2DConditionModel: Sendable {
         timeProj = Timesteps(channels: channels[0], flipSinToCos: config.flipSinToCos,
                              downscaleFreqShift: config.freqShift)
         timeEmbedding = try TimestepEmbedding(weights.scoped("time_embedding."), input: channels[0],
-                                              embedding: timeEmbedDim)
+                                              embedding: timeEmbedDim, condProjDim: config.timeCondProjDim)
 
         var downBlocks: [DownBlock] = []
         for (i, type) in config.downBlockTypes.enumerated() {
@@ -140,16 +140,22 @@ public struct UNet2DConditionModel: Sendable {
     }
 
     /// The model's prediction for `sample` at `timestep`, conditioned on `conditioning`.
-    /// SD 1.x/2.x UNets read its context only; one with an added embedding (SDXL's
-    /// `text_time`) will take its pooled embeddings and time ids.
+    /// SD 1.x/2.x UNets read its context (and, guidance-distilled ones, its timestep
+    /// condition); one with an added embedding (SDXL's `text_time`) will take its pooled
+    /// embeddings and time ids.
     public func callAsFunction(_ sample: Tensor, timestep: Float, conditioning: Conditioning) -> Tensor {
         precondition(conditioning.pooled == nil && conditioning.timeIds == nil,
                      "this UNet has no added embedding for pooled text embeddings or time ids")
-        return self(sample, timestep: timestep, encoderHiddenStates: conditioning.context)
+        return self(sample, timesteps: Array(repeating: timestep, count: sample.shape[0]),
+                    encoderHiddenStates: conditioning.context, timestepCondition: conditioning.timestepCondition)
     }
 
     /// As `callAsFunction(_:timestep:encoderHiddenStates:)` with one timestep per batch element.
-    public func callAsFunction(_ sample: Tensor, timesteps: [Float], encoderHiddenStates context: Tensor) -> Tensor {
+    /// `timestepCondition` `[B, time_cond_proj_dim]` is diffusers' `timestep_cond` (LCM's
+    /// guidance embedding), added to the timestep embedding through `cond_proj`; a UNet
+    /// without `time_cond_proj_dim` must not be given one.
+    public func callAsFunction(_ sample: Tensor, timesteps: [Float], encoderHiddenStates context: Tensor,
+                               timestepCondition: Tensor? = nil) -> Tensor {
         precondition(sample.rank == 4 && sample.shape[1] == config.inChannels,
                      "UNet input must be [B, \(config.inChannels), h, w], got \(sample.shape)")
         precondition(timesteps.count == sample.shape[0], "\(timesteps.count) timesteps for batch \(sample.shape[0])")
@@ -161,7 +167,12 @@ public struct UNet2DConditionModel: Sendable {
         let overallUpFactor = 1 << upBlocks.dropLast().count
         let forwardUpsampleSize = sample.shape[2] % overallUpFactor != 0 || sample.shape[3] % overallUpFactor != 0
 
-        let temb = timeEmbedding(timeProj(timesteps))                 // [B, T]
+        if let condition = timestepCondition {
+            precondition(config.timeCondProjDim != nil, "this UNet has no time_cond_proj_dim for a timestep condition")
+            precondition(condition.shape == [sample.shape[0], config.timeCondProjDim!],
+                         "timestep condition must be [\(sample.shape[0]), \(config.timeCondProjDim!)], got \(condition.shape)")
+        }
+        let temb = timeEmbedding(timeProj(timesteps), condition: timestepCondition)  // [B, T]
         var h = convIn(config.centerInputSample ? sample * 2 - 1 : sample)
         var skips = [h]
         for block in downBlocks {

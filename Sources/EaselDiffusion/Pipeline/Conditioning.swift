@@ -2,7 +2,8 @@ import EaselTensor
 
 /// What the UNet is conditioned on besides the noisy latents and the timestep, for every
 /// row of the batch: the token embeddings its cross-attention reads, and (SDXL) the pooled
-/// text embedding and the added time ids its `text_time` embedding takes.
+/// text embedding and the added time ids its `text_time` embedding takes; for a
+/// guidance-distilled UNet (LCM), the guidance embedding it adds to the timestep's.
 ///
 /// One value, so a new model family adds fields here rather than arguments everywhere.
 public struct Conditioning: Sendable {
@@ -12,11 +13,14 @@ public struct Conditioning: Sendable {
     public var pooled: Tensor?
     /// `[B, 6]`: diffusers' `added_cond_kwargs["time_ids"]` (SDXL), or nil.
     public var timeIds: Tensor?
+    /// `[B, time_cond_proj_dim]`: diffusers' `timestep_cond` (LCM's guidance embedding), or nil.
+    public var timestepCondition: Tensor?
 
-    public init(context: Tensor, pooled: Tensor? = nil, timeIds: Tensor? = nil) {
+    public init(context: Tensor, pooled: Tensor? = nil, timeIds: Tensor? = nil, timestepCondition: Tensor? = nil) {
         self.context = context
         self.pooled = pooled
         self.timeIds = timeIds
+        self.timestepCondition = timestepCondition
     }
 
     /// Rows in the batch.
@@ -29,7 +33,8 @@ public struct Conditioning: Sendable {
             let rows = t.chunked(t.shape[0], axis: 0)
             return Tensor.concatenate(rows.flatMap { Array(repeating: $0, count: count) }, axis: 0)
         }
-        return Conditioning(context: repeated(context), pooled: pooled.map(repeated), timeIds: timeIds.map(repeated))
+        return Conditioning(context: repeated(context), pooled: pooled.map(repeated), timeIds: timeIds.map(repeated),
+                            timestepCondition: timestepCondition.map(repeated))
     }
 }
 

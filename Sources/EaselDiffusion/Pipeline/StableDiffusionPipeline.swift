@@ -7,13 +7,20 @@ import Foundation
 /// tokenisation, same classifier-free guidance, same noise for the same seed, same decoding.
 ///
 /// The two differ only in where the shared `DenoisingLoop` starts (`StartingLatents`).
+/// A guidance-distilled UNet (one with `time_cond_proj_dim`, LCM) runs as diffusers'
+/// `LatentConsistencyModelPipeline`: the guidance scale enters as an embedding of
+/// `guidance - 1`, there is no unguided pass and no negative prompt.
 /// It leaves out what Easel does not offer yet: clip skip, guidance rescale, IP adapters,
 /// the safety checker, prompt weighting and resizing an init image.
 public struct StableDiffusionPipeline: Sendable {
     public let model: StableDiffusionModel
+    /// Decodes (and, for image to image, encodes) in place of the model's VAE when set
+    /// (TAESD), as diffusers' `pipe.vae = AutoencoderTiny(...)` does.
+    public let tinyAutoencoder: AutoencoderTiny?
 
-    public init(model: StableDiffusionModel) {
+    public init(model: StableDiffusionModel, tinyAutoencoder: AutoencoderTiny? = nil) {
         self.model = model
+        self.tinyAutoencoder = tinyAutoencoder
     }
 
     /// Generates `request.count` images from one noise tensor, as diffusers'
@@ -39,11 +46,12 @@ public struct StableDiffusionPipeline: Sendable {
         // Noise: one generator for the whole run, drawn in diffusers' order.
         try scheduler.setTimesteps(request.steps)
         var random = TorchRandom(seed: request.seed)
-        let starting = try StartingLatents.make(for: request, model: model, scheduler: &scheduler, random: &random)
+        let starting = try StartingLatents.make(for: request, model: model, tinyAutoencoder: tinyAutoencoder,
+                                                scheduler: &scheduler, random: &random)
         var loop = DenoisingLoop(
             unet: model.unet, scheduler: scheduler, beginIndex: starting.beginIndex, latents: starting.latents,
             conditioning: conditioning,
-            guidance: request.usesGuidance ? .classifierFree(scale: Float(request.guidanceScale)) : .unguided)
+            guidance: runsUnguidedPass(request) ? .classifierFree(scale: Float(request.guidanceScale)) : .unguided)
 
         var stepSeconds: [Double] = []
         while !loop.isFinished {
@@ -57,7 +65,7 @@ public struct StableDiffusionPipeline: Sendable {
         let latents = loop.latents
 
         start = clock.now
-        let decoded = model.vae.decode(latents / Float(model.vae.config.scalingFactor))
+        let decoded = decode(latents)
         let images = RGBImage.batch(fromDecoded: decoded)
         let decodeSeconds = (clock.now - start).seconds
         return GenerationResult(
@@ -67,24 +75,59 @@ public struct StableDiffusionPipeline: Sendable {
             warnings: warnings)
     }
 
+    /// Whether the UNet takes the guidance scale as an embedding (`time_cond_proj_dim`).
+    var embedsGuidance: Bool { model.unet.config.timeCondProjDim != nil }
+
+    /// Whether each step runs the UNet on the negative prompt too (classifier-free guidance):
+    /// diffusers' `do_classifier_free_guidance`, `guidance_scale > 1`, and never for a UNet
+    /// that embeds its guidance (`LatentConsistencyModelPipeline`'s is always false).
+    func runsUnguidedPass(_ request: GenerationRequest) -> Bool {
+        !embedsGuidance && request.usesGuidance
+    }
+
     /// The UNet's conditioning for the batch: `n` rows, or `2n` with the negative prompt's
-    /// rows first when guiding.
+    /// rows first when guiding; with the guidance embedding when the UNet takes one.
     func condition(_ request: GenerationRequest, warnings: inout [String]) throws -> Conditioning {
-        let prompts = request.usesGuidance ? [request.negativePrompt ?? "", request.prompt] : [request.prompt]
-        let (conditioning, tokenized) = try model.conditioner.condition(prompts)
+        let guided = runsUnguidedPass(request)
+        let prompts = guided ? [request.negativePrompt ?? "", request.prompt] : [request.prompt]
+        var (conditioning, tokenized) = try model.conditioner.condition(prompts)
+        if let dimension = model.unet.config.timeCondProjDim {
+            // diffusers: w = torch.tensor(guidance_scale - 1), a float32 from the Python float.
+            let w = Float(request.guidanceScale - 1)
+            conditioning.timestepCondition = GuidanceScaleEmbedding.embedding([w], dimension: dimension)
+        }
         if let prompt = tokenized.last, prompt.isTruncated {
             warnings.append("the prompt is \(prompt.unpaddedLength) tokens long; the model reads only the first "
                             + "\(prompt.ids.count) (including start and end), the rest was cut off")
         }
-        if request.usesGuidance, let negative = tokenized.first, negative.isTruncated {
+        if guided, let negative = tokenized.first, negative.isTruncated {
             warnings.append("the negative prompt is \(negative.unpaddedLength) tokens long; it was cut to "
                             + "\(negative.ids.count)")
         }
         return conditioning.repeatingRows(request.count)
     }
 
+    /// The images `[B, 3, H, W]` of final latents: diffusers divides by the decoder's own
+    /// `scaling_factor` (the VAE's, or the tiny autoencoder's 1) before decoding.
+    func decode(_ latents: Tensor) -> Tensor {
+        if let tinyAutoencoder {
+            return tinyAutoencoder.decode(latents / Float(tinyAutoencoder.config.scalingFactor))
+        }
+        return model.vae.decode(latents / Float(model.vae.config.scalingFactor))
+    }
+
     func validate(_ request: GenerationRequest) throws {
         var problems: [String] = []
+        if let tiny = tinyAutoencoder {
+            let latent = model.vae.config.latentChannels
+            if tiny.config.latentChannels != latent {
+                problems.append("the tiny autoencoder (\(tiny.location)) decodes \(tiny.config.latentChannels) latent "
+                                + "channels but this model makes \(latent)")
+            } else if tiny.config.decoderUpscale != model.vaeScaleFactor {
+                problems.append("the tiny autoencoder (\(tiny.location)) enlarges latents \(tiny.config.decoderUpscale)x "
+                                + "but this model's VAE \(model.vaeScaleFactor)x")
+            }
+        }
         let factor = model.vaeScaleFactor
         if request.width <= 0 || request.width % factor != 0 {
             problems.append("width must be a positive multiple of \(factor) (got \(request.width))")
@@ -98,7 +141,8 @@ public struct StableDiffusionPipeline: Sendable {
             problems.append("guidance must be a finite number at least 0 (got \(request.guidanceScale))")
         }
         if let initImage = request.initImage {
-            problems += StartingLatents.problems(with: initImage, request: request, model: model)
+            problems += StartingLatents.problems(with: initImage, request: request, model: model,
+                                                 tinyAutoencoder: tinyAutoencoder)
         }
         if !problems.isEmpty { throw GenerationError.invalidRequest(problems) }
     }

@@ -50,6 +50,10 @@ public struct SchedulerConfiguration: Sendable, Equatable {
     public var eulerAtFinal: Bool?
     public var lambdaMinClipped: Double?
     public var varianceType: String?
+    /// LCM and TCD: the length of the distillation schedule the inference steps are taken from.
+    public var originalInferenceSteps: Int?
+    /// LCM and TCD: the factor on the timestep in the consistency boundary condition.
+    public var timestepScaling: Double?
 
     /// An empty configuration: every scheduler built from it uses only its own defaults.
     public init() {}
@@ -143,6 +147,8 @@ extension SchedulerConfiguration: Decodable {
         case eulerAtFinal = "euler_at_final"
         case lambdaMinClipped = "lambda_min_clipped"
         case varianceType = "variance_type"
+        case originalInferenceSteps = "original_inference_steps"
+        case timestepScaling = "timestep_scaling"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -196,6 +202,8 @@ extension SchedulerConfiguration: Decodable {
         eulerAtFinal = try c.decodeIfPresent(Bool.self, forKey: .eulerAtFinal)
         lambdaMinClipped = try number(.lambdaMinClipped)
         varianceType = try c.decodeIfPresent(String.self, forKey: .varianceType)
+        originalInferenceSteps = try boundedInt(.originalInferenceSteps, in: 1...100_000)
+        timestepScaling = try number(.timestepScaling)
     }
 
     /// A number, or one of the quoted non-finite tokens `quotingNonFiniteNumbers` made.

@@ -12,6 +12,8 @@ import Foundation
 /// | `euler_a`        | `euler-ancestral`, `euler_ancestral`       | `EulerAncestralDiscreteScheduler`                 |
 /// | `dpm++2m`        | `dpmpp2m`, `dpm++ 2m`                      | `DPMSolverMultistepScheduler`                     |
 /// | `dpm++2m-karras` | `dpmpp2m-karras`, `dpm++ 2m karras`        | `DPMSolverMultistepScheduler`, Karras σ           |
+/// | `lcm`            |                                            | `LCMScheduler`                                    |
+/// | `tcd`            |                                            | `TCDScheduler` (γ = 0.3)                          |
 ///
 /// A diffusers class name (`EulerDiscreteScheduler`) is accepted too. A named scheduler is
 /// built from the model's own configuration the way diffusers' `from_config` does: the keys
@@ -25,6 +27,8 @@ public enum SchedulerName: String, CaseIterable, Sendable {
     case eulerAncestral = "euler_a"
     case dpmSolverMultistep = "dpm++2m"
     case dpmSolverMultistepKarras = "dpm++2m-karras"
+    case lcm
+    case tcd
 
     /// The canonical names, for help texts and error messages.
     public static var validNames: [String] { allCases.map(\.rawValue) }
@@ -42,6 +46,8 @@ public enum SchedulerName: String, CaseIterable, Sendable {
             "dpmsolvermultistepscheduler": .dpmSolverMultistep,
             "dpm++2m_karras": .dpmSolverMultistepKarras, "dpmpp2m_karras": .dpmSolverMultistepKarras,
             "dpm++_2m_karras": .dpmSolverMultistepKarras,
+            "lcm": .lcm, "lcmscheduler": .lcm,
+            "tcd": .tcd, "tcdscheduler": .tcd,
         ]
         guard let name = aliases[key] else {
             throw SchedulerError.unknownName(text, valid: Self.validNames)
@@ -68,13 +74,15 @@ public enum SchedulerName: String, CaseIterable, Sendable {
             configuration.useKarrasSigmas = self == .dpmSolverMultistepKarras
             if self == .dpmSolverMultistepKarras { configuration.useExponentialSigmas = false }
             return try DPMSolverMultistepScheduler(configuration: configuration)
+        case .lcm: return try LCMScheduler(configuration: configuration)
+        case .tcd: return try TCDScheduler(configuration: configuration)
         }
     }
 
     /// The diffusers classes Easel can build from a configuration's `_class_name`.
     public static let supportedClasses = [
         "PNDMScheduler", "DDIMScheduler", "EulerDiscreteScheduler",
-        "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler",
+        "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler", "LCMScheduler", "TCDScheduler",
     ]
 
     /// The scheduler a model ships with (its `_class_name`), exactly as configured — a
@@ -87,6 +95,8 @@ public enum SchedulerName: String, CaseIterable, Sendable {
         case "EulerDiscreteScheduler": return try EulerDiscreteScheduler(configuration: configuration)
         case "EulerAncestralDiscreteScheduler": return try EulerAncestralDiscreteScheduler(configuration: configuration)
         case "DPMSolverMultistepScheduler": return try DPMSolverMultistepScheduler(configuration: configuration)
+        case "LCMScheduler": return try LCMScheduler(configuration: configuration)
+        case "TCDScheduler": return try TCDScheduler(configuration: configuration)
         default: throw SchedulerError.unsupportedClass(className, supported: supportedClasses)
         }
     }

@@ -31,7 +31,7 @@ struct TrainingNoiseSchedule: Sendable {
         } else {
             let start = configuration.betaStart ?? defaults.betaStart
             let end = configuration.betaEnd ?? defaults.betaEnd
-            switch configuration.betaSchedule ?? "linear" {
+            switch configuration.betaSchedule ?? defaults.betaSchedule {
             case "linear":
                 betas = Self.torchLinspace(start, end, count: steps)
             case "scaled_linear":
@@ -110,6 +110,7 @@ struct TrainingNoiseSchedule: Sendable {
 struct SchedulerDefaults: Sendable {
     var betaStart = 0.0001
     var betaEnd = 0.02
+    var betaSchedule = "linear"
     var timestepSpacing: String
     var predictionType = "epsilon"
 }
