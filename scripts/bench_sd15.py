@@ -2,7 +2,7 @@
 """Full-size SD 1.5 stage timings, Easel beside diffusers, on random weights.
 
     python3 scripts/bench_sd15.py make  DIR        # a random-weight SD 1.5 diffusers folder (fp16 on disk)
-    python3 scripts/bench_sd15.py torch DIR [--steps N] [--size 512]   # diffusers' per-stage times
+    python3 scripts/bench_sd15.py torch DIR [--steps N] [--size 512] [--dtype bfloat16]   # diffusers' per-stage times
 
 Easel's side is `easel generate --model DIR --steps N` (it prints per-stage times; run it
 under `/usr/bin/time -v` for peak memory). Both run the same prompt, guidance 7, PNDM.
@@ -46,9 +46,9 @@ def make(folder):
     print("wrote", folder)
 
 
-def bench_torch(folder, steps, size):
+def bench_torch(folder, steps, size, dtype="float32"):
     from diffusers import StableDiffusionPipeline
-    pipe = StableDiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32, safety_checker=None,
+    pipe = StableDiffusionPipeline.from_pretrained(folder, torch_dtype=getattr(torch, dtype), safety_checker=None,
                                                    requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     prompt, negative = "a photo of an astronaut riding a horse on mars", "asymmetric, watermarks"
@@ -73,7 +73,7 @@ def bench_torch(folder, steps, size):
         image = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
         t_decode = time.perf_counter() - t2
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "text_encoder_s": t_text,
+    print(json.dumps({"torch": torch.__version__, "dtype": dtype, "threads": torch.get_num_threads(), "text_encoder_s": t_text,
                       "unet_step_with_guidance_s": per_step, "steps": steps_done, "vae_decode_s": t_decode,
                       "peak_rss_gib": peak}))
 
@@ -84,5 +84,6 @@ if __name__ == "__main__":
     ap.add_argument("folder")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     a = ap.parse_args()
-    make(a.folder) if a.what == "make" else bench_torch(a.folder, a.steps, a.size)
+    make(a.folder) if a.what == "make" else bench_torch(a.folder, a.steps, a.size, a.dtype)

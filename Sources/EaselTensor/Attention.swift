@@ -26,17 +26,22 @@ extension Tensor {
     /// - `scale`: defaults to `1 / sqrt(D)`.
     /// - `causal`: query `i` sees keys `0...i` only (PyTorch's `is_causal=True`, top-left
     ///   aligned), as CLIP's text encoder needs.
+    /// - `multiplyIn`: `.bfloat16` computes both products (`q kᵀ` and `p v`) with bfloat16
+    ///   operands and float32 sums (the softmax stays float32), as models loaded in bfloat16
+    ///   precision do.
     /// - Returns `[B, Nq, H*Dv]`, heads packed the same way.
     public static func attention(
-        query: Tensor, key: Tensor, value: Tensor, heads: Int, scale: Float? = nil, causal: Bool = false
+        query: Tensor, key: Tensor, value: Tensor, heads: Int, scale: Float? = nil, causal: Bool = false,
+        multiplyIn: ElementType = .float32
     ) -> Tensor {
         attention(query: query, key: key, value: value, heads: heads, scale: scale, causal: causal,
-                  scoreBudget: AttentionPlan.defaultScoreBudget)
+                  scoreBudget: AttentionPlan.defaultScoreBudget, multiplyIn: multiplyIn)
     }
 
     /// `attention` with at most about `scoreBudget` floats of scores per piece of work.
     static func attention(
-        query: Tensor, key: Tensor, value: Tensor, heads: Int, scale: Float?, causal: Bool, scoreBudget: Int
+        query: Tensor, key: Tensor, value: Tensor, heads: Int, scale: Float?, causal: Bool, scoreBudget: Int,
+        multiplyIn: ElementType = .float32
     ) -> Tensor {
         require(query.rank == 3 && key.rank == 3 && value.rank == 3,
                 "attention takes [B, N, H*D] tensors, got \(query.shape), \(key.shape), \(value.shape)")
@@ -66,10 +71,10 @@ extension Tensor {
             let buffer = TensorStorage(uninitializedCount: rows * keys + rows)
             defer { withExtendedLifetime(buffer) {} }
             let scores = buffer.pointer, inverseSums = buffer.pointer + rows * keys
-            BLAS.sgemm(transB: true, m: rows, n: keys, k: d, alpha: alpha,
-                       a: qp + (b * nq + q0) * width + h * d, lda: width,
-                       b: kp + b * nk * width + h * d, ldb: width,
-                       c: scores, ldc: keys, parallel: false)
+            BLAS.gemm(transB: true, m: rows, n: keys, k: d, alpha: alpha,
+                      a: MatrixOperand(qp + (b * nq + q0) * width + h * d, ld: width),
+                      b: MatrixOperand(kp + b * nk * width + h * d, ld: width),
+                      c: scores, ldc: keys, parallel: false, multiplyIn: multiplyIn)
             for i in 0..<rows {
                 let row = scores + i * keys
                 if causal {
@@ -80,10 +85,10 @@ extension Tensor {
                 inverseSums[i] = total > 0 ? 1 / total : 0
             }
             let o = op + (b * nq + q0) * valueWidth + h * dv
-            BLAS.sgemm(m: rows, n: dv, k: keys,
-                       a: scores, lda: keys,
-                       b: vp + b * nk * valueWidth + h * dv, ldb: valueWidth,
-                       c: o, ldc: valueWidth, parallel: false)
+            BLAS.gemm(m: rows, n: dv, k: keys,
+                      a: MatrixOperand(scores, ld: keys),
+                      b: MatrixOperand(vp + b * nk * valueWidth + h * dv, ld: valueWidth),
+                      c: o, ldc: valueWidth, parallel: false, multiplyIn: multiplyIn)
             // Softmax's division, applied to the dv outputs instead of the nk scores.
             for i in 0..<rows { scaleRow(o + i * valueWidth, dv, by: inverseSums[i]) }
         }

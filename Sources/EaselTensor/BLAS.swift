@@ -67,9 +67,9 @@ public enum BLAS {
              beta: beta, c: c, ldc: ldc, parallel: parallel)
     }
 
-    /// The same product with operands of any `ElementType`. When either is bfloat16 the
-    /// product multiplies in bfloat16 (a float32 operand is rounded to it) and sums in
-    /// float32, as PyTorch's bfloat16 matmul does.
+    /// The same product with operands of any `ElementType`. When either is bfloat16, or
+    /// `multiplyIn` is, the product multiplies in bfloat16 (a float32 operand is rounded to
+    /// it) and sums in float32, as PyTorch's bfloat16 matmul does.
     static func gemm(
         transA: Bool = false, transB: Bool = false,
         m: Int, n: Int, k: Int,
@@ -78,6 +78,7 @@ public enum BLAS {
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int,
         parallel: Bool = true,
+        multiplyIn: ElementType = .float32,
         kernels: Kernels = .current
     ) {
         if m == 0 || n == 0 { return }
@@ -89,8 +90,8 @@ public enum BLAS {
             }
             return
         }
-        let mixed = a.elementType != .float32 || b.elementType != .float32
-        if mixed && !kernels.contains(.amxBFloat16) {
+        let bfloat16 = multiplyIn == .bfloat16 || a.elementType != .float32 || b.elementType != .float32
+        if bfloat16 && !kernels.contains(.amxBFloat16) {
             // No bfloat16 multiplier: widen both operands (rounding a float32 one to
             // bfloat16 first, so the products are the same) and multiply in float32.
             let wideA = a.widenedForBFloat16(rows: transA ? k : m, columns: transA ? m : k)
@@ -98,25 +99,25 @@ public enum BLAS {
             defer { withExtendedLifetime((wideA, wideB)) {} }
             gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                  a: wideA.operand, b: wideB.operand, beta: beta, c: c, ldc: ldc,
-                 parallel: parallel, kernels: kernels)
+                 parallel: parallel, multiplyIn: .float32, kernels: kernels)
             return
         }
         let split = parallel ? PanelSplit(m: m, n: n, k: k) : .none
         switch split {
         case .none:
-            call(kernels, transA, transB, m, n, k, alpha, a, b, beta, c, ldc)
+            call(kernels, bfloat16, transA, transB, m, n, k, alpha, a, b, beta, c, ldc)
         case let .columns(width, count):
             // Every panel reads all of A and its own columns of B and C.
             Parallel.forEach(count) { panel in
                 let j0 = panel * width, cols = min(width, n - j0)
-                call(kernels, transA, transB, m, cols, k, alpha, a,
+                call(kernels, bfloat16, transA, transB, m, cols, k, alpha, a,
                      b.advanced(by: transB ? j0 * b.ld : j0), beta, c + j0, ldc)
             }
         case let .rows(height, count):
             // Every panel reads all of B and its own rows of A and C.
             Parallel.forEach(count) { panel in
                 let i0 = panel * height, rows = min(height, m - i0)
-                call(kernels, transA, transB, rows, n, k, alpha, a.advanced(by: transA ? i0 : i0 * a.ld),
+                call(kernels, bfloat16, transA, transB, rows, n, k, alpha, a.advanced(by: transA ? i0 : i0 * a.ld),
                      b, beta, c + i0 * ldc, ldc)
             }
         }
@@ -154,11 +155,11 @@ public enum BLAS {
     /// One single-threaded product, by the best kernel `kernels` allows.
     @inline(__always)
     private static func call(
-        _ kernels: Kernels, _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+        _ kernels: Kernels, _ bfloat16: Bool, _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
         _ a: MatrixOperand, _ b: MatrixOperand,
         _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
     ) {
-        if a.elementType != .float32 || b.elementType != .float32 {
+        if bfloat16 {
             easel_gemm_bf16_amx(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha,
                                 a.base, a.elementType.kernelType, a.ld,
                                 b.base, b.elementType.kernelType, b.ld, beta, c, ldc)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EaselDiffusion
 import EaselServer
 import Foundation
 
@@ -21,7 +22,15 @@ struct ModelsCommand: AsyncParsableCommand {
         @Flag(help: "Link to the files instead of copying them into the data directory.") var link = false
         @Option(help: "For a non-standard single file: a diffusers folder whose configs and tokenizer it uses.")
         var config: String?
+        @Option(help: "What the model's jobs run in: fp32 (diffusers' float32 pixels) or bf16 (half the weight memory; bfloat16 products, AMX where the CPU has it).")
+        var precision: String = Precision.float32.rawValue
         @OptionGroup var data: DataDirectoryOption
+
+        func validate() throws {
+            if Precision(name: precision) == nil {
+                throw ValidationError("unknown --precision \(precision); expected fp32 or bf16")
+            }
+        }
 
         func run() async throws {
             let store = try data.openStore()
@@ -36,8 +45,8 @@ struct ModelsCommand: AsyncParsableCommand {
             do {
                 let model = try await installer.install(
                     source: URL(fileURLWithPath: path), name: name, workspaceId: owner?.id, link: link,
-                    configFolder: config.map { URL(fileURLWithPath: $0) })
-                print("installed \(model.name) (\(model.format.rawValue), \(link ? "linked" : "copied"))")
+                    configFolder: config.map { URL(fileURLWithPath: $0) }, precision: Precision(name: precision) ?? .float32)
+                print("installed \(model.name) (\(model.format.rawValue), \(link ? "linked" : "copied"), \(model.precision.rawValue))")
                 print("model id: \(model.id)")
             } catch let error as ModelInstallError {
                 throw CommandFailure(error.description)
@@ -60,7 +69,7 @@ struct ModelsCommand: AsyncParsableCommand {
             let names = Dictionary(uniqueKeysWithValues: try await store.workspaces().map { ($0.id, $0.name) })
             for model in models {
                 let owner = model.workspaceId.map { "workspace \(names[$0] ?? $0)" } ?? "public"
-                print("\(model.id)  \(model.name)  \(model.format.rawValue)  \(owner)  \(model.path)")
+                print("\(model.id)  \(model.name)  \(model.format.rawValue)  \(model.precision.rawValue)  \(owner)  \(model.path)")
             }
         }
     }

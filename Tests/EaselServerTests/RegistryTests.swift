@@ -45,6 +45,31 @@ import Testing
         return (ModelInstaller(dataDirectory: directory, store: store), store, directory)
     }
 
+    /// A model installed with bf16 precision keeps it across a reopened store, and its jobs
+    /// load it so: the engine's images of it are within the bf16 bar (35 dB) of fp32's.
+    @Test func precisionIsStoredWithTheModelAndUsedToLoadIt() async throws {
+        let (installer, _, directory) = try Self.installer()
+        let source = try TestServer.makeModelFolder()
+        let fp32 = try await installer.install(source: source, name: "Tiny fp32", workspaceId: nil, link: true)
+        let bf16 = try await installer.install(source: source, name: "Tiny bf16", workspaceId: nil, link: true,
+                                               precision: .bfloat16)
+        #expect(fp32.precision == .float32)
+        let reopened = try directory.openStore()
+        let stored = try #require(try await reopened.model(id: bf16.id))
+        #expect(stored.precision == .bfloat16)
+        let generator = DiffusionEngineGenerator(memoryBudgetBytes: 1 << 30)
+        let request = GenerationRequest(prompt: "a red circle", steps: 4, width: 64, height: 64, seed: 3)
+        var pixels: [[UInt8]] = []
+        for record in [fp32, stored] {
+            let model = InstalledModel(record: record, dataDirectory: directory.root)
+            #expect(model.precision == record.precision)
+            let result = try await generator.generate(model: model, request: request, onStep: { _, _ in }, isCancelled: { false })
+            pixels.append(try #require(result.images.first).pixels)
+        }
+        let mse = zip(pixels[0], pixels[1]).reduce(0.0) { $0 + pow(Double(Int($1.0) - Int($1.1)), 2) } / Double(pixels[0].count)
+        #expect(mse == 0 || 10 * log10(255 * 255 / mse) >= 35, "bf16 against fp32: MSE \(mse)")
+    }
+
     @Test func installsADiffusersFolderByCopyWithAStableId() async throws {
         let (installer, store, directory) = try Self.installer()
         let source = try TestServer.makeModelFolder()

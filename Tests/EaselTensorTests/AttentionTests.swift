@@ -79,4 +79,20 @@ private func referenceAttention(
         #expect(Set(pieces.map { "\($0.0),\($0.1),\($0.2)" }).count == plan.pieceCount)
         #expect(pieces.allSatisfy { $0.2 < 4096 && $0.2 % plan.blockQ == 0 })
     }
+
+    /// bfloat16 products (as models loaded in bf16 run them): within bfloat16's rounding of
+    /// the float32 definition, on shapes with ragged heads and blocks.
+    @Test func bfloat16ProductsStayWithinRoundingOfTheDefinition() {
+        for (nq, nk, heads, d) in [(70, 77, 2, 40), (300, 300, 1, 64), (33, 5, 3, 8)] {
+            let q = Tensor.random([2, nq, heads * d], seed: 31)
+            let k = Tensor.random([2, nk, heads * d], seed: 32)
+            let v = Tensor.random([2, nk, heads * d], seed: 33)
+            let reference = referenceAttention(q: q, k: k, v: v, heads: heads, scale: nil, causal: false)
+            let bf16 = Tensor.attention(query: q, key: k, value: v, heads: heads, multiplyIn: .bfloat16)
+            let float = Tensor.attention(query: q, key: k, value: v, heads: heads)
+            let error = relativeError(bf16, reference)
+            #expect(error < 2e-2, "\(nq)x\(nk) heads \(heads) d \(d): \(error)")
+            #expect(relativeError(float, reference) < 1e-5)
+        }
+    }
 }

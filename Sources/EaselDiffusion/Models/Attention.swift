@@ -11,9 +11,10 @@ import EaselTensor
 ///   channels as features, a `group_norm` first, biases everywhere, and the input added
 ///   back (diffusers' `_from_deprecated_attn_block`, `residual_connection=True`).
 ///
-/// `upcast_attention`/`upcast_softmax` only matter for half precision; Easel computes
-/// attention in float32, and with scaled dot-product attention the scale is applied the
-/// same way either way.
+/// `upcast_attention`/`upcast_softmax` only matter for half precision; Easel computes the
+/// softmax in float32 always, and the two products in the precision of the layer's weights
+/// (bfloat16 products with float32 sums when the model is loaded in bf16); with scaled
+/// dot-product attention the scale is applied the same way either way.
 ///
 /// Weights (relative to the module): `to_q`, `to_k`, `to_v` `.weight` `[H*D, in]`
 /// (`.bias` when `bias`), `to_out.0.weight` `[out, H*D]`, `to_out.0.bias`, and
@@ -51,7 +52,7 @@ struct Attention: Sendable {
     func callAsFunction(_ x: Tensor, context: Tensor? = nil) -> Tensor {
         let source = context ?? x
         let q = toQ(x), k = toK(source), v = toV(source)          // [B, N|M, H*D]
-        let attended = Tensor.attention(query: q, key: k, value: v, heads: heads)
+        let attended = Tensor.attention(query: q, key: k, value: v, heads: heads, multiplyIn: toQ.weight.elementType)
         return toOut(attended)                                      // [B, N, C]
     }
 

@@ -26,17 +26,20 @@ public struct DiffusionEngineGenerator: ImageGenerator {
 /// Loads an installed model (diffusers folder or single file) into an `EnginePipeline`.
 struct EnginePipelineLoader: ModelLoader {
     func estimatedBytes(for model: InstalledModel) throws -> Int {
-        // Weights are held as float32 in memory; checkpoints are often float16 on disk.
-        model.weightBytesOnDisk() * 2
+        // Checkpoints are often float16 on disk; in memory the weights are float32 (twice
+        // that) or, with bf16 precision, about the same size.
+        model.weightBytesOnDisk() * (model.precision == .bfloat16 ? 1 : 2)
     }
 
     func load(_ model: InstalledModel) async throws -> EnginePipeline {
         let location = model.location
         let configFolder = model.configFolder
+        let precision = model.precision
         do {
             let loaded = try await EngineThread.run {
                 // With the VAE's encoder: any job may start from an init image.
-                try StableDiffusionModel.load(from: location, configFolder: configFolder, withEncoder: true)
+                try StableDiffusionModel.load(from: location, configFolder: configFolder, withEncoder: true,
+                                              precision: precision)
             }
             return EnginePipeline(pipeline: StableDiffusionPipeline(model: loaded))
         } catch {

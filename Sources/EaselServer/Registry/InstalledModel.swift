@@ -13,14 +13,18 @@ public struct InstalledModel: Sendable, Equatable {
     public var cacheKey: String
     /// For a single file: the diffusers folder whose configs it uses (nil: its family's).
     public var configFolder: URL?
+    /// The precision it is loaded and run in.
+    public var precision: Precision
 
-    public init(id: String, name: String, format: ModelFormat, location: URL, cacheKey: String, configFolder: URL? = nil) {
+    public init(id: String, name: String, format: ModelFormat, location: URL, cacheKey: String, configFolder: URL? = nil,
+                precision: Precision = .float32) {
         self.id = id
         self.name = name
         self.format = format
         self.location = location
         self.cacheKey = cacheKey
         self.configFolder = configFolder
+        self.precision = precision
     }
 
     /// Resolves a stored record against the data directory.
@@ -31,7 +35,7 @@ public struct InstalledModel: Sendable, Equatable {
         self.init(
             id: record.id, name: record.name, format: record.format, location: resolve(record.path),
             cacheKey: "\(record.id)@\(record.createdAt.timeIntervalSince1970)",
-            configFolder: record.configPath.map(resolve))
+            configFolder: record.configPath.map(resolve), precision: record.precision)
     }
 
     /// The size the UNet was trained at, in pixels, from a diffusers folder's configs without

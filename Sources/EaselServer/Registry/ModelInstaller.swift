@@ -20,8 +20,10 @@ public struct ModelInstaller: Sendable {
     ///   - link: link to the operator's files instead of copying them.
     ///   - configFolder: for a single file that is not a standard checkpoint of its family, a
     ///     diffusers folder whose configs and tokenizer it uses (its small files are copied).
+    ///   - precision: what the model's jobs run in (bf16: half the weight memory, AMX products).
     public func install(
-        source: URL, name: String, workspaceId: String?, link: Bool, configFolder: URL? = nil
+        source: URL, name: String, workspaceId: String?, link: Bool, configFolder: URL? = nil,
+        precision: Precision = .float32
     ) async throws -> ModelRecord {
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw ModelInstallError.emptyName }
@@ -55,7 +57,7 @@ public struct ModelInstaller: Sendable {
         }
         let record = ModelRecord(
             id: id, name: trimmed, workspaceId: workspaceId, format: format, path: "models/\(stem)", linked: link,
-            createdAt: Date(), configPath: configPath)
+            createdAt: Date(), configPath: configPath, precision: precision)
         do {
             try await store.addModel(record)
         } catch {

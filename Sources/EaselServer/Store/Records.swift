@@ -67,10 +67,13 @@ public struct ModelRecord: Sendable, Equatable {
     /// For a single file: a diffusers folder whose component configs (and tokenizer) it
     /// uses instead of its family's usual ones (relative to the data directory).
     public var configPath: String?
+    /// The precision jobs on this model run in (`easel models add --precision`).
+    public var precision: Precision
 
     public init(
         id: String, name: String, workspaceId: String?, format: ModelFormat, path: String, linked: Bool,
-        createdAt: Date, subjectKeyword: String = "", subjectType: String = "", configPath: String? = nil
+        createdAt: Date, subjectKeyword: String = "", subjectType: String = "", configPath: String? = nil,
+        precision: Precision = .float32
     ) {
         self.id = id
         self.name = name
@@ -82,6 +85,7 @@ public struct ModelRecord: Sendable, Equatable {
         self.subjectKeyword = subjectKeyword
         self.subjectType = subjectType
         self.configPath = configPath
+        self.precision = precision
     }
 }
 

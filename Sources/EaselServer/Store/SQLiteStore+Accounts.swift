@@ -98,12 +98,13 @@ extension SQLiteStore {
             try db.execute(
                 sql: """
                     INSERT INTO models (id, name, workspaceId, format, path, linked, createdAt, subjectKeyword,
-                                        subjectType, configPath)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        subjectType, configPath, precision)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     model.id, model.name, model.workspaceId, model.format.rawValue, model.path, model.linked,
                     model.createdAt.storedValue, model.subjectKeyword, model.subjectType, model.configPath,
+                    model.precision.rawValue,
                 ])
         }
     }

@@ -1,3 +1,4 @@
+import EaselDiffusion
 import Foundation
 import GRDB
 
@@ -146,6 +147,9 @@ public final class SQLiteStore: EaselStore {
                 );
                 """)
         }
+        migrator.registerMigration("v5: model precision") { db in
+            try db.execute(sql: "ALTER TABLE models ADD COLUMN precision TEXT NOT NULL DEFAULT 'fp32'")
+        }
         return migrator
     }
 }
@@ -181,10 +185,15 @@ extension ModelRecord {
         guard let format = ModelFormat(rawValue: formatName) else {
             throw StoreError.corrupt("models.format has unknown value '\(formatName)'")
         }
+        let precisionName: String = row["precision"]
+        guard let precision = Precision(rawValue: precisionName) else {
+            throw StoreError.corrupt("models.precision has unknown value '\(precisionName)'")
+        }
         self.init(
             id: row["id"], name: row["name"], workspaceId: row["workspaceId"], format: format,
             path: row["path"], linked: row["linked"], createdAt: Date(stored: row["createdAt"]),
-            subjectKeyword: row["subjectKeyword"], subjectType: row["subjectType"], configPath: row["configPath"])
+            subjectKeyword: row["subjectKeyword"], subjectType: row["subjectType"], configPath: row["configPath"],
+            precision: precision)
     }
 }
 
