@@ -129,7 +129,7 @@ def main():
             side, precision = v.split("-")
             if side != "easel":
                 continue
-            for ref in ("torch-fp32", f"torch-{precision}"):
+            for ref in sorted({"torch-fp32", f"torch-{precision}"}, key=lambda r: r != "torch-fp32"):
                 if ref in med:
                     ratios = ", ".join(f"{s} {med[ref][s] / med[v][s]:.2f}x" for s in ("text", "step", "decode", "wall"))
                     print(f"{v} vs {ref}: {ratios}")

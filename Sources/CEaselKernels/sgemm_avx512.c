@@ -38,12 +38,16 @@ AVX512 static void pack_a(int trans, const float *a, long lda, long i0, long mc,
                 for (; r < MR; r++) d[r] = 0;
             }
         } else {
-            for (long r = 0; r < rows; r++) {
-                const float *src = a + (i0 + r0 + r) * lda + p0;
-                for (long p = 0; p < kc; p++) panel[p * MR + r] = src[p];
+            // Row r's values are contiguous in A; written MR apart. Scalar on purpose: the
+            // compiler's vector form of this loop is a scatter, several times slower.
+            const float *src = a + (i0 + r0) * lda + p0;
+            for (long p = 0; p < kc; p++) {
+                float *d = panel + p * MR;
+                long r = 0;
+#pragma clang loop vectorize(disable)
+                for (; r < rows; r++) d[r] = src[r * lda + p];
+                for (; r < MR; r++) d[r] = 0;
             }
-            for (long r = rows; r < MR; r++)
-                for (long p = 0; p < kc; p++) panel[p * MR + r] = 0;
         }
     }
 }
@@ -63,13 +67,16 @@ AVX512 static void pack_b(int trans, const float *b, long ldb, long j0, long nc,
                 _mm512_store_ps(panel + p * NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
             }
         } else {
-            // B stored [n, k]: each column's kc values are contiguous.
-            for (long c = 0; c < cols; c++) {
-                const float *src = b + (j0 + c0 + c) * ldb + p0;
-                for (long p = 0; p < kc; p++) panel[p * NR + c] = src[p];
+            // B stored [n, k]: each column's kc values are contiguous; written NR apart
+            // (scalar on purpose, as in pack_a).
+            const float *src = b + (j0 + c0) * ldb + p0;
+            for (long p = 0; p < kc; p++) {
+                float *d = panel + p * NR;
+                long c = 0;
+#pragma clang loop vectorize(disable)
+                for (; c < cols; c++) d[c] = src[c * ldb + p];
+                for (; c < NR; c++) d[c] = 0;
             }
-            for (long c = cols; c < NR; c++)
-                for (long p = 0; p < kc; p++) panel[p * NR + c] = 0;
         }
     }
 }

@@ -12,7 +12,9 @@ struct Bench: ParsableCommand {
 }
 
 /// `easel bench kernels`: GFLOP/s of the tensor kernels on the shapes of an SD 1.5 UNet at
-/// 512 x 512, beside OpenBLAS sgemm's own figure for the same product.
+/// 512 x 512, beside the plain matrix product of the same shape ("sgemm": `Tensor.matmul`,
+/// so Easel's own kernel where the CPU has one, OpenBLAS otherwise; `EASEL_CPU=baseline`
+/// for OpenBLAS's figure).
 ///
 /// For a convolution the sgemm is the im2col product (`[Cout, Cin*k*k] x [Cin*k*k, Ho*Wo]`
 /// per image); for attention, the two per-head products `q kᵀ` and `p v` with the whole
@@ -34,6 +36,7 @@ struct BenchKernels: ParsableCommand {
         let env = ProcessInfo.processInfo.environment
         print("OpenBLAS core: \(BLAS.coreName), threads: \(BLAS.threadCount), cores: \(ProcessInfo.processInfo.activeProcessorCount)")
         print("OpenBLAS config: \(BLAS.configuration)")
+        print("Easel kernels: \(Kernels.current) (detected: \(Kernels.detected); EASEL_CPU narrows them)")
         print("OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"] ?? "(unset)") OPENBLAS_L2_SIZE=\(env["OPENBLAS_L2_SIZE"] ?? "(unset)")")
         print("best of \(repeats) runs (kernel and sgemm alternate); ratio = Easel GFLOP/s / sgemm GFLOP/s")
         print(pad("case", 44) + pad("ms", 10, right: true) + pad("GFLOP/s", 10, right: true)
