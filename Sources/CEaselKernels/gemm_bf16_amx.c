@@ -170,10 +170,21 @@ AMX static void pack_b_edge(int trans, const void *b, easel_element_type type, l
 AMX static void micro_kernel(long steps, const uint16_t *a, const uint16_t *b,
                              float *c, long ldc, long rows, long cols,
                              float alpha, float beta, int accumulate) {
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    // A whole block with alpha 1 and beta 0 or 1 (layers, with or without a bias already in
+    // C) accumulates straight onto C's tiles: no staging buffer, no combining pass.
+    int direct = rows == MR && cols == NR && alpha == 1 && (accumulate || beta == 0 || beta == 1);
+    long stride = ldc * (long)sizeof(float);
+    if (direct && (accumulate || beta == 1)) {
+        _tile_loadd(0, c, stride);
+        _tile_loadd(1, c + 16, stride);
+        _tile_loadd(2, c + 16 * ldc, stride);
+        _tile_loadd(3, c + 16 * ldc + 16, stride);
+    } else {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+    }
     for (long s = 0; s < steps; s++) {
         const uint16_t *as = a + s * 2 * 16 * 32, *bs = b + s * 2 * 16 * 32;
         _tile_loadd(4, as, 64);
@@ -184,6 +195,13 @@ AMX static void micro_kernel(long steps, const uint16_t *a, const uint16_t *b,
         _tile_dpbf16ps(1, 4, 7);
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
+    }
+    if (direct) {
+        _tile_stored(0, c, stride);
+        _tile_stored(1, c + 16, stride);
+        _tile_stored(2, c + 16 * ldc, stride);
+        _tile_stored(3, c + 16 * ldc + 16, stride);
+        return;
     }
     float block[32 * 32] __attribute__((aligned(64)));
     _tile_stored(0, block, 128);
