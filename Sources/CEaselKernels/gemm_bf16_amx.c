@@ -258,6 +258,7 @@ AMX void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, flo
     long mcMax = min_l(MC, (m + MR - 1) / MR * MR);
     uint16_t *packedB = easel_workspace(2, sizeof(uint16_t) * (size_t)(kcMax * ncMax));
     uint16_t *packedA = easel_workspace(3, sizeof(uint16_t) * (size_t)(kcMax * mcMax));
+    if (!packedA || !packedB) easel_out_of_memory("packing buffers of a matrix product");
     configure_tiles();
     for (long j0 = 0; j0 < n; j0 += NC) {
         long nc = min_l(NC, n - j0);

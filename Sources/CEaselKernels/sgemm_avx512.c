@@ -141,6 +141,7 @@ AVX512 void easel_sgemm_avx512(int transA, int transB, long m, long n, long k, f
     long mcMax = min_l(MC, (m + MR - 1) / MR * MR);
     float *packedB = easel_workspace(0, sizeof(float) * (size_t)(kcMax * ncMax));
     float *packedA = easel_workspace(1, sizeof(float) * (size_t)(kcMax * mcMax));
+    if (!packedA || !packedB) easel_out_of_memory("packing buffers of a matrix product");
     for (long j0 = 0; j0 < n; j0 += NC) {
         long nc = min_l(NC, n - j0);
         for (long p0 = 0; p0 < k; p0 += KC) {

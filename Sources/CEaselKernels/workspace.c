@@ -1,0 +1,45 @@
+#include "workspace.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+enum { SLOTS = 4 };
+
+typedef struct {
+    void *buffers[SLOTS];
+    size_t sizes[SLOTS];
+} workspace;
+
+static pthread_key_t key;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void release(void *value) {
+    workspace *w = value;
+    for (int i = 0; i < SLOTS; i++) free(w->buffers[i]);
+    free(w);
+}
+
+static void make_key(void) { pthread_key_create(&key, release); }
+
+void *easel_workspace(int slot, size_t bytes) {
+    pthread_once(&once, make_key);
+    workspace *w = pthread_getspecific(key);
+    if (!w) {
+        w = calloc(1, sizeof *w);
+        if (!w) return NULL;
+        pthread_setspecific(key, w);
+    }
+    if (w->sizes[slot] < bytes) {
+        free(w->buffers[slot]);
+        size_t size = (bytes + 4095) & ~(size_t)4095;
+        w->buffers[slot] = aligned_alloc(64, size);
+        w->sizes[slot] = w->buffers[slot] ? size : 0;
+    }
+    return w->buffers[slot];
+}
+
+void easel_out_of_memory(const char *what) {
+    fprintf(stderr, "easel: out of memory for %s\n", what);
+    abort();
+}
