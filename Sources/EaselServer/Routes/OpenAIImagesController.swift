@@ -160,10 +160,17 @@ struct OpenAIImagesController: Sendable {
     func waitForEnd(jobId: String, workspace: Workspace, context: EaselRequestContext) async throws -> JobSnapshot {
         let (stream, feed) = AsyncStream.makeStream(of: JobEvent.self)
         let unsubscribe = components.events.subscribe(jobId: jobId, feed)
-        let clientGone = Locked(false)
         let shuttingDown = Locked(false)
+        let (components, logger) = (self.components, context.logger)
         let stopWatching = await context.disconnectWatcher()?.onDisconnect {
-            clientGone.withLock { $0 = true }
+            // Cancelled from a task of its own: the closed connection may cancel this
+            // request's task first, and then the loop below would answer 503 and leave the
+            // job running for nobody.
+            Task {
+                logger.info("client went away; cancelling its job", metadata: ["job.id": "\(jobId)"])
+                _ = try? await JobActions(components: components).cancel(
+                    jobId: jobId, workspaceId: workspace.id, logger: logger)
+            }
             feed.yield(.tick)
         }
         let ticker = Task {
@@ -182,7 +189,6 @@ struct OpenAIImagesController: Sendable {
             status: .serviceUnavailable, message: "The server is shutting down; the job stays queued",
             type: "server_error", param: nil, code: nil, headers: [Self.inferenceIdHeader: jobId])
         return try await withGracefulShutdownHandler {
-            var cancelled = false
             var iterator = stream.makeAsyncIterator()
             while true {
                 guard let snapshot = try await store.job(id: jobId, workspaceId: workspace.id) else {
@@ -192,12 +198,6 @@ struct OpenAIImagesController: Sendable {
                 }
                 if snapshot.job.state.isTerminal { return snapshot }
                 if shuttingDown.current || Task.isCancelled { throw serverStopping }
-                if clientGone.current && !cancelled {
-                    cancelled = true
-                    context.logger.info("client went away; cancelling its job", metadata: ["job.id": "\(jobId)"])
-                    _ = try await JobActions(components: components).cancel(
-                        jobId: jobId, workspaceId: workspace.id, logger: context.logger)
-                }
                 // Nil when the task is cancelled.
                 guard await iterator.next() != nil else { throw serverStopping }
             }
