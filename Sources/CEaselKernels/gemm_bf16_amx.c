@@ -249,8 +249,7 @@ AMX void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, flo
                              float beta, float *c, long ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
-        for (long i = 0; i < m; i++)
-            for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+        easel_scale_block(m, n, beta, c, ldc);
         return;
     }
     long kcMax = (min_l(KC, k) + KSTEP - 1) / KSTEP * KSTEP;

@@ -132,8 +132,7 @@ AVX512 void easel_sgemm_avx512(int transA, int transB, long m, long n, long k, f
                                float beta, float *c, long ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
-        for (long i = 0; i < m; i++)
-            for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+        easel_scale_block(m, n, beta, c, ldc);
         return;
     }
     long kcMax = min_l(KC, k);

@@ -1,4 +1,5 @@
 #include "workspace.h"
+#include "EaselKernels.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -42,4 +43,9 @@ void *easel_workspace(int slot, size_t bytes) {
 void easel_out_of_memory(const char *what) {
     fprintf(stderr, "easel: out of memory for %s\n", what);
     abort();
+}
+
+void easel_scale_block(long m, long n, float beta, float *c, long ldc) {
+    for (long i = 0; i < m; i++)
+        for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
 }

@@ -84,10 +84,7 @@ public enum BLAS {
         if m == 0 || n == 0 { return }
         if k == 0 {
             // BLAS leaves C scaled by beta; make the degenerate product explicit.
-            for i in 0..<m {
-                let row = c + i * ldc
-                for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] }
-            }
+            easel_scale_block(m, n, beta, c, ldc)
             return
         }
         let bfloat16 = multiplyIn == .bfloat16 || a.elementType != .float32 || b.elementType != .float32

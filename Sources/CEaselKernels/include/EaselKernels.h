@@ -53,6 +53,10 @@ void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, float a
                          const void *b, easel_element_type bType, long ldb,
                          float beta, float *c, long ldc);
 
+/// C = beta * C for an m x n block (0 when beta is 0, never reading C): what a product
+/// with nothing to multiply (k or alpha 0) leaves. Plain C, any CPU.
+void easel_scale_block(long m, long n, float beta, float *c, long ldc);
+
 /// Rounds `count` float32 values to bfloat16 (nearest, ties to even; NaN stays NaN).
 void easel_round_to_bfloat16(const float *source, uint16_t *destination, long count);
 
