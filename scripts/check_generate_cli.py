@@ -14,7 +14,9 @@ refused with a message. Then the few-step recipes (Tests/EaselDiffusionTests/Fix
 SD-Turbo's Euler a trailing at guidance 0, LCM with its guidance-embedding UNet, TCD, and an
 unknown timestep_spacing refused with a message. Then `--tiny-autoencoder` (both weight namings, text to image and image to image,
 Tests/EaselDiffusionTests/Fixtures/tiny-autoencoder) and a tiny autoencoder with a tensor
-missing refused. Last, `easel models add` refuses broken checkpoints (truncated, a
+missing refused. Then `--lora PATH:SCALE` (kohya, PEFT and older diffusers naming, one and two at
+once; Tests/EaselDiffusionTests/Fixtures/lora) and bad LoRAs (wrong shapes, keys that match
+nothing, a truncated file) refused with their names. Last, `easel models add` refuses broken checkpoints (truncated, a
 tensor missing, a config that does not fit the weights) with the loader's message and installs
 nothing. Needs numpy and Pillow (not torch).
 """
@@ -36,6 +38,39 @@ FIXTURES = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "pipel
 IMG2IMG = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "img2img")
 FEWSTEP = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "fewstep")
 TINY_AE = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "tiny-autoencoder")
+LORA = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "lora")
+
+
+def loras(binary, tmp):
+    """Every LoRA fixture case through `--lora PATH:SCALE`, and bad LoRAs refused with their names."""
+    failures = 0
+    folder = complete_model(os.path.join(MODELS, "tiny-sd1"), parent=tmp)
+    for c in json.load(open(os.path.join(LORA, "cases.json"))):
+        out = os.path.join(tmp, f"lora-{c['file']}.png")
+        cmd = [binary, "generate", "--model", folder, "--prompt", c["prompt"], "--negative-prompt", c["negative"],
+               "--steps", str(c["steps"]), "--seed", str(c["seed"]), "--guidance", str(c["guidance"]),
+               "--count", str(c["count"]), "--width", str(c["width"]), "--height", str(c["height"]), "-o", out]
+        for name, scale in c["loras"]:
+            cmd += ["--lora", f"{os.path.join(LORA, name)}.safetensors:{scale}"]
+        paths = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
+        got = np.stack([np.array(Image.open(p).convert("RGB")) for p in paths])
+        ref = np.fromfile(os.path.join(LORA, c["file"]), dtype=np.uint8).reshape(c["shape"])
+        worst = int(np.abs(got.astype(int) - ref).max()) if got.shape == ref.shape else 255
+        failures += worst > 2
+        print(f"--lora {' + '.join(f'{n}:{s}' for n, s in c['loras'])}: worst {worst}/255")
+    truncated = os.path.join(tmp, "truncated.safetensors")
+    data = open(os.path.join(LORA, "kohya.safetensors"), "rb").read()
+    open(truncated, "wb").write(data[:-100])
+    for path, words in [(os.path.join(LORA, "bad-shape.safetensors"), "attn1_to_q"),
+                        (os.path.join(LORA, "foreign.safetensors"), "lora_unet_down_blocks_7_attentions_0_proj_in"),
+                        (truncated, "cannot be read")]:
+        r = subprocess.run([binary, "generate", "--model", folder, "--prompt", "x", "--steps", "1", "--lora", path,
+                            "-o", os.path.join(tmp, "bad.png")], capture_output=True, text=True)
+        refused = r.returncode != 0 and words in r.stderr and "Fatal error" not in r.stderr
+        failures += not refused
+        print(f"--lora {os.path.basename(path)}: exit {r.returncode}, "
+              f"{'refused with its names' if refused else 'MESSAGE: ' + r.stderr.strip()[:300]}")
+    return failures
 
 
 def tiny_autoencoder(binary, tmp):
@@ -232,6 +267,7 @@ def main():
                 failures += bad_init_images(binary, folder, tmp)
         failures += few_step(binary, tmp)
         failures += tiny_autoencoder(binary, tmp)
+        failures += loras(binary, tmp)
         fixture = held_out_fixture()
         refs = np.fromfile(os.path.join(BUNDLED_FIXTURES, "reference.u8"), dtype=np.uint8).reshape(-1, 64, 64, 3)
         for i, c in enumerate(fixture["cases"][:len(refs)]):

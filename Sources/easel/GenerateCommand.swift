@@ -41,6 +41,10 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Decode with a tiny autoencoder (TAESD): a diffusers AutoencoderTiny folder, or madebyollin's taesd_decoder.safetensors (or its folder).")
     var tinyAutoencoder: String?
 
+    @Option(name: .customLong("lora"),
+            help: "A LoRA to fuse into the model's weights, PATH or PATH:SCALE (default scale 1); repeat for several. kohya-ss, diffusers and PEFT namings.")
+    var loras: [String] = []
+
     @Option(help: "Image to image: a PNG or JPEG to start from (its size is the output's unless --width/--height say otherwise, and must then match).")
     var initImage: String?
 
@@ -93,7 +97,8 @@ struct GenerateCommand: ParsableCommand {
                                                    family: family.flatMap(SingleFileFamily.init(rawValue:)),
                                                    configFolder: config.map { URL(fileURLWithPath: $0) },
                                                    withEncoder: start != nil,
-                                                   precision: Precision(name: precision) ?? .float32)
+                                                   precision: Precision(name: precision) ?? .float32,
+                                                   loras: loras.map(LoRAAdapter.init(argument:)))
         } catch {
             printError("error: cannot load model: \(error)")
             throw ExitCode(1)

@@ -41,12 +41,13 @@ public struct CLIPTextModel: Sendable {
     }
 
     /// Loads a `text_encoder/` folder (`config.json` and its safetensors weights) strictly:
-    /// every tensor must be used, except a `position_ids` buffer.
+    /// every tensor must be used, except a `position_ids` buffer; `lora`'s text-encoder
+    /// layers are fused into the weights.
     public static func load(from directory: URL, variant: String? = nil,
-                            matrixType: ElementType = .float32) throws -> CLIPTextModel {
+                            matrixType: ElementType = .float32, lora: LoRAFusion = .none) throws -> CLIPTextModel {
         let component = DiffusersComponent(name: directory.lastPathComponent, directory: directory)
         let config = try component.config(CLIPTextConfig.self)
-        let weights = try component.weights(variant: variant, matrixType: matrixType)
+        let weights = try lora.fusing(into: try component.weights(variant: variant, matrixType: matrixType), .textEncoder)
         let model = try CLIPTextModel(config: config, weights: weights)
         try weights.checkAllConsumed(allowing: .buffers)
         return model

@@ -121,11 +121,12 @@ public struct UNet2DConditionModel: Sendable {
     }
 
     /// Loads a diffusers `unet/` folder strictly: its `config.json`, then every weight by
-    /// name and shape, failing if the checkpoint holds a tensor the model does not use.
+    /// name and shape, failing if the checkpoint holds a tensor the model does not use;
+    /// `lora`'s UNet layers are fused into the weights.
     public static func load(from component: DiffusersComponent, variant: String? = nil,
-                            matrixType: ElementType = .float32) throws -> UNet2DConditionModel {
+                            matrixType: ElementType = .float32, lora: LoRAFusion = .none) throws -> UNet2DConditionModel {
         let config = try component.config(UNet2DConditionConfig.self)
-        let weights = try component.weights(variant: variant, matrixType: matrixType)
+        let weights = try lora.fusing(into: try component.weights(variant: variant, matrixType: matrixType), .unet)
         let model = try UNet2DConditionModel(config: config, weights: weights)
         try weights.checkAllConsumed()
         return model

@@ -53,28 +53,32 @@ public struct StableDiffusionModel: Sendable {
     /// `from_single_file(config=...)`; both are ignored for folders. `withEncoder` also loads
     /// the VAE's encoder (image-to-image needs it; text-to-image does not). `precision` is
     /// the element type its layers' weights are kept and multiplied in (`Precision`).
+    /// `loras` are fused into the UNet's and text encoder's weights as they load (`LoRAFusion`).
     public static func load(from url: URL, family: SingleFileFamily? = nil, configFolder: URL? = nil,
-                            withEncoder: Bool = false, precision: Precision = .float32) throws -> StableDiffusionModel {
+                            withEncoder: Bool = false, precision: Precision = .float32,
+                            loras: [LoRAAdapter] = []) throws -> StableDiffusionModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw ModelLoadingError.notFound(url.path)
         }
         if isDirectory.boolValue {
-            return try loadFolder(url, withEncoder: withEncoder, matrixType: precision.matrixType)
+            return try loadFolder(url, withEncoder: withEncoder, matrixType: precision.matrixType,
+                                  lora: try LoRAFusion(loras))
         }
         guard url.pathExtension.lowercased() == "safetensors" else {
             throw ModelLoadingError.unsupportedFile(url.path)
         }
         return try loadSingleFile(url, family: family, configFolder: configFolder, withEncoder: withEncoder,
-                                  matrixType: precision.matrixType)
+                                  matrixType: precision.matrixType, lora: try LoRAFusion(loras))
     }
 
-    private static func loadFolder(_ url: URL, withEncoder: Bool, matrixType: ElementType) throws -> StableDiffusionModel {
+    private static func loadFolder(_ url: URL, withEncoder: Bool, matrixType: ElementType,
+                                   lora: LoRAFusion) throws -> StableDiffusionModel {
         let folder = try DiffusersFolder(url: url)
         let tokenizer = try CLIPTokenizer(folder: try folder.component("tokenizer").directory)
         let textEncoder = try CLIPTextModel.load(from: try folder.component("text_encoder").directory,
-                                                 matrixType: matrixType)
-        let unet = try UNet2DConditionModel.load(from: try folder.component("unet"), matrixType: matrixType)
+                                                 matrixType: matrixType, lora: lora)
+        let unet = try UNet2DConditionModel.load(from: try folder.component("unet"), matrixType: matrixType, lora: lora)
         let vae = try AutoencoderKL.load(from: try folder.component("vae"),
                                          parts: withEncoder ? .encoderAndDecoder : .decoderOnly, matrixType: matrixType)
         let scheduler = try folder.component("scheduler")
@@ -87,20 +91,21 @@ public struct StableDiffusionModel: Sendable {
     }
 
     private static func loadSingleFile(_ url: URL, family: SingleFileFamily?, configFolder: URL?,
-                                       withEncoder: Bool, matrixType: ElementType) throws -> StableDiffusionModel {
+                                       withEncoder: Bool, matrixType: ElementType,
+                                       lora: LoRAFusion) throws -> StableDiffusionModel {
         let checkpoint = try SingleFileCheckpoint(url: url, familyOverride: family, configFolder: configFolder)
         let configs = checkpoint.configs
         let path = url.path
 
         let textConfig = try ConfigFile.decode(CLIPTextConfig.self, from: configs.textEncoder,
                                                path: "\(path) (text_encoder config)")
-        let textWeights = checkpoint.weights(for: .textEncoder, matrixType: matrixType)
+        let textWeights = try lora.fusing(into: checkpoint.weights(for: .textEncoder, matrixType: matrixType), .textEncoder)
         let textEncoder = try CLIPTextModel(config: textConfig, weights: textWeights)
         try textWeights.checkAllConsumed(allowing: .buffers)
 
         let unetConfig = try ConfigFile.decode(UNet2DConditionConfig.self, from: configs.unet,
                                                path: "\(path) (unet config)")
-        let unetWeights = checkpoint.weights(for: .unet, matrixType: matrixType)
+        let unetWeights = try lora.fusing(into: checkpoint.weights(for: .unet, matrixType: matrixType), .unet)
         let unet = try UNet2DConditionModel(config: unetConfig, weights: unetWeights)
         try unetWeights.checkAllConsumed()
 
