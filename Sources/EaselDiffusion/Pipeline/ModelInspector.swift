@@ -16,8 +16,23 @@ public struct ModelSummary: Sendable, Equatable {
 ///
 /// The weights are read and dropped: inspection costs one model load's time and memory.
 public enum ModelInspector {
-    public static func inspect(_ url: URL, family: SingleFileFamily? = nil, configFolder: URL? = nil) throws -> ModelSummary {
-        let model = try StableDiffusionModel.load(from: url, family: family, configFolder: configFolder, withEncoder: true)
+    /// Loads the checkpoint with `loras` fused, and `tinyAutoencoder` beside it (which must
+    /// fit the model's latents), as a job would.
+    public static func inspect(_ url: URL, family: SingleFileFamily? = nil, configFolder: URL? = nil,
+                               loras: [LoRAAdapter] = [], tinyAutoencoder: URL? = nil) throws -> ModelSummary {
+        let model = try StableDiffusionModel.load(from: url, family: family, configFolder: configFolder, withEncoder: true,
+                                                  loras: loras)
+        if let tinyAutoencoder {
+            let tiny: AutoencoderTiny
+            do {
+                tiny = try AutoencoderTiny.load(from: tinyAutoencoder)
+            } catch {
+                throw ModelInspectionError.tinyAutoencoderUnloadable("cannot load the tiny autoencoder \(tinyAutoencoder.path): \(error)")
+            }
+            if let problem = StableDiffusionPipeline.mismatch(of: tiny, with: model) {
+                throw ModelInspectionError.tinyAutoencoderMismatch(problem)
+            }
+        }
         let size = model.nativeSize
         return ModelSummary(kind: model.kind, nativeWidth: size.width, nativeHeight: size.height)
     }
@@ -30,5 +45,17 @@ public enum ModelInspector {
             let vae = try? ConfigFile.decode(AutoencoderKLConfig.self, from: url.appendingPathComponent("vae/config.json"))
         else { return nil }
         return StableDiffusionModel.nativeSize(unet: unet, vae: vae)
+    }
+}
+
+/// Why a model's parts do not go together.
+public enum ModelInspectionError: Error, Sendable, Equatable, CustomStringConvertible {
+    case tinyAutoencoderMismatch(String)
+    case tinyAutoencoderUnloadable(String)
+
+    public var description: String {
+        switch self {
+        case let .tinyAutoencoderMismatch(problem), let .tinyAutoencoderUnloadable(problem): problem
+        }
     }
 }

@@ -116,17 +116,24 @@ public struct StableDiffusionPipeline: Sendable {
         return model.vae.decode(latents / Float(model.vae.config.scalingFactor))
     }
 
+    /// Why `tiny` cannot stand in for `model`'s VAE, or nil when it can.
+    static func mismatch(of tiny: AutoencoderTiny, with model: StableDiffusionModel) -> String? {
+        let latent = model.vae.config.latentChannels
+        if tiny.config.latentChannels != latent {
+            return "the tiny autoencoder (\(tiny.location)) decodes \(tiny.config.latentChannels) latent "
+                + "channels but this model makes \(latent)"
+        }
+        if tiny.config.decoderUpscale != model.vaeScaleFactor {
+            return "the tiny autoencoder (\(tiny.location)) enlarges latents \(tiny.config.decoderUpscale)x "
+                + "but this model's VAE \(model.vaeScaleFactor)x"
+        }
+        return nil
+    }
+
     func validate(_ request: GenerationRequest) throws {
         var problems: [String] = []
-        if let tiny = tinyAutoencoder {
-            let latent = model.vae.config.latentChannels
-            if tiny.config.latentChannels != latent {
-                problems.append("the tiny autoencoder (\(tiny.location)) decodes \(tiny.config.latentChannels) latent "
-                                + "channels but this model makes \(latent)")
-            } else if tiny.config.decoderUpscale != model.vaeScaleFactor {
-                problems.append("the tiny autoencoder (\(tiny.location)) enlarges latents \(tiny.config.decoderUpscale)x "
-                                + "but this model's VAE \(model.vaeScaleFactor)x")
-            }
+        if let tiny = tinyAutoencoder, let problem = Self.mismatch(of: tiny, with: model) {
+            problems.append(problem)
         }
         let factor = model.vaeScaleFactor
         if request.width <= 0 || request.width % factor != 0 {

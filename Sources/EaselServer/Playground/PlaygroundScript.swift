@@ -142,12 +142,11 @@ enum PlaygroundScript {
 
           function currentModel() { return state.models.find((m) => m.id === $("model").value); }
 
-          // The model's defaults (its native size when it has one) into the fields.
+          // The model's defaults (its recipe's, else its native size) into the fields.
           function applyDefaults() {
             const model = currentModel();
             if (!model) return;
             const d = Object.assign({}, model.defaults || {});
-            if (model.nativeSize) { d.width = model.nativeSize.width; d.height = model.nativeSize.height; }
             for (const name of FIELDS) {
               if (name === "prompt") continue;
               if (d[name] !== undefined) $(name).value = d[name];

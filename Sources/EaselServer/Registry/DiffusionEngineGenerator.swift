@@ -19,6 +19,9 @@ public struct DiffusionEngineGenerator: ImageGenerator {
         isCancelled: @escaping @Sendable () -> Bool
     ) async throws -> GenerationResult {
         let pipeline = try await cache.model(for: model)
+        var request = request
+        // The model's own scheduler (its recipe) unless the request names one.
+        request.scheduler = request.scheduler ?? model.scheduler
         return try await pipeline.generate(request, onStep: onStep, isCancelled: isCancelled)
     }
 }
@@ -35,13 +38,16 @@ struct EnginePipelineLoader: ModelLoader {
         let location = model.location
         let configFolder = model.configFolder
         let precision = model.precision
+        let loras = model.loras
+        let tinyAutoencoder = model.tinyAutoencoder
         do {
-            let loaded = try await EngineThread.run {
+            let pipeline = try await EngineThread.run {
                 // With the VAE's encoder: any job may start from an init image.
-                try StableDiffusionModel.load(from: location, configFolder: configFolder, withEncoder: true,
-                                              precision: precision)
+                let loaded = try StableDiffusionModel.load(from: location, configFolder: configFolder, withEncoder: true,
+                                                           precision: precision, loras: loras)
+                return StableDiffusionPipeline(model: loaded, tinyAutoencoder: try tinyAutoencoder.map(AutoencoderTiny.load(from:)))
             }
-            return EnginePipeline(pipeline: StableDiffusionPipeline(model: loaded))
+            return EnginePipeline(pipeline: pipeline)
         } catch {
             throw ImageGenerationError.modelLoadFailed(model: model.name, reason: "\(error)")
         }

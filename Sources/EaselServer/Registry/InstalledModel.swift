@@ -15,9 +15,18 @@ public struct InstalledModel: Sendable, Equatable {
     public var configFolder: URL?
     /// The precision it is loaded and run in.
     public var precision: Precision
+    /// LoRAs fused into its weights at load.
+    public var loras: [LoRAAdapter]
+    /// A tiny autoencoder it decodes (and encodes init images) with.
+    public var tinyAutoencoder: URL?
+    /// The scheduler its jobs run with (nil: the checkpoint's own).
+    public var scheduler: String?
+    /// What a job gets for the fields its request leaves out.
+    public var defaults: JobDefaults
 
     public init(id: String, name: String, format: ModelFormat, location: URL, cacheKey: String, configFolder: URL? = nil,
-                precision: Precision = .float32) {
+                precision: Precision = .float32, loras: [LoRAAdapter] = [], tinyAutoencoder: URL? = nil,
+                scheduler: String? = nil, defaults: JobDefaults = .leap) {
         self.id = id
         self.name = name
         self.format = format
@@ -25,6 +34,10 @@ public struct InstalledModel: Sendable, Equatable {
         self.cacheKey = cacheKey
         self.configFolder = configFolder
         self.precision = precision
+        self.loras = loras
+        self.tinyAutoencoder = tinyAutoencoder
+        self.scheduler = scheduler
+        self.defaults = defaults
     }
 
     /// Resolves a stored record against the data directory.
@@ -32,10 +45,20 @@ public struct InstalledModel: Sendable, Equatable {
         func resolve(_ path: String) -> URL {
             path.hasPrefix("/") ? URL(fileURLWithPath: path) : dataDirectory.appendingPathComponent(path)
         }
+        let recipe = record.recipe
         self.init(
             id: record.id, name: record.name, format: record.format, location: resolve(record.path),
             cacheKey: "\(record.id)@\(record.createdAt.timeIntervalSince1970)",
-            configFolder: record.configPath.map(resolve), precision: record.precision)
+            configFolder: record.configPath.map(resolve), precision: record.precision,
+            loras: recipe.loras.map { LoRAAdapter(url: resolve($0.path), scale: $0.scale) },
+            tinyAutoencoder: recipe.tinyAutoencoder.map(resolve), scheduler: recipe.scheduler)
+        // The recipe's values, else the native size (measured at install, or read from a
+        // folder's configs for models installed before recipes), else Leap's.
+        let native = recipe.nativeWidth.flatMap { w in recipe.nativeHeight.map { (width: w, height: $0) } } ?? nativeSize()
+        defaults = JobDefaults(
+            steps: recipe.steps ?? LeapDefaults.steps, guidance: recipe.guidance ?? LeapDefaults.guidanceScale,
+            width: recipe.width ?? native?.width ?? LeapDefaults.size,
+            height: recipe.height ?? native?.height ?? LeapDefaults.size)
     }
 
     /// The size the UNet was trained at, in pixels, from a diffusers folder's configs without

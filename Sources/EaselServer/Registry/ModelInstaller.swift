@@ -21,32 +21,51 @@ public struct ModelInstaller: Sendable {
     ///   - configFolder: for a single file that is not a standard checkpoint of its family, a
     ///     diffusers folder whose configs and tokenizer it uses (its small files are copied).
     ///   - precision: what the model's jobs run in (bf16: half the weight memory, AMX products).
+    ///   - recipe: LoRAs fused into it, a tiny autoencoder, and its jobs' defaults; the files
+    ///     are checked by loading them with the model and copied (or linked) beside it.
     public func install(
         source: URL, name: String, workspaceId: String?, link: Bool, configFolder: URL? = nil,
-        precision: Precision = .float32
+        precision: Precision = .float32, recipe options: ModelRecipeOptions = ModelRecipeOptions()
     ) async throws -> ModelRecord {
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw ModelInstallError.emptyName }
+        let problems = options.problems()
+        guard problems.isEmpty else { throw ModelInstallError.badRecipe(problems) }
         let source = source.standardizedFileURL
-        let format = try await Self.inspect(source, configFolder: configFolder?.standardizedFileURL)
+        let (format, summary) = try await Self.inspect(source, configFolder: configFolder?.standardizedFileURL, recipe: options)
         let id = Self.stableId(name: trimmed, workspaceId: workspaceId)
         if let existing = try await store.model(id: id) {
             throw ModelInstallError.alreadyInstalled(name: existing.name, id: existing.id)
         }
         let stem = format == .singleFile ? "\(id).safetensors" : id
-        let destination = dataDirectory.modelsFolder.appendingPathComponent(stem)
-        let fm = FileManager.default
         try PrivateFiles.createFolder(dataDirectory.modelsFolder)
-        if fm.fileExists(atPath: destination.path) || (try? fm.destinationOfSymbolicLink(atPath: destination.path)) != nil {
-            try fm.removeItem(at: destination)
+        var placed: [String] = []  // removed again if the record cannot be added
+        try place(source, as: stem, link: link)
+        placed.append("models/\(stem)")
+        var recipe = ModelRecipe(
+            base: source.lastPathComponent, scheduler: options.scheduler, steps: options.steps, guidance: options.guidance,
+            width: options.width, height: options.height, nativeWidth: summary.nativeWidth,
+            nativeHeight: summary.nativeHeight)
+        do {
+            for (index, lora) in options.loras.enumerated() {
+                let loraStem = "\(id)-lora-\(index + 1).safetensors"
+                try place(lora.url.standardizedFileURL, as: loraStem, link: link)
+                placed.append("models/\(loraStem)")
+                recipe.loras.append(ModelRecipe.LoRA(name: lora.url.lastPathComponent, path: "models/\(loraStem)",
+                                                     scale: lora.scale))
+            }
+            if let tiny = options.tinyAutoencoder?.standardizedFileURL {
+                let tinyStem = "\(id)-tiny-autoencoder"
+                try placeTinyAutoencoder(tiny, as: tinyStem, link: link)
+                placed.append("models/\(tinyStem)")
+                recipe.tinyAutoencoder = "models/\(tinyStem)"
+                recipe.tinyAutoencoderName = tiny.lastPathComponent
+            }
+        } catch {
+            for path in placed { try? FileManager.default.removeItem(at: dataDirectory.root.appendingPathComponent(path)) }
+            throw error
         }
-        if link {
-            try fm.createSymbolicLink(at: destination, withDestinationURL: source)
-        } else {
-            try fm.copyItem(at: source, to: destination)
-            // A copy keeps its source's modes; in the data directory it is private.
-            PrivateFiles.tighten(destination)
-        }
+        let fm = FileManager.default
         var configPath: String?
         if let configFolder {
             let configStem = "\(id)-config"
@@ -57,15 +76,48 @@ public struct ModelInstaller: Sendable {
         }
         let record = ModelRecord(
             id: id, name: trimmed, workspaceId: workspaceId, format: format, path: "models/\(stem)", linked: link,
-            createdAt: Date(), configPath: configPath, precision: precision)
+            createdAt: Date(), configPath: configPath, precision: precision, recipe: recipe)
         do {
             try await store.addModel(record)
         } catch {
-            try? fm.removeItem(at: destination)
-            if let configPath { try? fm.removeItem(at: dataDirectory.root.appendingPathComponent(configPath)) }
+            for path in placed + [configPath].compactMap({ $0 }) {
+                try? fm.removeItem(at: dataDirectory.root.appendingPathComponent(path))
+            }
             throw error
         }
         return record
+    }
+
+    /// Copies (private) or links `source` to `models/<stem>`, replacing what is there.
+    func place(_ source: URL, as stem: String, link: Bool) throws {
+        let destination = dataDirectory.modelsFolder.appendingPathComponent(stem)
+        let fm = FileManager.default
+        if fm.fileExists(atPath: destination.path) || (try? fm.destinationOfSymbolicLink(atPath: destination.path)) != nil {
+            try fm.removeItem(at: destination)
+        }
+        if link {
+            try fm.createSymbolicLink(at: destination, withDestinationURL: source)
+        } else {
+            try fm.copyItem(at: source, to: destination)
+            // A copy keeps its source's modes; in the data directory it is private.
+            PrivateFiles.tighten(destination)
+        }
+    }
+
+    /// A tiny autoencoder as a folder `models/<stem>`: a diffusers folder as it is, or
+    /// madebyollin's decoder file with the encoder beside it (when there is one).
+    func placeTinyAutoencoder(_ source: URL, as stem: String, link: Bool) throws {
+        var isDirectory: ObjCBool = false
+        FileManager.default.fileExists(atPath: source.path, isDirectory: &isDirectory)
+        if isDirectory.boolValue { return try place(source, as: stem, link: link) }
+        let folder = dataDirectory.modelsFolder.appendingPathComponent(stem)
+        if FileManager.default.fileExists(atPath: folder.path) { try FileManager.default.removeItem(at: folder) }
+        try PrivateFiles.createFolder(folder)
+        let encoder = source.deletingLastPathComponent().appendingPathComponent(
+            source.lastPathComponent.replacingOccurrences(of: "_decoder.safetensors", with: "_encoder.safetensors"))
+        for file in [source, encoder] where FileManager.default.fileExists(atPath: file.path) {
+            try place(file, as: "\(stem)/\(file.lastPathComponent)", link: link)
+        }
     }
 
     /// Installs `source` as the public model `name` (copied) unless a model with that name's id
@@ -100,23 +152,37 @@ public struct ModelInstaller: Sendable {
     @discardableResult
     public func remove(id: String) async throws -> ModelRecord? {
         guard let record = try await store.removeModel(id: id) else { return nil }
-        for path in [record.path, record.configPath].compactMap({ $0 }) where !path.hasPrefix("/") {
+        let recipeFiles = record.recipe.loras.map(\.path) + [record.recipe.tinyAutoencoder].compactMap { $0 }
+        for path in [record.path, record.configPath].compactMap({ $0 }) + recipeFiles where !path.hasPrefix("/") {
             try? FileManager.default.removeItem(at: dataDirectory.root.appendingPathComponent(path))
         }
         return record
     }
 
-    /// Loads `source` as a job would (off the cooperative pool) and says what layout it has,
-    /// or throws `notAModel` with the engine's reason.
-    static func inspect(_ source: URL, configFolder: URL?) async throws -> ModelFormat {
+    /// Loads `source` with the recipe's LoRAs and tiny autoencoder as a job would (off the
+    /// cooperative pool) and says what layout it has, or throws `notAModel` with the
+    /// engine's reason.
+    static func inspect(_ source: URL, configFolder: URL?,
+                        recipe: ModelRecipeOptions = ModelRecipeOptions()) async throws -> (ModelFormat, ModelSummary) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: source.path, isDirectory: &isDirectory) else {
             throw ModelInstallError.notFound(source.path)
         }
         if configFolder != nil && isDirectory.boolValue { throw ModelInstallError.configForFolder }
+        for file in recipe.loras.map(\.url) + [recipe.tinyAutoencoder].compactMap({ $0 })
+        where !FileManager.default.fileExists(atPath: file.path) {
+            throw ModelInstallError.notFound(file.path)
+        }
         do {
-            _ = try await EngineThread.run { try ModelInspector.inspect(source, configFolder: configFolder) }
-            return isDirectory.boolValue ? .diffusers : .singleFile
+            let summary = try await EngineThread.run {
+                try ModelInspector.inspect(source, configFolder: configFolder, loras: recipe.loras,
+                                           tinyAutoencoder: recipe.tinyAutoencoder)
+            }
+            return (isDirectory.boolValue ? .diffusers : .singleFile, summary)
+        } catch let error as LoRAError {
+            throw ModelInstallError.recipeDoesNotFit(source.path, error.description)
+        } catch let error as ModelInspectionError {
+            throw ModelInstallError.recipeDoesNotFit(source.path, error.description)
         } catch {
             throw ModelInstallError.notAModel(source.path, "\(error)")
         }
@@ -142,6 +208,8 @@ public enum ModelInstallError: Error, CustomStringConvertible, Equatable {
     case notAModel(String, String)
     case alreadyInstalled(name: String, id: String)
     case configForFolder
+    case badRecipe([String])
+    case recipeDoesNotFit(String, String)
 
     public var description: String {
         switch self {
@@ -150,6 +218,8 @@ public enum ModelInstallError: Error, CustomStringConvertible, Equatable {
         case .notAModel(let path, let why): "\(path) is not a model Easel can load: \(why)"
         case .alreadyInstalled(let name, let id): "a model named '\(name)' is already installed (id \(id))"
         case .configForFolder: "--config applies to single-file checkpoints; a diffusers folder has its own configs"
+        case .badRecipe(let problems): problems.joined(separator: "; ")
+        case .recipeDoesNotFit(let path, let why): "cannot install \(path) with its recipe: \(why)"
         }
     }
 }

@@ -30,13 +30,14 @@ struct CreateInferenceValidator: Sendable {
     let limits: ServerLimits
     let allowPrivateWebhooks: Bool
 
-    func validate(_ body: Data) -> Result<ValidatedInference, APIError> {
-        RequestJSON.object(body).flatMap(validate(object:))
+    /// `defaults` fill the fields the body leaves out: the model's (`InstalledModel.defaults`).
+    func validate(_ body: Data, defaults: JobDefaults = .leap) -> Result<ValidatedInference, APIError> {
+        RequestJSON.object(body).flatMap { validate(object: $0, defaults: defaults) }
     }
 
     /// Checks an already parsed body (a JSON object); other front doors (the OpenAI route)
     /// translate their request into Leap's fields and come here, so the rules have one owner.
-    func validate(object: JSONValue) -> Result<ValidatedInference, APIError> {
+    func validate(object: JSONValue, defaults: JobDefaults = .leap) -> Result<ValidatedInference, APIError> {
         var problems: [String] = []
         // JSON null means "not given", as with class-validator's @IsOptional.
         func field(_ name: String) -> JSONValue? {
@@ -57,14 +58,14 @@ struct CreateInferenceValidator: Sendable {
                               problems: &problems)
         let seed = integer("seed", field("seed"), min: 0, max: Self.maxSeed, problems: &problems)
         let webhookUrl = webhook(field("webhookUrl"), problems: &problems)
-        let start = initImage(field("initImage"), strength: field("strength"), steps: steps ?? LeapDefaults.steps,
+        let start = initImage(field("initImage"), strength: field("strength"), steps: steps ?? defaults.steps,
                               problems: &problems)
 
         // Each factor is at most maxDimension (65536) and numberOfImages at most 4, so these
         // products cannot overflow; they are only formed once every factor passed its check.
         // An init image's own size is the default, and a size given must match it.
-        let w = width ?? start?.image.width ?? LeapDefaults.size
-        let h = height ?? start?.image.height ?? LeapDefaults.size
+        let w = width ?? start?.image.width ?? defaults.width
+        let h = height ?? start?.image.height ?? defaults.height
         let n = count ?? LeapDefaults.count
         if let image = start?.image, width != nil || height != nil, (w, h) != (image.width, image.height) {
             problems.append(
@@ -83,8 +84,8 @@ struct CreateInferenceValidator: Sendable {
         }
         guard problems.isEmpty, let prompt else { return .failure(.badRequest(problems)) }
         let parameters = GenerationRequest(
-            prompt: prompt, negativePrompt: negativePrompt, steps: steps ?? LeapDefaults.steps, width: w, height: h,
-            seed: seed.map { UInt64($0) } ?? LeapDefaults.seed, guidanceScale: guidance ?? LeapDefaults.guidanceScale,
+            prompt: prompt, negativePrompt: negativePrompt, steps: steps ?? defaults.steps, width: w, height: h,
+            seed: seed.map { UInt64($0) } ?? LeapDefaults.seed, guidanceScale: guidance ?? defaults.guidance,
             count: n, initImage: start)
         return .success(ValidatedInference(parameters: parameters, webhookUrl: webhookUrl))
     }

@@ -33,9 +33,13 @@ struct InferencesController: Sendable {
         let body = try await request.collectBody(upTo: limits.maxInferenceBodyBytes)
         let validator = CreateInferenceValidator(
             limits: limits, allowPrivateWebhooks: components.configuration.webhooks.allowPrivateAddresses)
-        let input = try validator.validate(Data(body.readableBytesView)).get()
-        guard let model = try await store.model(id: modelId), model.workspaceId == nil || model.workspaceId == workspace.id
-        else { throw APIError.notFound("Model \(modelId) not found") }
+        // The model first, for its defaults; a body's problems are still told before a missing model.
+        let found = try await store.model(id: modelId).flatMap {
+            $0.workspaceId == nil || $0.workspaceId == workspace.id ? $0 : nil
+        }
+        let defaults = found.map { InstalledModel(record: $0, dataDirectory: components.configuration.dataDirectory.root).defaults }
+        let input = try validator.validate(Data(body.readableBytesView), defaults: defaults ?? .leap).get()
+        guard let model = found else { throw APIError.notFound("Model \(modelId) not found") }
 
         var claim: IdempotencyClaim?
         if let key = request.headers[Self.idempotencyHeader] {

@@ -2,7 +2,8 @@ import EaselDiffusion
 import Foundation
 import Hummingbird
 
-/// Leap's `ModelV2Entity`, plus Easel's extras (`format`, `visibility`).
+/// Leap's `ModelV2Entity`, plus Easel's extras (`format`, `visibility`, `defaults`,
+/// `nativeSize`, and the recipe: `base`, `loras`, `tinyAutoencoder`, `scheduler`).
 struct ModelV2Entity: Encodable, Sendable {
     var id: String
     var name: String
@@ -16,16 +17,28 @@ struct ModelV2Entity: Encodable, Sendable {
     var visibility: String
     /// What a request that leaves a field out gets.
     var defaults = ModelDefaults()
-    /// The size the model was trained at, when its files say (a diffusers folder).
+    /// The size the model was trained at, when known (measured at install, or a diffusers
+    /// folder's configs).
     var nativeSize: NativeSize?
+    /// The checkpoint it was installed from, and what was installed with it.
+    var base: String?
+    var loras: [LoRA] = []
+    var tinyAutoencoder: String?
+    /// The scheduler its jobs run with (absent: the checkpoint's own).
+    var scheduler: String?
 
     struct NativeSize: Encodable, Sendable {
         var width: Int
         var height: Int
     }
 
-    /// The Leap defaults the validator applies, as one value (the playground pre-fills its
-    /// fields with them).
+    struct LoRA: Encodable, Sendable {
+        var name: String
+        var scale: Double
+    }
+
+    /// The defaults the validator applies, as one value (the playground pre-fills its
+    /// fields with them): the model's recipe, else its native size and Leap's.
     struct ModelDefaults: Encodable, Sendable {
         var negativePrompt = LeapDefaults.negativePrompt
         var steps = LeapDefaults.steps
@@ -39,7 +52,17 @@ struct ModelV2Entity: Encodable, Sendable {
     init(_ model: ModelRecord, dataDirectory: URL) {
         self.init(model)
         let installed = InstalledModel(record: model, dataDirectory: dataDirectory)
-        nativeSize = installed.nativeSize().map { NativeSize(width: $0.width, height: $0.height) }
+        let recipe = model.recipe
+        if let width = recipe.nativeWidth, let height = recipe.nativeHeight {
+            nativeSize = NativeSize(width: width, height: height)
+        } else {
+            nativeSize = installed.nativeSize().map { NativeSize(width: $0.width, height: $0.height) }
+        }
+        let jobDefaults = installed.defaults
+        defaults.steps = jobDefaults.steps
+        defaults.width = jobDefaults.width
+        defaults.height = jobDefaults.height
+        defaults.promptStrength = jobDefaults.guidance
     }
 
     init(_ model: ModelRecord) {
@@ -53,6 +76,10 @@ struct ModelV2Entity: Encodable, Sendable {
         imageSamples = []
         format = model.format.rawValue
         visibility = model.workspaceId == nil ? "public" : "workspace"
+        base = model.recipe.base
+        loras = model.recipe.loras.map { LoRA(name: $0.name, scale: $0.scale) }
+        tinyAutoencoder = model.recipe.tinyAutoencoderName
+        scheduler = model.recipe.scheduler
     }
 }
 

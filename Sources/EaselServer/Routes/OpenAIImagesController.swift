@@ -105,8 +105,13 @@ struct OpenAIImagesController: Sendable {
         let generation = try OpenAIGeneration(object)
         let validator = CreateInferenceValidator(
             limits: limits, allowPrivateWebhooks: components.configuration.webhooks.allowPrivateAddresses)
-        let input = try validator.validate(object: generation.leapBody).get()
-        let model = try await resolveModel(generation.model, workspace: workspace)
+        // The model's defaults fill what the request leaves out (its native size for no `size`
+        // or "auto"); the request's problems are told before an unknown model.
+        let found = try? await resolveModel(generation.model, workspace: workspace)
+        let defaults = found.map { InstalledModel(record: $0, dataDirectory: components.configuration.dataDirectory.root).defaults }
+        let input = try validator.validate(object: generation.leapBody, defaults: defaults ?? .leap).get()
+        let model: ModelRecord
+        if let found { model = found } else { model = try await resolveModel(generation.model, workspace: workspace) }
 
         let outcome = try await JobActions(components: components).enqueue(
             input, model: model, workspace: workspace, idempotency: nil, logger: context.logger)

@@ -302,13 +302,17 @@ enum OpenAPIDocument {
                   "format": {"type": "string", "enum": ["diffusers", "single-file"]},
                   "visibility": {"type": "string", "enum": ["public", "workspace"]},
                   "defaults": {
-                    "type": "object", "description": "Easel: what a request that leaves a field out gets.",
+                    "type": "object", "description": "Easel: what a request that leaves a field out gets: the model's recipe (easel models add --steps/--guidance/--width/--height), else its native size and Leap's defaults.",
                     "properties": {"negativePrompt": {"type": "string"}, "steps": {"type": "integer"}, "width": {"type": "integer"}, "height": {"type": "integer"}, "numberOfImages": {"type": "integer"}, "promptStrength": {"type": "number"}, "seed": {"type": "integer"}}
                   },
                   "nativeSize": {
-                    "type": "object", "description": "Easel: the size the model was trained at, when its files say (diffusers folders).",
+                    "type": "object", "description": "Easel: the size the model was trained at, when known.",
                     "properties": {"width": {"type": "integer"}, "height": {"type": "integer"}}
-                  }
+                  },
+                  "base": {"type": "string", "description": "Easel: the checkpoint the model was installed from."},
+                  "loras": {"type": "array", "description": "Easel: LoRAs fused into the base, with their scales.", "items": {"type": "object", "properties": {"name": {"type": "string"}, "scale": {"type": "number"}}}},
+                  "tinyAutoencoder": {"type": "string", "description": "Easel: the tiny autoencoder (TAESD) the model decodes with."},
+                  "scheduler": {"type": "string", "description": "Easel: the scheduler its jobs run with (absent: the checkpoint's own)."}
                 }
               },
               "OpenAICreateImageRequest": {
@@ -317,7 +321,7 @@ enum OpenAPIDocument {
                   "model": {"type": "string", "description": "An Easel model id or name (GET /v1/models)."},
                   "prompt": {"type": "string", "minLength": 1, "maxLength": {{maxPromptLength}}},
                   "n": {"type": "integer", "default": 1, "minimum": 1, "maximum": 4},
-                  "size": {"type": "string", "pattern": "^[0-9]+x[0-9]+$", "default": "1024x1024", "description": "WIDTHxHEIGHT, each a multiple of 8 and at least 64; `auto` for the default. At most {{maxPixelsPerImage}} pixels per image."},
+                  "size": {"type": "string", "pattern": "^[0-9]+x[0-9]+$", "description": "WIDTHxHEIGHT, each a multiple of 8 and at least 64; `auto` or absent for the model's default (its recipe's size, else its native size, else 1024x1024). At most {{maxPixelsPerImage}} pixels per image."},
                   "response_format": {"type": "string", "enum": ["url", "b64_json"], "default": "url"},
                   "negative_prompt": {"type": "string", "default": "asymmetric, watermarks", "description": "Easel addition."},
                   "steps": {"type": "integer", "default": 50, "minimum": 1, "maximum": {{maxSteps}}, "description": "Easel addition."},

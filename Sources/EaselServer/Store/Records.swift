@@ -69,11 +69,13 @@ public struct ModelRecord: Sendable, Equatable {
     public var configPath: String?
     /// The precision jobs on this model run in (`easel models add --precision`).
     public var precision: Precision
+    /// Its LoRAs, tiny autoencoder and job defaults (`easel models add --lora ... --steps ...`).
+    public var recipe: ModelRecipe
 
     public init(
         id: String, name: String, workspaceId: String?, format: ModelFormat, path: String, linked: Bool,
         createdAt: Date, subjectKeyword: String = "", subjectType: String = "", configPath: String? = nil,
-        precision: Precision = .float32
+        precision: Precision = .float32, recipe: ModelRecipe = .none
     ) {
         self.id = id
         self.name = name
@@ -86,6 +88,7 @@ public struct ModelRecord: Sendable, Equatable {
         self.subjectType = subjectType
         self.configPath = configPath
         self.precision = precision
+        self.recipe = recipe
     }
 }
 

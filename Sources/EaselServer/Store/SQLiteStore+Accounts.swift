@@ -98,13 +98,13 @@ extension SQLiteStore {
             try db.execute(
                 sql: """
                     INSERT INTO models (id, name, workspaceId, format, path, linked, createdAt, subjectKeyword,
-                                        subjectType, configPath, precision)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        subjectType, configPath, precision, recipe)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     model.id, model.name, model.workspaceId, model.format.rawValue, model.path, model.linked,
                     model.createdAt.storedValue, model.subjectKeyword, model.subjectType, model.configPath,
-                    model.precision.rawValue,
+                    model.precision.rawValue, try model.recipe.json(),
                 ])
         }
     }

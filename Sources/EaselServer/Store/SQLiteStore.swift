@@ -150,6 +150,10 @@ public final class SQLiteStore: EaselStore {
         migrator.registerMigration("v5: model precision") { db in
             try db.execute(sql: "ALTER TABLE models ADD COLUMN precision TEXT NOT NULL DEFAULT 'fp32'")
         }
+        migrator.registerMigration("v6: model recipes") { db in
+            // LoRAs, tiny autoencoder and job defaults, as one JSON object (ModelRecipe).
+            try db.execute(sql: "ALTER TABLE models ADD COLUMN recipe TEXT NOT NULL DEFAULT '{}'")
+        }
         return migrator
     }
 }
@@ -189,11 +193,17 @@ extension ModelRecord {
         guard let precision = Precision(rawValue: precisionName) else {
             throw StoreError.corrupt("models.precision has unknown value '\(precisionName)'")
         }
+        let recipe: ModelRecipe
+        do {
+            recipe = try ModelRecipe(json: row["recipe"])
+        } catch {
+            throw StoreError.corrupt("models.recipe of model \(row["id"] as String) does not decode: \(error)")
+        }
         self.init(
             id: row["id"], name: row["name"], workspaceId: row["workspaceId"], format: format,
             path: row["path"], linked: row["linked"], createdAt: Date(stored: row["createdAt"]),
             subjectKeyword: row["subjectKeyword"], subjectType: row["subjectType"], configPath: row["configPath"],
-            precision: precision)
+            precision: precision, recipe: recipe)
     }
 }
 
