@@ -18,7 +18,8 @@ missing refused. Then `--lora PATH:SCALE` (kohya, PEFT and older diffusers namin
 once; Tests/EaselDiffusionTests/Fixtures/lora) and bad LoRAs (wrong shapes, keys that match
 nothing, a truncated file) refused with their names. Last, `easel models add` refuses broken checkpoints (truncated, a
 tensor missing, a config that does not fit the weights) with the loader's message and installs
-nothing. Needs numpy and Pillow (not torch).
+nothing, a LoRA that does not fit the base is refused the same way, and a model with a recipe
+is listed with it. Needs numpy and Pillow (not torch).
 """
 import argparse
 import json
@@ -217,7 +218,7 @@ def models_add_refuses_broken(binary, tmp):
     truncated = os.path.join(tmp, "truncated.safetensors")
     blob = open(single, "rb").read()
     open(truncated, "wb").write(blob[: len(blob) - 1000])
-    for sub in ("missing", "misfit"):
+    for sub in ("missing", "misfit", "recipe"):
         os.makedirs(os.path.join(tmp, sub), exist_ok=True)
     missing = complete_model(os.path.join(MODELS, "tiny-sd1"), parent=os.path.join(tmp, "missing"))
     os.remove(os.path.join(missing, "vae", "diffusion_pytorch_model.safetensors"))
@@ -233,9 +234,22 @@ def models_add_refuses_broken(binary, tmp):
         ok = r.returncode != 0 and said and "Fatal error" not in r.stderr
         failures += not ok
         print(f"models add {os.path.basename(source)}: exit {r.returncode}, {'says why' if said else 'MESSAGE: ' + r.stderr.strip()[:300]}")
+    good = complete_model(os.path.join(MODELS, "tiny-sd1"), parent=os.path.join(tmp, "recipe"))
+    r = subprocess.run([binary, "models", "add", good, "--name", "broken", "--data-dir", data,
+                        "--lora", os.path.join(LORA, "foreign.safetensors")], capture_output=True, text=True)
+    said = "with its recipe" in r.stderr and "lora_unet_down_blocks_7_attentions_0_proj_in" in r.stderr
+    failures += not (r.returncode != 0 and said)
+    print(f"models add --lora foreign: exit {r.returncode}, {'says why' if said else 'MESSAGE: ' + r.stderr.strip()[:300]}")
     listed = subprocess.run([binary, "models", "list", "--data-dir", data], capture_output=True, text=True).stdout
     failures += "broken" in listed
     print("nothing installed" if "broken" not in listed else f"INSTALLED: {listed}")
+    r = subprocess.run([binary, "models", "add", good, "--name", "with-recipe", "--data-dir", data,
+                        "--lora", os.path.join(LORA, "kohya.safetensors") + ":0.5", "--steps", "4", "--scheduler", "lcm"],
+                       capture_output=True, text=True)
+    listed = subprocess.run([binary, "models", "list", "--data-dir", data], capture_output=True, text=True).stdout
+    shown = "lora kohya.safetensors:0.5" in listed and "4 steps" in listed and "scheduler lcm" in listed
+    failures += not (r.returncode == 0 and shown)
+    print(f"models add with a recipe: exit {r.returncode}, {'listed with it' if shown else 'LISTED: ' + listed + r.stderr}")
     shutil.rmtree(data, ignore_errors=True)
     return failures
 
