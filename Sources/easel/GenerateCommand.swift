@@ -45,6 +45,9 @@ struct GenerateCommand: ParsableCommand {
             help: "A LoRA to fuse into the model's weights, PATH or PATH:SCALE (default scale 1); repeat for several. kohya-ss, diffusers and PEFT namings.")
     var loras: [String] = []
 
+    @Option(help: "Write a live preview of the first image to this PNG every few steps (the tiny autoencoder's picture with --tiny-autoencoder, else a latent-size linear projection).")
+    var preview: String?
+
     @Option(help: "Image to image: a PNG or JPEG to start from (its size is the output's unless --width/--height say otherwise, and must then match).")
     var initImage: String?
 
@@ -121,7 +124,14 @@ struct GenerateCommand: ParsableCommand {
         let bar = ProgressBar()
         let result: GenerationResult
         do {
-            result = try StableDiffusionPipeline(model: loaded, tinyAutoencoder: tiny).generate(request, onStep: bar.update)
+            let previews = preview.map { path in
+                PreviewOptions(every: PreviewOptions.every(ofSteps: steps)) { _, image in
+                    // Write-then-rename, so a viewer never reads half a file.
+                    try? image.pngData().write(to: URL(fileURLWithPath: path), options: .atomic)
+                }
+            }
+            result = try StableDiffusionPipeline(model: loaded, tinyAutoencoder: tiny)
+                .generate(request, onStep: bar.update, previews: previews)
         } catch {
             bar.finish()
             printError("error: \(error)")

@@ -167,7 +167,8 @@ import Testing
             for path in [
                 "/api/v1/images/models/{modelId}/inferences", "/api/v1/images/models/{modelId}/inferences/{inferenceId}",
                 "/api/v1/images/models/{modelId}/inferences/{inferenceId}/cancel",
-                "/api/v1/images/models/{modelId}/inferences/{inferenceId}/events", "/api/v2/images/models",
+                "/api/v1/images/models/{modelId}/inferences/{inferenceId}/events",
+                "/api/v1/images/models/{modelId}/inferences/{inferenceId}/preview.png", "/api/v2/images/models",
                 "/api/v2/images/models/{modelId}", "/api/v2/images/models/new", "/images/{fileName}", "/health",
                 "/openapi.json",
             ] {

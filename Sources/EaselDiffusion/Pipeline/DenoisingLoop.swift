@@ -37,6 +37,11 @@ public struct DenoisingLoop {
     public let timesteps: [Float]
     /// Steps done so far.
     public private(set) var stepsDone = 0
+    /// The last step's model input (the latents scaled for the UNet), its guided prediction
+    /// and its timestep: what a preview estimates the clean latents from.
+    public private(set) var lastModelInput: Tensor?
+    public private(set) var lastPrediction: Tensor?
+    public private(set) var lastTimestep: Float?
 
     /// - `scheduler`: after `setTimesteps`; `beginIndex` is where the run enters its schedule
     ///   (0 for text-to-image; image-to-image starts later, as diffusers' `set_begin_index`).
@@ -76,6 +81,7 @@ public struct DenoisingLoop {
             prediction = halves[0] + (halves[1] - halves[0]) * scale
         }
         latents = scheduler.step(prediction, timestep: timestep, sample: latents, generator: &random)
+        (lastModelInput, lastPrediction, lastTimestep) = (scaled, prediction, timestep)
         stepsDone += 1
     }
 }

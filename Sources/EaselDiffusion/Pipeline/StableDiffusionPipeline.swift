@@ -26,10 +26,12 @@ public struct StableDiffusionPipeline: Sendable {
     /// Generates `request.count` images from one noise tensor, as diffusers'
     /// `num_images_per_prompt` does. `onStep` is called after every denoising step;
     /// `isCancelled` is asked before every step, and a `true` ends the run with
-    /// `GenerationError.cancelled`.
+    /// `GenerationError.cancelled`. `previews` asks for a small picture every few steps
+    /// (`PreviewOptions`; computed on this thread, between steps).
     public func generate(
         _ request: GenerationRequest,
         onStep: (GenerationProgress) -> Void = { _ in },
+        previews: PreviewOptions? = nil,
         isCancelled: () -> Bool = { false }
     ) throws -> GenerationResult {
         try validate(request)
@@ -53,6 +55,9 @@ public struct StableDiffusionPipeline: Sendable {
             conditioning: conditioning,
             guidance: runsUnguidedPass(request) ? .classifierFree(scale: Float(request.guidanceScale)) : .unguided)
 
+        let previewer = previews.map { _ in
+            LatentPreviewer(configuration: model.schedulerConfiguration, tinyAutoencoder: tinyAutoencoder)
+        }
         var stepSeconds: [Double] = []
         while !loop.isFinished {
             if isCancelled() { throw GenerationError.cancelled(afterSteps: loop.stepsDone) }
@@ -61,6 +66,10 @@ public struct StableDiffusionPipeline: Sendable {
             let seconds = (clock.now - start).seconds
             stepSeconds.append(seconds)
             onStep(GenerationProgress(step: loop.stepsDone, totalSteps: loop.timesteps.count, stepSeconds: seconds))
+            if let previews, let previewer, !loop.isFinished, loop.stepsDone % previews.every == 0,
+               let image = previewer.image(of: loop) {
+                previews.deliver(loop.stepsDone, image)
+            }
         }
         let latents = loop.latents
 

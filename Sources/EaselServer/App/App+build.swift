@@ -55,8 +55,11 @@ public struct ServerComponents: Sendable {
             images: try configuration.dataDirectory.imageStore(), generator: generator, logger: logger)
     }
 
+    /// Live previews of running jobs, beside the images in the data directory.
+    public var previews: PreviewStore { PreviewStore(folder: configuration.dataDirectory.previewsFolder) }
+
     var renderer: InferenceRenderer {
-        InferenceRenderer(baseURL: publicURL, estimator: estimator, workers: configuration.workers)
+        InferenceRenderer(baseURL: publicURL, estimator: estimator, workers: configuration.workers, previews: previews)
     }
 }
 

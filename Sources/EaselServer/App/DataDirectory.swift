@@ -15,6 +15,8 @@ public struct DataDirectory: Sendable {
     public var databasePath: String { root.appendingPathComponent("easel.sqlite").path }
     public var imagesFolder: URL { root.appendingPathComponent("images") }
     public var modelsFolder: URL { root.appendingPathComponent("models") }
+    /// Live previews of running jobs (`PreviewStore`).
+    public var previewsFolder: URL { root.appendingPathComponent("previews") }
 
     /// Creates the folders (if needed) and opens the database, migrating its schema.
     public func openStore() throws -> SQLiteStore {

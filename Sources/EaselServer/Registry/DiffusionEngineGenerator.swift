@@ -18,11 +18,22 @@ public struct DiffusionEngineGenerator: ImageGenerator {
         onStep: @escaping @Sendable (Int, Int) -> Void,
         isCancelled: @escaping @Sendable () -> Bool
     ) async throws -> GenerationResult {
+        try await generate(model: model, request: request, onStep: onStep, onPreview: nil, isCancelled: isCancelled)
+    }
+
+    public func generate(
+        model: InstalledModel,
+        request: GenerationRequest,
+        onStep: @escaping @Sendable (Int, Int) -> Void,
+        onPreview: (@Sendable (Int, RGBImage) -> Void)?,
+        isCancelled: @escaping @Sendable () -> Bool
+    ) async throws -> GenerationResult {
         let pipeline = try await cache.model(for: model)
         var request = request
         // The model's own scheduler (its recipe) unless the request names one.
         request.scheduler = request.scheduler ?? model.scheduler
-        return try await pipeline.generate(request, onStep: onStep, isCancelled: isCancelled)
+        let previews = onPreview.map { PreviewOptions(every: PreviewOptions.every(ofSteps: request.steps), deliver: $0) }
+        return try await pipeline.generate(request, onStep: onStep, previews: previews, isCancelled: isCancelled)
     }
 }
 
@@ -67,12 +78,14 @@ final class EnginePipeline: Sendable {
     func generate(
         _ request: GenerationRequest,
         onStep: @escaping @Sendable (Int, Int) -> Void,
+        previews: PreviewOptions?,
         isCancelled: @escaping @Sendable () -> Bool
     ) async throws -> GenerationResult {
         let pipeline = self.pipeline
         do {
             return try await EngineThread.run {
-                try pipeline.generate(request, onStep: { onStep($0.step, $0.totalSteps) }, isCancelled: isCancelled)
+                try pipeline.generate(request, onStep: { onStep($0.step, $0.totalSteps) }, previews: previews,
+                                      isCancelled: isCancelled)
             }
         } catch GenerationError.cancelled(afterSteps: _) {
             throw ImageGenerationError.cancelled

@@ -35,6 +35,14 @@ struct InferenceEntity: Encodable, Sendable {
     var startedAt: String?
     var finishedAt: String?
     var timings: InferenceTimings?
+    /// The latest live preview (processing): a small picture of the image so far.
+    var preview: InferencePreviewEntity?
+}
+
+/// Easel's live preview of a running job: the step it shows and where to get it (with the key).
+struct InferencePreviewEntity: Encodable, Sendable {
+    var step: Int
+    var uri: String
 }
 
 /// Leap's `InferenceImageEntity`.
@@ -60,6 +68,7 @@ struct InferenceRenderer: Sendable {
     let baseURL: PublicBaseURL
     let estimator: ThroughputEstimator
     let workers: Int
+    let previews: PreviewStore
 
     func entity(_ snapshot: JobSnapshot, queue: QueueSnapshot? = nil, now: Date = Date()) -> InferenceEntity {
         let job = snapshot.job
@@ -92,11 +101,19 @@ struct InferenceRenderer: Sendable {
             if let perStep = job.secondsPerStep ?? estimator.secondsPerStep(for: job.parameters) {
                 entity.estimatedSecondsLeft = Self.rounded(Double(job.steps - step) * perStep)
             }
+            if let preview = previews.latest(jobId: job.id) {
+                entity.preview = InferencePreviewEntity(step: preview.step, uri: previewURI(modelId: job.modelId, jobId: job.id))
+            }
         case .finished, .failed:
             entity.errorReason = job.state == .failed ? (job.failureReason ?? "unknown") : nil
             entity.timings = timings(job)
         }
         return entity
+    }
+
+    /// Where a running job's latest preview is served (`InferencesController.preview`).
+    func previewURI(modelId: String, jobId: String) -> String {
+        "\(baseURL.value)/api/v1/images/models/\(modelId)/inferences/\(jobId)/preview.png"
     }
 
     func timings(_ job: JobRecord) -> InferenceTimings {

@@ -8,6 +8,7 @@ import HummingbirdCore
 /// - `event: state` — the job entity (as GET returns it): first the current one, then on
 ///   every state change; the last event of the stream is the final state.
 /// - `event: step` — `{"id", "step", "totalSteps"}` after every denoising step, in order.
+/// - `event: preview` — `{"id", "step", "uri"}` when a new live preview is stored (every few steps).
 /// - `event: deleted` — the job was deleted; the stream ends.
 ///
 /// The hub says "look now"; a once-a-second look at the store also catches changes made
@@ -21,6 +22,12 @@ struct InferenceEventStream: Sendable {
         var id: String
         var step: Int
         var totalSteps: Int
+    }
+
+    struct PreviewEvent: Encodable {
+        var id: String
+        var step: Int
+        var uri: String
     }
 
     func response(jobId: String, workspaceId: String) async throws -> Response {
@@ -70,6 +77,8 @@ struct InferenceEventStream: Sendable {
         let workspaceId: String
         var lastState: JobState
         var lastStep: Int
+        var lastPreview = 0
+        var modelId: String
         var ticks = 0
         var ended = false
 
@@ -79,12 +88,15 @@ struct InferenceEventStream: Sendable {
             self.workspaceId = workspaceId
             lastState = last.job.state
             lastStep = last.job.currentStep ?? 0
+            modelId = last.job.modelId
         }
 
         mutating func handle(_ event: JobEvent) async throws -> [ByteBuffer] {
             switch event {
             case .step(let step, let total):
                 return stepEvent(step, total: total).map { [$0] } ?? []
+            case .preview:
+                return previewEvent().map { [$0] } ?? []
             case .state, .cancelRequested:
                 return try await refresh(force: event == .cancelRequested)
             case .deleted:
@@ -116,10 +128,21 @@ struct InferenceEventStream: Sendable {
                     if let chunk = stepEvent(missing, total: snapshot.job.steps) { chunks.append(chunk) }
                 }
             }
+            if snapshot.job.state == .processing, let chunk = previewEvent() { chunks.append(chunk) }
             if snapshot.job.state != lastState || force {
                 chunks.append(try await stateEvent(snapshot))
             }
             return chunks
+        }
+
+        /// The stored preview, when it is newer than the last one sent (the file is the
+        /// truth, so a preview written by another process is found on the next look).
+        mutating func previewEvent() -> ByteBuffer? {
+            guard let preview = components.previews.latest(jobId: jobId), preview.step > lastPreview else { return nil }
+            lastPreview = preview.step
+            let uri = components.renderer.previewURI(modelId: modelId, jobId: jobId)
+            let data = (try? WireJSON.encode(PreviewEvent(id: jobId, step: preview.step, uri: uri))) ?? Data()
+            return Self.chunk(event: "preview", data: data)
         }
 
         mutating func stepEvent(_ step: Int, total: Int) -> ByteBuffer? {

@@ -18,6 +18,7 @@ struct InferencesController: Sendable {
             .delete(":inferenceId", use: delete)
             .post(":inferenceId/cancel", use: cancel)
             .get(":inferenceId/events", use: events)
+            .get(":inferenceId/preview.png", use: preview)
     }
 
     var store: any EaselStore { components.store }
@@ -88,6 +89,7 @@ struct InferencesController: Sendable {
             throw Self.jobNotFound(found.job.id)
         }
         for image in deleted.images { components.images.delete(fileName: image.fileName) }
+        components.previews.remove(jobId: deleted.job.id)
         components.events.publish(jobId: deleted.job.id, .deleted)
         context.logger.info(
             "job deleted", metadata: ["job.id": "\(deleted.job.id)", "state": "\(deleted.job.state.rawValue)"])
@@ -126,6 +128,18 @@ struct InferencesController: Sendable {
         let inferenceId = try context.parameters.require("inferenceId")
         return try await InferenceEventStream(components: components).response(
             jobId: inferenceId, workspaceId: workspace.id)
+    }
+
+    /// Easel's live preview of a running job (the entity's `preview.uri`); 404 when it has none.
+    @Sendable func preview(request: Request, context: EaselRequestContext) async throws -> Response {
+        let (_, found) = try await lookup(context)
+        guard found.job.state == .processing, let preview = components.previews.latest(jobId: found.job.id),
+              let data = try? Data(contentsOf: preview.url)
+        else { throw APIError.notFound("Inference \(found.job.id) has no preview (previews exist while a job runs)") }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "image/png", .cacheControl: "no-store", HTTPField.Name("Easel-Preview-Step")!: "\(preview.step)"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     // MARK: - Helpers

@@ -96,9 +96,21 @@ enum OpenAPIDocument {
               "parameters": [{"$ref": "#/components/parameters/modelId"}, {"$ref": "#/components/parameters/inferenceId"}],
               "get": {
                 "tags": ["Easel"], "summary": "Follow a job (Server-Sent Events)", "operationId": "Easel_events",
-                "description": "`event: state` carries the job entity (first the current one, then each change; the last event is the final state). `event: step` carries `{id, step, totalSteps}` after every step, in order. `event: deleted` ends the stream if the job is deleted.",
+                "description": "`event: state` carries the job entity (first the current one, then each change; the last event is the final state). `event: step` carries `{id, step, totalSteps}` after every step, in order. `event: preview` carries `{id, step, uri}` when a new live preview is stored (every few steps). `event: deleted` ends the stream if the job is deleted.",
                 "responses": {
                   "200": {"description": "An event stream until the job ends.", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "404": {"$ref": "#/components/responses/NotFound"}
+                }
+              }
+            },
+            "/api/v1/images/models/{modelId}/inferences/{inferenceId}/preview.png": {
+              "parameters": [{"$ref": "#/components/parameters/modelId"}, {"$ref": "#/components/parameters/inferenceId"}],
+              "get": {
+                "tags": ["Easel"], "summary": "A running job's latest live preview", "operationId": "Easel_preview",
+                "description": "A small PNG of the first image so far (the model's tiny autoencoder's picture when it has one, else a latent-size linear projection), renewed every few steps; the step it shows is in the `Easel-Preview-Step` header. 404 when the job is not running or has no preview yet.",
+                "responses": {
+                  "200": {"description": "The preview.", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
                   "404": {"$ref": "#/components/responses/NotFound"}
                 }
@@ -290,6 +302,10 @@ enum OpenAPIDocument {
                   "timings": {
                     "type": "object", "description": "Easel: seconds spent (ended jobs).",
                     "properties": {"queuedSeconds": {"type": "number"}, "warmupSeconds": {"type": "number"}, "secondsPerStep": {"type": "number"}, "generationSeconds": {"type": "number"}, "totalSeconds": {"type": "number"}}
+                  },
+                  "preview": {
+                    "type": "object", "description": "Easel: the latest live preview (processing), fetched with the key.",
+                    "properties": {"step": {"type": "integer"}, "uri": {"type": "string"}}
                   }
                 }
               },

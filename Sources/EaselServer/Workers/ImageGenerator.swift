@@ -10,6 +10,8 @@ import Foundation
 /// - `onStep(step, totalSteps)` is called after each denoising step (1-based), in order.
 /// - `isCancelled()` is polled between steps; when it returns true the generator stops
 ///   and throws `ImageGenerationError.cancelled`.
+/// - `onPreview(step, image)`, when given, gets a small picture of the image so far every
+///   few steps (a generator that cannot draw one never calls it).
 /// - The result holds one image per requested image, each `width` x `height`.
 public protocol ImageGenerator: Sendable {
     func generate(
@@ -18,6 +20,27 @@ public protocol ImageGenerator: Sendable {
         onStep: @escaping @Sendable (_ step: Int, _ totalSteps: Int) -> Void,
         isCancelled: @escaping @Sendable () -> Bool
     ) async throws -> GenerationResult
+
+    func generate(
+        model: InstalledModel,
+        request: GenerationRequest,
+        onStep: @escaping @Sendable (_ step: Int, _ totalSteps: Int) -> Void,
+        onPreview: (@Sendable (_ step: Int, _ image: RGBImage) -> Void)?,
+        isCancelled: @escaping @Sendable () -> Bool
+    ) async throws -> GenerationResult
+}
+
+extension ImageGenerator {
+    /// No previews: the plain generation.
+    public func generate(
+        model: InstalledModel,
+        request: GenerationRequest,
+        onStep: @escaping @Sendable (_ step: Int, _ totalSteps: Int) -> Void,
+        onPreview: (@Sendable (_ step: Int, _ image: RGBImage) -> Void)?,
+        isCancelled: @escaping @Sendable () -> Bool
+    ) async throws -> GenerationResult {
+        try await generate(model: model, request: request, onStep: onStep, isCancelled: isCancelled)
+    }
 }
 
 /// Why a generation stopped without images.

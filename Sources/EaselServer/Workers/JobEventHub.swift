@@ -6,6 +6,8 @@ public enum JobEvent: Sendable, Equatable {
     case state(JobState)
     /// A denoising step completed (1-based).
     case step(Int, of: Int)
+    /// A live preview of this step was stored.
+    case preview(step: Int)
     /// Someone asked to stop the job.
     case cancelRequested
     /// The job was deleted.

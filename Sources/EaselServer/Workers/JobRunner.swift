@@ -57,6 +57,9 @@ struct JobRunner: Sendable {
     let shutdownGrace: Duration
     let logger: Logger
 
+    /// Where running jobs' live previews go (the renderer's, so the entity finds them).
+    var previews: PreviewStore { renderer.previews }
+
     func run(_ job: JobRecord, shutdown: ShutdownFlag) async {
         var logger = self.logger
         logger[metadataKey: "job.id"] = "\(job.id)"
@@ -101,13 +104,14 @@ struct JobRunner: Sendable {
             graceTimer.current?.cancel()
         }
 
-        let progress = ProgressRecorder(jobId: job.id, store: store, events: events, control: control)
+        let progress = ProgressRecorder(jobId: job.id, store: store, events: events, control: control, previews: previews)
         let result: Result<GenerationResult, any Error>
         do {
             // The engine runs on its own thread: task cancellation reaches it as a stop flag.
             let generated = try await withTaskCancellationHandler {
                 try await generator.generate(
-                    model: model, request: request, onStep: progress.onStep, isCancelled: { control.shouldStop })
+                    model: model, request: request, onStep: progress.onStep, onPreview: progress.onPreview,
+                    isCancelled: { control.shouldStop })
             } onCancel: {
                 control.stopForShutdown()
             }
@@ -116,6 +120,7 @@ struct JobRunner: Sendable {
             result = .failure(error)
         }
         let timings = await progress.finish()
+        previews.remove(jobId: job.id)
 
         switch result {
         case .success(let generated):
@@ -228,7 +233,15 @@ final class ProgressRecorder: Sendable {
     private let feed: AsyncStream<Tick>.Continuation
     private let consumer: Task<GenerationTimings, Never>
 
-    init(jobId: String, store: any JobStore, events: JobEventHub, control: StopControl) {
+    private let previewSink: @Sendable (Int, RGBImage) -> Void
+
+    init(jobId: String, store: any JobStore, events: JobEventHub, control: StopControl, previews: PreviewStore) {
+        // Called on the engine's thread between steps: a small PNG (latent size, or the tiny
+        // autoencoder's picture) encoded and written there, then announced.
+        previewSink = { step, image in
+            guard let png = try? image.pngData(), (try? previews.write(png, jobId: jobId, step: step)) != nil else { return }
+            events.publish(jobId: jobId, .preview(step: step))
+        }
         let start = ContinuousClock.now
         let (ticks, feed) = AsyncStream.makeStream(of: Tick.self)
         self.feed = feed
@@ -255,6 +268,8 @@ final class ProgressRecorder: Sendable {
             return GenerationTimings(secondsPerStep: perStep, warmupSeconds: warmup)
         }
     }
+
+    var onPreview: @Sendable (Int, RGBImage) -> Void { previewSink }
 
     var onStep: @Sendable (Int, Int) -> Void {
         let feed = self.feed

@@ -31,22 +31,35 @@ final class Gate: Sendable {
 
 /// The test double behind `ImageGenerator`: images of the asked size (deterministic
 /// from the seed), a callback per step, cancellation honoured between steps. It can be
-/// held at a gate before its first step, slowed per step, or told to fail.
+/// held at a gate before its first step, slowed per step, or told to fail; with a
+/// `previewGate` it delivers an 8x8 preview after step 1 and holds there until the gate opens.
 final class FakeGenerator: ImageGenerator, Sendable {
     let stepDelay: Duration
     let gate: Gate?
+    let previewGate: Gate?
     let failure: Locked<(any Error)?> = Locked(nil)
     let calls = Locked<[GenerationRequest]>([])
 
-    init(stepDelay: Duration = .zero, gate: Gate? = nil) {
+    init(stepDelay: Duration = .zero, gate: Gate? = nil, previewGate: Gate? = nil) {
         self.stepDelay = stepDelay
         self.gate = gate
+        self.previewGate = previewGate
     }
 
     func generate(
         model: InstalledModel,
         request parameters: GenerationRequest,
         onStep: @escaping @Sendable (Int, Int) -> Void,
+        isCancelled: @escaping @Sendable () -> Bool
+    ) async throws -> GenerationResult {
+        try await generate(model: model, request: parameters, onStep: onStep, onPreview: nil, isCancelled: isCancelled)
+    }
+
+    func generate(
+        model: InstalledModel,
+        request parameters: GenerationRequest,
+        onStep: @escaping @Sendable (Int, Int) -> Void,
+        onPreview: (@Sendable (Int, RGBImage) -> Void)?,
         isCancelled: @escaping @Sendable () -> Bool
     ) async throws -> GenerationResult {
         calls.withLock { $0.append(parameters) }
@@ -59,6 +72,13 @@ final class FakeGenerator: ImageGenerator, Sendable {
             if isCancelled() { throw ImageGenerationError.cancelled }
             if stepDelay > .zero { try? await Task.sleep(for: stepDelay) }
             onStep(step, parameters.steps)
+            if step == 1, let previewGate, let onPreview {
+                onPreview(1, TestPNG.image(width: 8, height: 8, seed: parameters.seed))
+                while !previewGate.isOpen {
+                    if isCancelled() { throw ImageGenerationError.cancelled }
+                    try? await Task.sleep(for: .milliseconds(5))
+                }
+            }
         }
         if let error = failure.current { throw error }
         let images = (0..<parameters.count).map {
