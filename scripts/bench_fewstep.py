@@ -8,6 +8,7 @@ the same generation in diffusers, each a fresh process, alternating, on random f
 Cases (512x512, the same prompt and seed on both sides):
 - turbo: the SD 2.1-base architecture with SD-Turbo's scheduler config, 1 step, guidance 0,
   Euler a (trailing spacing from the config), decoded by a full-size AutoencoderTiny (TAESD);
+  turbo-bf16 the same with `--precision bf16` on Easel's side (diffusers float32);
 - lcm: the SD 1.5 architecture with an LCM UNet (time_cond_proj_dim 256, LCM_Dreamshaper_v7's
   scheduler config), 4 steps, guidance 8.5, through LatentConsistencyModelPipeline, VAE decode;
 - preview: Easel's turbo-like run at 4 steps with and without `--preview` (a preview after every
@@ -115,7 +116,7 @@ def run(cmd):
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
-    return r.stdout + r.stderr, time.perf_counter() - t
+    return r.stdout, r.stderr, time.perf_counter() - t
 
 
 def easel_cmd(binary, root, case, steps, preview=False):
@@ -128,6 +129,8 @@ def easel_cmd(binary, root, case, steps, preview=False):
             "-o", f"/tmp/bench-fewstep-easel-{case}.png"]
     if preview:
         cmd += ["--preview", f"/tmp/bench-fewstep-preview-{case}.png"]
+    if case == "turbo-bf16":
+        cmd += ["--precision", "bf16"]
     return cmd
 
 
@@ -141,14 +144,15 @@ def bench(root, binary, reps):
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')} "
           f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', 'unset')}")
-    for case, steps in (("turbo", 1), ("lcm", 4)):
+    for case, steps in (("turbo", 1), ("turbo-bf16", 1), ("lcm", 4)):
         walls = {"easel": [], "diffusers": []}
         detail = {"easel": [], "diffusers": []}
         for _ in range(reps):
-            out, wall = run(easel_cmd(binary, root, case, steps))
+            _, err, wall = run(easel_cmd(binary, root, case, steps))
             walls["easel"].append(wall)
-            detail["easel"].append(stages(out))
-            out, wall = run([sys.executable, __file__, "torch-run", root, "--case", case, "--steps", str(steps)])
+            detail["easel"].append(stages(err))
+            torch_case = "turbo" if case == "turbo-bf16" else case  # diffusers float32 either way
+            out, _, wall = run([sys.executable, __file__, "torch-run", root, "--case", torch_case, "--steps", str(steps)])
             walls["diffusers"].append(wall)
             detail["diffusers"].append(json.loads(out.strip().splitlines()[-1]))
         e, d = statistics.median(walls["easel"]), statistics.median(walls["diffusers"])
@@ -158,8 +162,8 @@ def bench(root, binary, reps):
         print(f"  diffusers: {detail['diffusers'][len(detail['diffusers']) // 2]}")
     plain, previewed = [], []
     for _ in range(reps):
-        plain.append(stages(run(easel_cmd(binary, root, "turbo", 4))[0])["steps"])
-        previewed.append(stages(run(easel_cmd(binary, root, "turbo", 4, preview=True))[0])["steps"])
+        plain.append(stages(run(easel_cmd(binary, root, "turbo", 4))[1])["steps"])
+        previewed.append(stages(run(easel_cmd(binary, root, "turbo", 4, preview=True))[1])["steps"])
     p, q = statistics.median(plain), statistics.median(previewed)
     print(f"previews (turbo, 4 steps, a tiny-autoencoder preview after steps 1-3): denoising {p:.2f} s without, "
           f"{q:.2f} s with: +{100 * (q - p) / p:.1f}% (every step; the service previews every max(1, steps/10))")

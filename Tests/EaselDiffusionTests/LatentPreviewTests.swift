@@ -40,6 +40,15 @@ import Testing
         #expect(collected.previews.allSatisfy { ($0.image.width, $0.image.height) == (64, 64) })
     }
 
+    @Test func largeLatentsAreHalvedBeforeTheTinyDecode() {
+        let small = Tensor(shape: [1, 4, 8, 8], scalars: (0..<256).map(Float.init))
+        #expect(LatentPreviewer.halvedWhenLarge(small).shape == [1, 4, 8, 8])
+        let large = Tensor(shape: [1, 1, 64, 64], scalars: (0..<4096).map(Float.init))
+        let halved = LatentPreviewer.halvedWhenLarge(large)
+        #expect(halved.shape == [1, 1, 32, 32])
+        #expect(halved.scalars[0] == Float(0 + 1 + 64 + 65) / 4)
+    }
+
     @Test func theLinearProjectionMapsSDLatentsToColours() {
         // One latent pixel with only channel 0 set to 1: (0.3512, 0.2297, 0.3227) in [-1, 1].
         let latents = Tensor(shape: [1, 4, 1, 1], scalars: [1, 0, 0, 0])

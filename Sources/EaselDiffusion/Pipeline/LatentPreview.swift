@@ -18,7 +18,8 @@ public struct PreviewOptions: Sendable {
 
 /// Draws the run's current estimate of the clean latents x̂₀ (from the step's model input
 /// and prediction: x̂₀ = (x − √(1−ᾱ)·ε) / √ᾱ, or √ᾱ·x − √(1−ᾱ)·v), decoded with the tiny
-/// autoencoder when the pipeline has one (full size), else projected to RGB by a fixed
+/// autoencoder when the pipeline has one (from latents averaged 2x2 when they are 64 or more
+/// on a side: a 256x256 picture of a 512x512 image at a quarter of the decode), else projected to RGB by a fixed
 /// linear map of the four SD latent channels (latent size: an eighth of the image's side),
 /// the cheap approximation previewers use (ComfyUI's `latent_rgb_factors` for SD 1.x/2.x).
 struct LatentPreviewer {
@@ -58,9 +59,30 @@ struct LatentPreviewer {
             }
         }
         if let tiny = tinyAutoencoder {
-            return RGBImage.batch(fromDecoded: tiny.decode(estimate / Float(tiny.config.scalingFactor)))[0]
+            let small = Self.halvedWhenLarge(estimate)
+            return RGBImage.batch(fromDecoded: tiny.decode(small / Float(tiny.config.scalingFactor)))[0]
         }
         return Self.project(estimate)
+    }
+
+    /// Latents `[1, C, h, w]` averaged over 2x2 cells when both sides are at least 64 (and
+    /// even), else as they are.
+    static func halvedWhenLarge(_ latents: Tensor) -> Tensor {
+        let (channels, h, w) = (latents.shape[1], latents.shape[2], latents.shape[3])
+        guard h >= 64, w >= 64, h % 2 == 0, w % 2 == 0 else { return latents }
+        let (oh, ow) = (h / 2, w / 2)
+        var out = [Float](repeating: 0, count: channels * oh * ow)
+        latents.withUnsafeBufferPointer { src in
+            for c in 0..<channels {
+                for y in 0..<oh {
+                    for x in 0..<ow {
+                        let i = c * h * w + 2 * y * w + 2 * x
+                        out[(c * oh + y) * ow + x] = (src[i] + src[i + 1] + src[i + w] + src[i + w + 1]) * 0.25
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [1, channels, oh, ow], scalars: out)
     }
 
     /// The linear RGB projection of latents `[1, C, h, w]` (the mean of the channels, grey,
