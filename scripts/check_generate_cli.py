@@ -42,6 +42,15 @@ TINY_AE = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "tiny-a
 LORA = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "lora")
 
 
+def worst_pixel(cmd, reference, shape):
+    """Runs `easel generate` (cmd) and returns the worst pixel difference of its PNGs from the
+    reference (uint8 RGB, `shape` [count, H, W, 3]); 255 when the sizes differ."""
+    paths = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
+    got = np.stack([np.array(Image.open(p).convert("RGB")) for p in paths])
+    ref = np.fromfile(reference, dtype=np.uint8).reshape(shape)
+    return int(np.abs(got.astype(int) - ref).max()) if got.shape == ref.shape else 255
+
+
 def loras(binary, tmp):
     """Every LoRA fixture case through `--lora PATH:SCALE`, and bad LoRAs refused with their names."""
     failures = 0
@@ -53,10 +62,7 @@ def loras(binary, tmp):
                "--count", str(c["count"]), "--width", str(c["width"]), "--height", str(c["height"]), "-o", out]
         for name, scale in c["loras"]:
             cmd += ["--lora", f"{os.path.join(LORA, name)}.safetensors:{scale}"]
-        paths = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
-        got = np.stack([np.array(Image.open(p).convert("RGB")) for p in paths])
-        ref = np.fromfile(os.path.join(LORA, c["file"]), dtype=np.uint8).reshape(c["shape"])
-        worst = int(np.abs(got.astype(int) - ref).max()) if got.shape == ref.shape else 255
+        worst = worst_pixel(cmd, os.path.join(LORA, c["file"]), c["shape"])
         failures += worst > 2
         print(f"--lora {' + '.join(f'{n}:{s}' for n, s in c['loras'])}: worst {worst}/255")
     truncated = os.path.join(tmp, "truncated.safetensors")
@@ -86,10 +92,7 @@ def tiny_autoencoder(binary, tmp):
                "--steps", str(c["steps"]), "--seed", str(c["seed"]), "--guidance", str(c["guidance"]),
                "--scheduler", c["scheduler"], "--width", str(c["width"]), "--height", str(c["height"]),
                "--tiny-autoencoder", os.path.join(TINY_AE, naming), "-o", out]
-        paths = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
-        got = np.stack([np.array(Image.open(p).convert("RGB")) for p in paths])
-        ref = np.fromfile(os.path.join(TINY_AE, c["file"]), dtype=np.uint8).reshape(c["shape"])
-        worst = int(np.abs(got.astype(int) - ref).max()) if got.shape == ref.shape else 255
+        worst = worst_pixel(cmd, os.path.join(TINY_AE, c["file"]), c["shape"])
         failures += worst > 2
         print(f"--tiny-autoencoder {naming}: worst {worst}/255")
     c = json.load(open(os.path.join(TINY_AE, "img2img.json")))
@@ -100,10 +103,7 @@ def tiny_autoencoder(binary, tmp):
                "--count", str(c["count"]), "--scheduler", c["scheduler"], "--strength", str(c["strength"]),
                "--init-image", os.path.join(IMG2IMG, c["init"]),
                "--tiny-autoencoder", os.path.join(TINY_AE, naming), "-o", out]
-        paths = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
-        got = np.stack([np.array(Image.open(p).convert("RGB")) for p in paths])
-        ref = np.fromfile(os.path.join(TINY_AE, c["file"]), dtype=np.uint8).reshape(c["shape"])
-        worst = int(np.abs(got.astype(int) - ref).max()) if got.shape == ref.shape else 255
+        worst = worst_pixel(cmd, os.path.join(TINY_AE, c["file"]), c["shape"])
         failures += worst > 2
         print(f"--tiny-autoencoder {naming} --init-image x{c['count']}: worst {worst}/255")
     broken = os.path.join(tmp, "broken-taesd")
@@ -148,10 +148,7 @@ def few_step(binary, tmp):
                "--count", str(c["count"]), "--width", str(c["width"]), "--height", str(c["height"]), "-o", out]
         if c["scheduler"] != "default":
             cmd += ["--scheduler", c["scheduler"]]
-        paths = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
-        got = np.stack([np.array(Image.open(p).convert("RGB")) for p in paths])
-        ref = np.fromfile(os.path.join(FEWSTEP, c["file"]), dtype=np.uint8).reshape(c["shape"])
-        worst = int(np.abs(got.astype(int) - ref).max()) if got.shape == ref.shape else 255
+        worst = worst_pixel(cmd, os.path.join(FEWSTEP, c["file"]), c["shape"])
         failures += worst > 2
         print(f"{c['model']} {c['scheduler']:>8} {c['steps']} steps guidance {c['guidance']} x{c['count']}: "
               f"worst {worst}/255")
@@ -177,10 +174,7 @@ def image_to_image(binary, model, folder, tmp):
                "--steps", str(c["steps"]), "--seed", str(c["seed"]), "--guidance", str(c["guidance"]),
                "--count", str(c["count"]), "--scheduler", c["scheduler"],
                "--init-image", os.path.join(IMG2IMG, c["init"]), "--strength", str(c["strength"]), "-o", out]
-        paths = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
-        got = np.stack([np.array(Image.open(p).convert("RGB")) for p in paths])
-        ref = np.fromfile(os.path.join(IMG2IMG, c["file"]), dtype=np.uint8).reshape(c["shape"])
-        worst = int(np.abs(got.astype(int) - ref).max()) if got.shape == ref.shape else 255
+        worst = worst_pixel(cmd, os.path.join(IMG2IMG, c["file"]), c["shape"])
         failures += worst > 2
         print(f"{model} img2img {c['scheduler']:>8} strength {c['strength']} x{c['count']}: worst {worst}/255")
     return failures
@@ -270,10 +264,7 @@ def main():
                        "--width", str(c["width"]), "--height", str(c["height"]), "-o", out]
                 if c["scheduler"] != "default":
                     cmd += ["--scheduler", c["scheduler"]]
-                paths = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
-                got = np.stack([np.array(Image.open(p).convert("RGB")) for p in paths])
-                ref = np.fromfile(os.path.join(FIXTURES, c["file"]), dtype=np.uint8).reshape(c["shape"])
-                worst = int(np.abs(got.astype(int) - ref).max())
+                worst = worst_pixel(cmd, os.path.join(FIXTURES, c["file"]), c["shape"])
                 failures += worst > 2
                 print(f"{model} {c['scheduler']:>15} x{c['count']} {c['width']}x{c['height']}: worst {worst}/255")
             failures += image_to_image(binary, model, folder, tmp)
