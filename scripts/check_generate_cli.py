@@ -40,6 +40,29 @@ IMG2IMG = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "img2im
 FEWSTEP = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "fewstep")
 TINY_AE = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "tiny-autoencoder")
 LORA = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "lora")
+SDXL = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "sdxl")
+
+
+def sdxl(binary, tmp):
+    """The tiny SDXL model's image cases (Fixtures/sdxl) through the binary."""
+    import shutil
+    folder = os.path.join(tmp, "sdxl", "tiny-sdxl")
+    shutil.copytree(os.path.join(SDXL, "tiny-sdxl"), folder)
+    for tok in ("tokenizer", "tokenizer_2"):
+        for f in ("vocab.json", "merges.txt"):
+            shutil.copy(os.path.join(REPO, "Sources", "EaselDiffusion", "Resources", "clip", f), os.path.join(folder, tok, f))
+    failures = 0
+    for c in json.load(open(os.path.join(SDXL, "cases.json"))):
+        cmd = [binary, "generate", "--model", folder, "--prompt", c["prompt"], "--negative-prompt", c["negative"],
+               "--steps", str(c["steps"]), "--seed", str(c["seed"]), "--guidance", str(c["guidance"]),
+               "--count", str(c["count"]), "--width", str(c["width"]), "--height", str(c["height"]),
+               "-o", os.path.join(tmp, f"sdxl-{c['file']}.png")]
+        if c["scheduler"] != "default":
+            cmd += ["--scheduler", c["scheduler"]]
+        worst = worst_pixel(cmd, os.path.join(SDXL, c["file"]), c["shape"])
+        failures += worst > 2
+        print(f"sdxl {c['scheduler']:>8} x{c['count']} {c['width']}x{c['height']}: worst {worst}/255")
+    return failures
 
 
 def worst_pixel(cmd, reference, shape):
@@ -273,6 +296,7 @@ def main():
         failures += few_step(binary, tmp)
         failures += tiny_autoencoder(binary, tmp)
         failures += loras(binary, tmp)
+        failures += sdxl(binary, tmp)
         fixture = held_out_fixture()
         refs = np.fromfile(os.path.join(BUNDLED_FIXTURES, "reference.u8"), dtype=np.uint8).reshape(-1, 64, 64, 3)
         for i, c in enumerate(fixture["cases"][:len(refs)]):

@@ -106,9 +106,9 @@ def build(name):
     return pipe
 
 
-def published_tokenizer_files(folder, pad):
-    """The tokenizer/ folder as published SD checkpoints have it, minus CLIP's vocabulary."""
-    tok = os.path.join(folder, "tokenizer")
+def published_tokenizer_files(folder, pad, sub="tokenizer"):
+    """The tokenizer/ folder (or `sub`) as published SD checkpoints have it, minus CLIP's vocabulary."""
+    tok = os.path.join(folder, sub)
     shutil.rmtree(tok)
     os.makedirs(tok)
     special = lambda s: {"content": s, "lstrip": False, "normalized": True, "rstrip": False, "single_word": False}

@@ -75,9 +75,16 @@ import Testing
         #expect(sd2.numAttentionHeads == [2, 4, 4] && sd2.useLinearProjection && sd2.upcastAttention)
     }
 
-    @Test func refusesSDXLAdditionEmbedding() {
-        let json = Self.sd15Config.replacingOccurrences(of: "\"act_fn\"", with: "\"addition_embed_type\": \"text_time\", \"act_fn\"")
-        expectRefused(json, field: "addition_embed_type", mentioning: ["text_time", "SDXL", "later issue"])
+    /// SDXL's `text_time` addition needs its two widths; another addition is refused by name.
+    @Test func refusesIncompleteOrUnknownAdditionEmbeddings() {
+        let textTime = Self.sd15Config.replacingOccurrences(of: "\"act_fn\"", with: "\"addition_embed_type\": \"text_time\", \"act_fn\"")
+        expectRefused(textTime, field: "addition_time_embed_dim", mentioning: ["text_time"])
+        let image = Self.sd15Config.replacingOccurrences(of: "\"act_fn\"", with: "\"addition_embed_type\": \"image\", \"act_fn\"")
+        expectRefused(image, field: "addition_embed_type", mentioning: ["image", "text_time"])
+        let cramped = Self.sd15Config.replacingOccurrences(
+            of: "\"act_fn\"",
+            with: "\"addition_embed_type\": \"text_time\", \"addition_time_embed_dim\": 256, \"projection_class_embeddings_input_dim\": 1536, \"act_fn\"")
+        expectRefused(cramped, field: "projection_class_embeddings_input_dim", mentioning: ["pooled"])
     }
 
     @Test func refusesOtherUnsupportedFeatures() {

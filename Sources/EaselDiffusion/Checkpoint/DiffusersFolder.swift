@@ -31,6 +31,9 @@ public struct DiffusersFolder: Sendable {
     /// Components by name. Entries that are not `[library, class]` pairs (flags such as
     /// `requires_safety_checker`, `_`-prefixed metadata) are not components.
     public let components: [String: ComponentSpec]
+    /// SDXL pipelines' `force_zeros_for_empty_prompt` (true when the index leaves it out, as
+    /// `StableDiffusionXLPipeline.__init__` defaults it); false for other pipelines.
+    public let forceZerosForEmptyPrompt: Bool
 
     /// Reads `model_index.json` in `url`.
     public init(url: URL) throws {
@@ -55,6 +58,11 @@ public struct DiffusersFolder: Sendable {
         }
         self.components = components
         pipelineClass = json["_class_name"]?.stringValue
+        if case let .bool(flag)? = json["force_zeros_for_empty_prompt"] {
+            forceZerosForEmptyPrompt = flag
+        } else {
+            forceZerosForEmptyPrompt = pipelineClass?.hasPrefix("StableDiffusionXL") ?? false
+        }
     }
 
     /// The component `name`, which `model_index.json` must list and whose folder must exist.

@@ -55,6 +55,19 @@ public struct UNet2DConditionConfig: Codable, Sendable, Equatable {
     /// Width of the guidance embedding a guidance-distilled UNet (LCM) adds to its timestep
     /// embedding through `time_embedding.cond_proj`; nil for the usual UNet.
     public var timeCondProjDim: Int?
+    /// SDXL's added conditioning (`addition_embed_type: "text_time"`): the pooled text
+    /// embedding and six size/crop numbers, each number through a sinusoidal embedding of
+    /// `additionTimeEmbedDim`, concatenated (`projectionClassEmbeddingsInputDim` wide) and
+    /// added to the timestep embedding through `add_embedding`. Nil for SD 1.x/2.x.
+    public var addition: TextTimeAddition?
+
+    /// The `text_time` added embedding's widths.
+    public struct TextTimeAddition: Codable, Sendable, Equatable {
+        public var timeEmbedDim: Int
+        public var inputDim: Int
+        /// Width of the pooled text embedding: `inputDim - 6 * timeEmbedDim`.
+        public var pooledDim: Int { inputDim - 6 * timeEmbedDim }
+    }
 
     /// The block types Easel builds.
     static let supportedDownBlocks: Set<String> = ["CrossAttnDownBlock2D", "DownBlock2D"]
@@ -89,6 +102,14 @@ public struct UNet2DConditionConfig: Codable, Sendable, Equatable {
         case convInKernel = "conv_in_kernel"
         case convOutKernel = "conv_out_kernel"
         case timeCondProjDim = "time_cond_proj_dim"
+        case addition
+    }
+
+    /// The keys `addition` is read from.
+    enum AdditionKeys: String, CodingKey {
+        case additionEmbedType = "addition_embed_type"
+        case additionTimeEmbedDim = "addition_time_embed_dim"
+        case projectionClassEmbeddingsInputDim = "projection_class_embeddings_input_dim"
     }
 
     /// Keys read only to refuse what Easel does not implement.
@@ -99,7 +120,6 @@ public struct UNet2DConditionConfig: Codable, Sendable, Equatable {
         case dualCrossAttention = "dual_cross_attention"
         case classEmbedType = "class_embed_type"
         case numClassEmbeds = "num_class_embeds"
-        case additionEmbedType = "addition_embed_type"
         case encoderHidDim = "encoder_hid_dim"
         case encoderHidDimType = "encoder_hid_dim_type"
         case resnetTimeScaleShift = "resnet_time_scale_shift"
@@ -140,6 +160,7 @@ public struct UNet2DConditionConfig: Codable, Sendable, Equatable {
         convInKernel = 3
         convOutKernel = 3
         timeCondProjDim = nil
+        addition = nil
     }
 
     public init(from decoder: any Decoder) throws {
@@ -166,6 +187,27 @@ public struct UNet2DConditionConfig: Codable, Sendable, Equatable {
         convInKernel = try c.value(.convInKernel, default: d.convInKernel)
         convOutKernel = try c.value(.convOutKernel, default: d.convOutKernel)
         timeCondProjDim = try c.decodeIfPresent(Int.self, forKey: .timeCondProjDim)
+        let a = try decoder.container(keyedBy: AdditionKeys.self)
+        switch try a.decodeIfPresent(String.self, forKey: .additionEmbedType) {
+        case nil:
+            addition = nil
+        case "text_time":
+            guard let timeDim = try a.decodeIfPresent(Int.self, forKey: .additionTimeEmbedDim) else {
+                throw a.unsupported(.additionTimeEmbedDim, "the text_time addition needs addition_time_embed_dim")
+            }
+            guard let inputDim = try a.decodeIfPresent(Int.self, forKey: .projectionClassEmbeddingsInputDim) else {
+                throw a.unsupported(.projectionClassEmbeddingsInputDim, "the text_time addition needs projection_class_embeddings_input_dim")
+            }
+            try a.requireRange(.additionTimeEmbedDim, [timeDim], ConfigLimits.extent)
+            try a.requireRange(.projectionClassEmbeddingsInputDim, [inputDim], ConfigLimits.extent)
+            addition = TextTimeAddition(timeEmbedDim: timeDim, inputDim: inputDim)
+            guard timeDim % 2 == 0, inputDim > 6 * timeDim else {
+                throw a.unsupported(.projectionClassEmbeddingsInputDim,
+                                    "\(inputDim) leaves no room for a pooled text embedding beside 6 x \(timeDim) time embeddings (or addition_time_embed_dim is odd)")
+            }
+        case let other?:
+            throw a.unsupported(.additionEmbedType, "addition embedding \"\(other)\" is not implemented (supported: text_time, SDXL's)")
+        }
         if c.contains(.normNumGroups), try c.decodeNil(forKey: .normNumGroups) {
             throw c.unsupported(.normNumGroups, "null (no output group norm) is not implemented")
         }
@@ -194,8 +236,6 @@ public struct UNet2DConditionConfig: Codable, Sendable, Equatable {
 
     private static func refuseUnsupported(_ c: KeyedDecodingContainer<UnsupportedKeys>) throws {
         try c.require(.actFn, String.self, isAbsentOr: "silu", "only SiLU activations are implemented")
-        try c.require(.additionEmbedType, String.self,
-                      "addition embeddings are not implemented (SDXL's \"text_time\" is planned in a later issue)")
         try c.require(.classEmbedType, String.self, "class embeddings are not implemented")
         try c.require(.numClassEmbeds, Int.self, "class embeddings are not implemented")
         try c.require(.encoderHidDim, Int.self, "an encoder_hid_proj is not implemented")

@@ -35,6 +35,9 @@ public struct UNet2DConditionModel: Sendable {
     let convIn: Conv2dLayer
     let timeProj: Timesteps
     let timeEmbedding: TimestepEmbedding
+    /// SDXL's `text_time` addition: `add_time_proj` (weightless) and `add_embedding`.
+    let addTimeProj: Timesteps?
+    let addEmbedding: TimestepEmbedding?
     let downBlocks: [DownBlock]
     let midBlock: UNetMidBlock2DCrossAttn
     let upBlocks: [UpBlock]
@@ -61,6 +64,14 @@ public struct UNet2DConditionModel: Sendable {
                              downscaleFreqShift: config.freqShift)
         timeEmbedding = try TimestepEmbedding(weights.scoped("time_embedding."), input: channels[0],
                                               embedding: timeEmbedDim, condProjDim: config.timeCondProjDim)
+        if let addition = config.addition {
+            addTimeProj = Timesteps(channels: addition.timeEmbedDim, flipSinToCos: config.flipSinToCos,
+                                    downscaleFreqShift: config.freqShift)
+            addEmbedding = try TimestepEmbedding(weights.scoped("add_embedding."), input: addition.inputDim,
+                                                 embedding: timeEmbedDim)
+        } else {
+            (addTimeProj, addEmbedding) = (nil, nil)
+        }
 
         var downBlocks: [DownBlock] = []
         for (i, type) in config.downBlockTypes.enumerated() {
@@ -142,21 +153,22 @@ public struct UNet2DConditionModel: Sendable {
 
     /// The model's prediction for `sample` at `timestep`, conditioned on `conditioning`.
     /// SD 1.x/2.x UNets read its context (and, guidance-distilled ones, its timestep
-    /// condition); one with an added embedding (SDXL's `text_time`) will take its pooled
+    /// condition); one with an added embedding (SDXL's `text_time`) also its pooled
     /// embeddings and time ids.
     public func callAsFunction(_ sample: Tensor, timestep: Float, conditioning: Conditioning) -> Tensor {
-        precondition(conditioning.pooled == nil && conditioning.timeIds == nil,
-                     "this UNet has no added embedding for pooled text embeddings or time ids")
-        return self(sample, timesteps: Array(repeating: timestep, count: sample.shape[0]),
-                    encoderHiddenStates: conditioning.context, timestepCondition: conditioning.timestepCondition)
+        self(sample, timesteps: Array(repeating: timestep, count: sample.shape[0]),
+             encoderHiddenStates: conditioning.context, timestepCondition: conditioning.timestepCondition,
+             pooled: conditioning.pooled, timeIds: conditioning.timeIds)
     }
 
     /// As `callAsFunction(_:timestep:encoderHiddenStates:)` with one timestep per batch element.
     /// `timestepCondition` `[B, time_cond_proj_dim]` is diffusers' `timestep_cond` (LCM's
     /// guidance embedding), added to the timestep embedding through `cond_proj`; a UNet
     /// without `time_cond_proj_dim` must not be given one.
+    /// SDXL's `pooled` `[B, P]` and `timeIds` `[B, 6]` (diffusers' `added_cond_kwargs`) are
+    /// required by a UNet with the `text_time` addition and refused by any other.
     public func callAsFunction(_ sample: Tensor, timesteps: [Float], encoderHiddenStates context: Tensor,
-                               timestepCondition: Tensor? = nil) -> Tensor {
+                               timestepCondition: Tensor? = nil, pooled: Tensor? = nil, timeIds: Tensor? = nil) -> Tensor {
         precondition(sample.rank == 4 && sample.shape[1] == config.inChannels,
                      "UNet input must be [B, \(config.inChannels), h, w], got \(sample.shape)")
         precondition(timesteps.count == sample.shape[0], "\(timesteps.count) timesteps for batch \(sample.shape[0])")
@@ -173,7 +185,20 @@ public struct UNet2DConditionModel: Sendable {
             precondition(condition.shape == [sample.shape[0], config.timeCondProjDim!],
                          "timestep condition must be [\(sample.shape[0]), \(config.timeCondProjDim!)], got \(condition.shape)")
         }
-        let temb = timeEmbedding(timeProj(timesteps), condition: timestepCondition)  // [B, T]
+        var temb = timeEmbedding(timeProj(timesteps), condition: timestepCondition)  // [B, T]
+        if let addTimeProj, let addEmbedding, let addition = config.addition {
+            guard let pooled, let timeIds else {
+                preconditionFailure("this UNet (text_time) needs the pooled text embeddings and the time ids")
+            }
+            let batch = sample.shape[0]
+            precondition(pooled.shape == [batch, addition.pooledDim] && timeIds.shape == [batch, 6],
+                         "text_time needs pooled [\(batch), \(addition.pooledDim)] and time ids [\(batch), 6], got \(pooled.shape) and \(timeIds.shape)")
+            // diffusers: add_time_proj(time_ids.flatten()).reshape(B, -1), then concat with the text embeds.
+            let timeEmbeds = addTimeProj(timeIds.scalars).reshaped([batch, 6 * addition.timeEmbedDim])
+            temb = temb + addEmbedding(Tensor.concatenate([pooled, timeEmbeds], axis: 1))
+        } else {
+            precondition(pooled == nil && timeIds == nil, "this UNet has no added embedding for pooled text embeddings or time ids")
+        }
         var h = convIn(config.centerInputSample ? sample * 2 - 1 : sample)
         var skips = [h]
         for block in downBlocks {

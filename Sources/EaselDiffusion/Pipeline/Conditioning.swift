@@ -26,6 +26,20 @@ public struct Conditioning: Sendable {
     /// Rows in the batch.
     public var batch: Int { context.shape[0] }
 
+    /// `self` with rows `0..<count` of the context and pooled embedding set to zero (SDXL's
+    /// negative rows for an empty negative prompt).
+    public func zeroingFirstRows(_ count: Int) -> Conditioning {
+        func zeroed(_ t: Tensor) -> Tensor {
+            let rows = t.chunked(t.shape[0], axis: 0)
+            return Tensor.concatenate(rows.enumerated().map { $0.offset < count ? Tensor(zeros: $0.element.shape) : $0.element },
+                                      axis: 0)
+        }
+        var copy = self
+        copy.context = zeroed(context)
+        copy.pooled = pooled.map(zeroed)
+        return copy
+    }
+
     /// Each row of `self` `count` times in a row (diffusers' `repeat_interleave` for
     /// `num_images_per_prompt`).
     public func repeatingRows(_ count: Int) -> Conditioning {
@@ -38,8 +52,15 @@ public struct Conditioning: Sendable {
     }
 }
 
-/// Turns prompts into a `Conditioning`: one CLIP today (SD 1.x and 2.x), SDXL's two next.
+/// Turns prompts into a `Conditioning`: one CLIP (SD 1.x and 2.x) or SDXL's two.
 public protocol TextConditioner: Sendable {
     /// The conditioning of `prompts`, one row each, in order, and how each was tokenised.
     func condition(_ prompts: [String]) throws -> (Conditioning, [TokenizedPrompt])
+    /// Whether an absent negative prompt is zeros rather than the encoding of "" (SDXL's
+    /// `force_zeros_for_empty_prompt`).
+    var zeroesEmptyNegativePrompt: Bool { get }
+}
+
+extension TextConditioner {
+    public var zeroesEmptyNegativePrompt: Bool { false }
 }

@@ -75,19 +75,33 @@ public struct StableDiffusionModel: Sendable {
     private static func loadFolder(_ url: URL, withEncoder: Bool, matrixType: ElementType,
                                    lora: LoRAFusion) throws -> StableDiffusionModel {
         let folder = try DiffusersFolder(url: url)
+        if folder.components["text_encoder_2"]?.className != nil, folder.components["text_encoder"]?.className == nil {
+            throw ModelLoadingError.sdxlRefiner(url.path)
+        }
         let tokenizer = try CLIPTokenizer(folder: try folder.component("tokenizer").directory)
         let textEncoder = try CLIPTextModel.load(from: try folder.component("text_encoder").directory,
                                                  matrixType: matrixType, lora: lora)
+        let conditioner: any TextConditioner
+        if folder.components["text_encoder_2"]?.className != nil {
+            // SDXL: a second tokenizer and text encoder (with projection). LoRAs adapt the first.
+            conditioner = SDXLTextConditioner(
+                tokenizer: tokenizer, textEncoder: textEncoder,
+                tokenizer2: try CLIPTokenizer(folder: try folder.component("tokenizer_2").directory),
+                textEncoder2: try CLIPTextModel.load(from: try folder.component("text_encoder_2").directory,
+                                                     matrixType: matrixType),
+                zeroesEmptyNegativePrompt: folder.forceZerosForEmptyPrompt)
+        } else {
+            conditioner = CLIPTextConditioner(tokenizer: tokenizer, textEncoder: textEncoder)
+        }
         let unet = try UNet2DConditionModel.load(from: try folder.component("unet"), matrixType: matrixType, lora: lora)
         let vae = try AutoencoderKL.load(from: try folder.component("vae"),
                                          parts: withEncoder ? .encoderAndDecoder : .decoderOnly, matrixType: matrixType)
         let scheduler = try folder.component("scheduler")
         let configuration = try SchedulerConfiguration.load(
             from: scheduler.directory.appendingPathComponent("scheduler_config.json"))
-        return StableDiffusionModel(conditioner: CLIPTextConditioner(tokenizer: tokenizer, textEncoder: textEncoder),
-                                    unet: unet, vae: vae,
+        return StableDiffusionModel(conditioner: conditioner, unet: unet, vae: vae,
                                     schedulerConfiguration: configuration, location: url.path,
-                                    kind: "diffusers folder")
+                                    kind: conditioner is SDXLTextConditioner ? "diffusers folder (SDXL)" : "diffusers folder")
     }
 
     private static func loadSingleFile(_ url: URL, family: SingleFileFamily?, configFolder: URL?,
@@ -147,11 +161,14 @@ extension StableDiffusionModel {
 public enum ModelLoadingError: Error, Sendable, Equatable, CustomStringConvertible {
     case notFound(String)
     case unsupportedFile(String)
+    case sdxlRefiner(String)
 
     public var description: String {
         switch self {
         case let .notFound(path):
             "no model at \(path): expected a diffusers folder (with model_index.json) or a .safetensors file"
+        case let .sdxlRefiner(path):
+            "\(path) is an SDXL refiner (only text_encoder_2, aesthetic-score conditioning), which Easel does not run; use an SDXL base model"
         case let .unsupportedFile(path):
             "\(path) is not a .safetensors file; Easel loads diffusers folders and single-file .safetensors checkpoints (not .ckpt or .bin pickles)"
         }

@@ -100,6 +100,9 @@ public struct StableDiffusionPipeline: Sendable {
         let guided = runsUnguidedPass(request)
         let prompts = guided ? [request.negativePrompt ?? "", request.prompt] : [request.prompt]
         var (conditioning, tokenized) = try model.conditioner.condition(prompts)
+        if guided && model.conditioner.zeroesEmptyNegativePrompt && (request.negativePrompt ?? "").isEmpty {
+            conditioning = conditioning.zeroingFirstRows(1)
+        }
         if let dimension = model.unet.config.timeCondProjDim {
             // diffusers: w = torch.tensor(guidance_scale - 1), a float32 from the Python float.
             let w = Float(request.guidanceScale - 1)
@@ -113,7 +116,14 @@ public struct StableDiffusionPipeline: Sendable {
             warnings.append("the negative prompt is \(negative.unpaddedLength) tokens long; it was cut to "
                             + "\(negative.ids.count)")
         }
-        return conditioning.repeatingRows(request.count)
+        var rows = conditioning.repeatingRows(request.count)
+        if model.unet.config.addition != nil {
+            // diffusers' add_time_ids: original size, crop top-left, target size; its defaults
+            // (original = target = the image's size, no crop), the same for every row.
+            let ids: [Float] = [request.height, request.width, 0, 0, request.height, request.width].map(Float.init)
+            rows.timeIds = Tensor(shape: [rows.batch, 6], scalars: Array([[Float]](repeating: ids, count: rows.batch).joined()))
+        }
+        return rows
     }
 
     /// The images `[B, 3, H, W]` of final latents: diffusers divides by the decoder's own

@@ -1,0 +1,141 @@
+import EaselTensor
+import Foundation
+import Testing
+@testable import EaselDiffusion
+
+/// SDXL against diffusers' `StableDiffusionXLPipeline` on a tiny random-weight model
+/// (scripts/make_sdxl_fixtures.py): both text encoders' conditioning (an empty negative
+/// prompt is zeros), the UNet with its `text_time` added embedding at three timesteps, and
+/// whole images for four schedulers, batch 1 and 3, non-square sizes.
+@Suite struct SDXLParityTests {
+    static var root: URL {
+        get throws { try #require(Bundle.module.url(forResource: "sdxl", withExtension: nil, subdirectory: "Fixtures")) }
+    }
+
+    /// The fixture model with CLIP's vocabulary in both tokenizer folders, in a fresh folder.
+    static func model() throws -> URL {
+        let destination = FileManager.default.temporaryDirectory
+            .appendingPathComponent("easel-sdxl-\(UUID().uuidString)/tiny-sdxl", isDirectory: true)
+        try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: try root.appendingPathComponent("tiny-sdxl"), to: destination)
+        let vocabulary = try CLIPTokenizer.builtinVocabularyFiles()
+        for folder in ["tokenizer", "tokenizer_2"] {
+            let tokenizer = destination.appendingPathComponent(folder, isDirectory: true)
+            try FileManager.default.copyItem(at: vocabulary.vocab, to: tokenizer.appendingPathComponent("vocab.json"))
+            try FileManager.default.copyItem(at: vocabulary.merges, to: tokenizer.appendingPathComponent("merges.txt"))
+        }
+        return destination
+    }
+
+    static func tensor(_ file: String, shape: [Int]) throws -> Tensor {
+        let data = try Data(contentsOf: try root.appendingPathComponent(file))
+        let count = shape.reduce(1, *)
+        try #require(data.count == count * 4, "\(file): \(data.count) bytes for shape \(shape)")
+        let scalars = data.withUnsafeBytes { raw in
+            (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+        }
+        return Tensor(shape: shape, scalars: scalars)
+    }
+
+    static func maxAbs(_ a: Tensor, _ b: Tensor) -> Float {
+        zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? .infinity
+    }
+
+    struct TextCase: Decodable {
+        var prompt: String
+        var negative: String
+    }
+
+    @Test func bothTextEncodersMatchDiffusers() throws {
+        let model = try StableDiffusionModel.load(from: try Self.model())
+        #expect(model.kind == "diffusers folder (SDXL)")
+        let conditioner = try #require(model.conditioner as? SDXLTextConditioner)
+        #expect(conditioner.zeroesEmptyNegativePrompt)
+        let cases = try JSONDecoder().decode([TextCase].self, from: Data(contentsOf: try Self.root.appendingPathComponent("text.json")))
+        let pipeline = StableDiffusionPipeline(model: model)
+        for (i, c) in cases.enumerated() {
+            var warnings: [String] = []
+            let request = GenerationRequest(prompt: c.prompt, negativePrompt: c.negative.isEmpty ? nil : c.negative,
+                                            width: 64, height: 64, guidanceScale: 5)
+            let conditioning = try pipeline.condition(request, warnings: &warnings)
+            let rows = conditioning.context.chunked(2, axis: 0)  // negative, prompt
+            let pooled = try #require(conditioning.pooled).chunked(2, axis: 0)
+            for (name, actual, shape) in [("negative", rows[0], [1, 77, 64]), ("prompt", rows[1], [1, 77, 64]),
+                                          ("negative_pooled", pooled[0], [1, 32]), ("pooled", pooled[1], [1, 32])] {
+                let expected = try Self.tensor("text\(i).\(name).f32", shape: shape)
+                let error = Self.maxAbs(actual, expected)
+                #expect(error < 2e-5, "case \(i) \(name): max abs error \(error)")
+                print("SDXL text parity case \(i) \(name): max abs error \(error)")
+            }
+            if c.negative.isEmpty {
+                #expect(rows[0].scalars.allSatisfy { $0 == 0 } && pooled[0].scalars.allSatisfy { $0 == 0 },
+                        "an empty negative prompt is zeros (force_zeros_for_empty_prompt)")
+            }
+            let timeIds = try #require(conditioning.timeIds)
+            #expect(timeIds.shape == [2, 6] && Array(timeIds.scalars.prefix(6)) == [64, 64, 0, 0, 64, 64])
+        }
+    }
+
+    @Test func unetWithAddedConditioningMatchesDiffusers() throws {
+        let unet = try UNet2DConditionModel.load(from: DiffusersComponent(
+            name: "unet", directory: try Self.root.appendingPathComponent("tiny-sdxl/unet")))
+        #expect(unet.config.addition == UNet2DConditionConfig.TextTimeAddition(timeEmbedDim: 8, inputDim: 80))
+        #expect(unet.config.transformerLayersPerBlock == [1, 2])
+        let latents = try Self.tensor("unet.input.latents.f32", shape: [2, 4, 8, 12])
+        let context = try Self.tensor("unet.input.context.f32", shape: [2, 77, 64])
+        let pooled = try Self.tensor("unet.input.pooled.f32", shape: [2, 32])
+        let timeIds = try Self.tensor("unet.input.time_ids.f32", shape: [2, 6])
+        for t in [999, 500, 1] {
+            let expected = try Self.tensor("unet.t\(t).f32", shape: latents.shape)
+            let output = unet(latents, timesteps: [Float(t), Float(t)], encoderHiddenStates: context,
+                              pooled: pooled, timeIds: timeIds)
+            let error = UNetVAEFixtures.relativeError(output, expected)
+            print("SDXL UNet parity t=\(t): relative error \(error)")
+            #expect(error < 1e-4, "t=\(t): relative error \(error)")
+        }
+    }
+
+    struct Case: Decodable {
+        var scheduler: String
+        var steps: Int
+        var guidance: Double
+        var count: Int
+        var seed: UInt64
+        var prompt: String
+        var negative: String
+        var width: Int
+        var height: Int
+        var file: String
+    }
+
+    @Test func imagesMatchDiffusers() throws {
+        let pipeline = StableDiffusionPipeline(model: try StableDiffusionModel.load(from: try Self.model()))
+        let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: try Self.root.appendingPathComponent("cases.json")))
+        for c in cases {
+            let request = GenerationRequest(
+                prompt: c.prompt, negativePrompt: c.negative.isEmpty ? nil : c.negative, steps: c.steps,
+                width: c.width, height: c.height, seed: c.seed, guidanceScale: c.guidance, count: c.count,
+                scheduler: c.scheduler == "default" ? nil : c.scheduler)
+            let result = try pipeline.generate(request)
+            let expected = [UInt8](try Data(contentsOf: try Self.root.appendingPathComponent(c.file)))
+            let actual = result.images.flatMap(\.pixels)
+            #expect(actual.count == expected.count, "\(c.file): size")
+            guard actual.count == expected.count else { continue }
+            let worst = zip(actual, expected).map { abs(Int($0) - Int($1)) }.max() ?? 0
+            #expect(worst <= 2, "\(c.scheduler) \(c.steps) steps x\(c.count) \(c.width)x\(c.height): worst pixel \(worst)/255")
+            print("SDXL parity \(result.scheduler) \(c.steps) steps guidance \(c.guidance) x\(c.count) \(c.width)x\(c.height) "
+                  + "(\(c.file)): worst pixel \(worst)/255")
+        }
+    }
+
+    /// A refiner (one text encoder, the second) is refused as such, not with a missing folder.
+    @Test func aRefinerIsRefusedClearly() throws {
+        let folder = try Self.model()
+        let indexURL = folder.appendingPathComponent("model_index.json")
+        var index = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: indexURL)) as? [String: Any])
+        index["text_encoder"] = [NSNull(), NSNull()]
+        index["tokenizer"] = [NSNull(), NSNull()]
+        try JSONSerialization.data(withJSONObject: index).write(to: indexURL)
+        #expect(throws: ModelLoadingError.sdxlRefiner(folder.path)) { try StableDiffusionModel.load(from: folder) }
+    }
+}

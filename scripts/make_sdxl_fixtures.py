@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""A tiny random-weight SDXL pipeline and diffusers' outputs for it (issue 14), for
+Tests/EaselDiffusionTests/SDXLParityTests.swift.
+
+Writes Tests/EaselDiffusionTests/Fixtures/sdxl/:
+- tiny-sdxl/: a diffusers folder (float16 on disk, computed in float32 from the same values)
+  laid out as stabilityai/stable-diffusion-xl-base-1.0: text_encoder (CLIPTextModel),
+  text_encoder_2 (CLIPTextModelWithProjection), tokenizer and tokenizer_2 (pads with "!"; CLIP's
+  vocabulary is left out, as in Fixtures/models), a UNet with the `text_time` added embedding,
+  `transformer_layers_per_block` [1, 2] and no attention in its top level, the VAE with SDXL's
+  scaling factor 0.13025, SDXL's Euler scheduler config, force_zeros_for_empty_prompt;
+- text.json + *.f32: `encode_prompt` of two prompt pairs (prompt embeds [1, 77, 64], pooled
+  [1, 32], and the negative ones; no negative prompt among them: zeros);
+- unet.*.f32: the UNet on fixed inputs with added conditioning at three timesteps;
+- cases.json + *.u8: StableDiffusionXLPipeline images (uint8 RGB, [count, H, W, 3]) for Euler,
+  Euler a, DPM++ 2M and DDIM, batch 1 and 3, a non-square size, an empty negative prompt.
+
+Run by hand: python3 scripts/make_sdxl_fixtures.py
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+import torch
+from diffusers import (AutoencoderKL, DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
+                       EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel)
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_tiny_models import CLIP_VOCAB, OUT as MODELS, published_tokenizer_files, round_to_f16, vae  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(MODELS), "sdxl")
+FOLDER = os.path.join(ROOT, "tiny-sdxl")
+
+# stabilityai/stable-diffusion-xl-base-1.0 scheduler/scheduler_config.json
+SDXL_SCHEDULER = {
+    "_class_name": "EulerDiscreteScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085, "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
+    "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False, "skip_prk_steps": True,
+    "steps_offset": 1, "timestep_spacing": "leading", "trained_betas": None, "use_karras_sigmas": False,
+}
+
+
+def text_config(seed_layers):
+    return CLIPTextConfig(vocab_size=49408, hidden_size=32, intermediate_size=37, num_hidden_layers=seed_layers,
+                          num_attention_heads=4, max_position_embeddings=77, hidden_act="gelu", layer_norm_eps=1e-5,
+                          projection_dim=32, bos_token_id=0, eos_token_id=2, pad_token_id=1)
+
+
+def tokenizer(pad):
+    tok = CLIPTokenizer(os.path.join(CLIP_VOCAB, "vocab.json"), os.path.join(CLIP_VOCAB, "merges.txt"), pad_token=pad)
+    tok.model_max_length = 77
+    return tok
+
+
+def build():
+    torch.manual_seed(31)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(32, 64),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, transformer_layers_per_block=(1, 2), projection_class_embeddings_input_dim=80,
+        cross_attention_dim=64, norm_num_groups=8)
+    torch.manual_seed(32)
+    text_encoder = CLIPTextModel(text_config(3))
+    torch.manual_seed(33)
+    text_encoder_2 = CLIPTextModelWithProjection(text_config(2))
+    autoencoder = vae()
+    autoencoder.register_to_config(scaling_factor=0.13025, force_upcast=True)
+    return StableDiffusionXLPipeline(
+        vae=round_to_f16(autoencoder), text_encoder=round_to_f16(text_encoder),
+        text_encoder_2=round_to_f16(text_encoder_2), tokenizer=tokenizer("<|endoftext|>"), tokenizer_2=tokenizer("!"),
+        unet=round_to_f16(unet), scheduler=EulerDiscreteScheduler.from_config(SDXL_SCHEDULER),
+        force_zeros_for_empty_prompt=True)
+
+
+def save(pipe):
+    shutil.rmtree(FOLDER, ignore_errors=True)
+    pipe.save_pretrained(FOLDER)
+    for comp in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        m = getattr(pipe, comp)
+        m.to(torch.float16).save_pretrained(os.path.join(FOLDER, comp))
+        m.to(torch.float32)
+    # As published, minus CLIP's vocabulary (Easel ships it).
+    published_tokenizer_files(FOLDER, "<|endoftext|>", "tokenizer")
+    published_tokenizer_files(FOLDER, "!", "tokenizer_2")
+
+
+def load(tmp):
+    folder = os.path.join(tmp, "tiny-sdxl")
+    shutil.copytree(FOLDER, folder)
+    for tok in ("tokenizer", "tokenizer_2"):
+        for f in ("vocab.json", "merges.txt"):
+            shutil.copy(os.path.join(CLIP_VOCAB, f), os.path.join(folder, tok, f))
+    pipe = StableDiffusionXLPipeline.from_pretrained(folder, torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def f32(name, t):
+    np.ascontiguousarray(t.detach().to(torch.float32).numpy()).astype("<f4").tofile(os.path.join(ROOT, name))
+
+
+def text(pipe):
+    records = []
+    for i, (prompt, negative) in enumerate([("a red circle on a blue background", "asymmetric, watermarks"),
+                                            ("two kites over the sea", "")]):
+        with torch.no_grad():
+            p, n, pp, np_ = pipe.encode_prompt(prompt, device="cpu", num_images_per_prompt=1,
+                                               do_classifier_free_guidance=True, negative_prompt=negative or None)
+        for name, t in (("prompt", p), ("negative", n), ("pooled", pp), ("negative_pooled", np_)):
+            f32(f"text{i}.{name}.f32", t)
+        records.append({"prompt": prompt, "negative": negative, "shapes": [list(p.shape), list(pp.shape)]})
+    with open(os.path.join(ROOT, "text.json"), "w") as f:
+        json.dump(records, f, indent=2)
+
+
+def unet(pipe):
+    g = torch.Generator("cpu").manual_seed(77)
+    latents = torch.randn([2, 4, 8, 12], generator=g)
+    context = torch.randn([2, 77, 64], generator=g)
+    pooled = torch.randn([2, 32], generator=g)
+    time_ids = torch.tensor([[64.0, 96.0, 0.0, 0.0, 64.0, 96.0], [128.0, 128.0, 8.0, 16.0, 64.0, 96.0]])
+    for name, t in (("latents", latents), ("context", context), ("pooled", pooled), ("time_ids", time_ids)):
+        f32(f"unet.input.{name}.f32", t)
+    with torch.no_grad():
+        for t in (999, 500, 1):
+            out = pipe.unet(latents, t, encoder_hidden_states=context,
+                            added_cond_kwargs={"text_embeds": pooled, "time_ids": time_ids}).sample
+            f32(f"unet.t{t}.f32", out)
+
+
+SCHEDULERS = {"euler_a": EulerAncestralDiscreteScheduler, "dpm++2m": DPMSolverMultistepScheduler, "ddim": DDIMScheduler}
+
+
+def specs():
+    p, neg = "a red circle on a blue background", "asymmetric, watermarks"
+    return [
+        dict(scheduler="default", steps=4, guidance=5.0, count=1, seed=1, prompt=p, negative=neg, width=64, height=64),
+        dict(scheduler="default", steps=3, guidance=7.0, count=3, seed=2, prompt="two kites", negative=neg,
+             width=64, height=64),
+        dict(scheduler="euler_a", steps=4, guidance=5.0, count=1, seed=3, prompt=p, negative="", width=96, height=64),
+        dict(scheduler="dpm++2m", steps=5, guidance=6.0, count=1, seed=4, prompt=p, negative=neg, width=64, height=80),
+        dict(scheduler="ddim", steps=4, guidance=0.0, count=2, seed=5, prompt="a lighthouse", negative=neg,
+             width=64, height=64),
+    ]
+
+
+def images(pipe):
+    records = []
+    base = pipe.scheduler
+    for i, s in enumerate(specs()):
+        pipe.scheduler = base if s["scheduler"] == "default" else SCHEDULERS[s["scheduler"]].from_config(base.config)
+        g = torch.Generator("cpu").manual_seed(s["seed"])
+        out = pipe(s["prompt"], negative_prompt=s["negative"] or None, num_inference_steps=s["steps"],
+                   guidance_scale=s["guidance"], num_images_per_prompt=s["count"], width=s["width"],
+                   height=s["height"], generator=g, output_type="np").images
+        u8 = (out * 255).round().astype("uint8")
+        name = f"case{i}.u8"
+        u8.tofile(os.path.join(ROOT, name))
+        records.append({**s, "file": name, "shape": list(u8.shape)})
+        print(name, s["scheduler"], type(pipe.scheduler).__name__)
+    with open(os.path.join(ROOT, "cases.json"), "w") as f:
+        json.dump(records, f, indent=2)
+
+
+def main():
+    os.makedirs(ROOT, exist_ok=True)
+    save(build())
+    with tempfile.TemporaryDirectory() as tmp:
+        pipe = load(tmp)
+        text(pipe)
+        unet(pipe)
+        images(pipe)
+
+
+if __name__ == "__main__":
+    main()
