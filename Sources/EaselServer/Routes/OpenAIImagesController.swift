@@ -98,6 +98,9 @@ struct OpenAIImagesController: Sendable {
 
     @Sendable func generate(request: Request, context: EaselRequestContext) async throws -> Response {
         let workspace = try context.requireWorkspace()
+        // Found now, while the connection is surely open: once it closes, its pipeline (the
+        // watcher with it) is torn down and a later lookup would find nothing to tell us.
+        let watcher = await context.disconnectWatcher()
         let limits = components.configuration.limits
         var request = request
         let body = try await request.collectBody(upTo: limits.maxBodyBytes)
@@ -120,7 +123,7 @@ struct OpenAIImagesController: Sendable {
                 status: .internalServerError, message: "the job could not be queued", type: "server_error", param: nil,
                 code: nil)
         }
-        let ended = try await waitForEnd(jobId: job.id, workspace: workspace, context: context)
+        let ended = try await waitForEnd(jobId: job.id, workspace: workspace, context: context, watcher: watcher)
         var response = try answer(ended, format: generation.responseFormat)
         response.headers[Self.inferenceIdHeader] = job.id
         return response
@@ -162,12 +165,13 @@ struct OpenAIImagesController: Sendable {
     /// work done by another process) until it ends. A client that goes away cancels it. A
     /// server shutting down answers 503 and leaves the job queued (it is durable), rather
     /// than holding the shutdown until the job is done; so does a request task cancelled.
-    func waitForEnd(jobId: String, workspace: Workspace, context: EaselRequestContext) async throws -> JobSnapshot {
+    func waitForEnd(jobId: String, workspace: Workspace, context: EaselRequestContext,
+                    watcher: ClientDisconnectWatcher?) async throws -> JobSnapshot {
         let (stream, feed) = AsyncStream.makeStream(of: JobEvent.self)
         let unsubscribe = components.events.subscribe(jobId: jobId, feed)
         let shuttingDown = Locked(false)
         let (components, logger) = (self.components, context.logger)
-        let stopWatching = await context.disconnectWatcher()?.onDisconnect {
+        let stopWatching = watcher?.onDisconnect {
             // Cancelled from a task of its own: the closed connection may cancel this
             // request's task first, and then the loop below would answer 503 and leave the
             // job running for nobody.
