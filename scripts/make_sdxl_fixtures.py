@@ -13,7 +13,9 @@ Writes Tests/EaselDiffusionTests/Fixtures/sdxl/:
   [1, 32], and the negative ones; no negative prompt among them: zeros);
 - unet.*.f32: the UNet on fixed inputs with added conditioning at three timesteps;
 - cases.json + *.u8: StableDiffusionXLPipeline images (uint8 RGB, [count, H, W, 3]) for Euler,
-  Euler a, DPM++ 2M and DDIM, batch 1 and 3, a non-square size, an empty negative prompt.
+  Euler a, DPM++ 2M and DDIM, batch 1 and 3, a non-square size, an empty negative prompt;
+- lora.safetensors + lora.json + lora.u8: a PEFT-named LoRA on the UNet and both text encoders
+  (`text_encoder_2.` too), fused by `load_lora_weights` + `fuse_lora(lora_scale=0.8)`, and its image.
 
 Run by hand: python3 scripts/make_sdxl_fixtures.py
 """
@@ -30,6 +32,7 @@ from diffusers import (AutoencoderKL, DDIMScheduler, DPMSolverMultistepScheduler
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_lora_fixtures import factors, module  # noqa: E402
 from make_tiny_models import CLIP_VOCAB, OUT as MODELS, published_tokenizer_files, round_to_f16, vae  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(MODELS), "sdxl")
@@ -167,6 +170,40 @@ def images(pipe):
         json.dump(records, f, indent=2)
 
 
+LORA_TARGETS = {
+    "unet": ["down_blocks.0.resnets.1.conv1", "down_blocks.1.attentions.0.transformer_blocks.1.attn2.to_k",
+             "down_blocks.1.attentions.0.proj_in", "up_blocks.0.attentions.2.transformer_blocks.0.ff.net.2"],
+    "text_encoder": ["text_model.encoder.layers.1.self_attn.q_proj"],
+    "text_encoder_2": ["text_model.encoder.layers.0.mlp.fc1", "text_model.encoder.layers.1.self_attn.out_proj"],
+}
+
+
+def lora(tmp):
+    """A PEFT-named LoRA on the UNet and both text encoders, fused at 0.8, and its image."""
+    from safetensors.torch import save_file
+    pipe = load(tmp)
+    g = torch.Generator().manual_seed(4242)
+    state = {}
+    for component, paths in LORA_TARGETS.items():
+        for path in paths:
+            down, up = factors(module(getattr(pipe, component), path).weight, 4, g, 0.8)
+            state[f"{component}.{path}.lora_A.weight"] = down
+            state[f"{component}.{path}.lora_B.weight"] = up
+    save_file(state, os.path.join(ROOT, "lora.safetensors"))
+    s = dict(scale=0.8, scheduler="default", steps=4, guidance=5.0, count=1, seed=9, prompt="a red circle",
+             negative="asymmetric, watermarks", width=64, height=64)
+    pipe.load_lora_weights(os.path.join(ROOT, "lora.safetensors"))
+    pipe.fuse_lora(lora_scale=s["scale"])
+    out = pipe(s["prompt"], negative_prompt=s["negative"], num_inference_steps=s["steps"], guidance_scale=s["guidance"],
+               width=s["width"], height=s["height"], generator=torch.Generator("cpu").manual_seed(s["seed"]),
+               output_type="np").images
+    u8 = (out * 255).round().astype("uint8")
+    u8.tofile(os.path.join(ROOT, "lora.u8"))
+    with open(os.path.join(ROOT, "lora.json"), "w") as f:
+        json.dump({**s, "file": "lora.u8", "shape": list(u8.shape)}, f, indent=2)
+    print("lora.u8")
+
+
 def main():
     os.makedirs(ROOT, exist_ok=True)
     save(build())
@@ -175,6 +212,8 @@ def main():
         text(pipe)
         unet(pipe)
         images(pipe)
+    with tempfile.TemporaryDirectory() as tmp:
+        lora(tmp)
 
 
 if __name__ == "__main__":

@@ -138,4 +138,41 @@ import Testing
         try JSONSerialization.data(withJSONObject: index).write(to: indexURL)
         #expect(throws: ModelLoadingError.sdxlRefiner(folder.path)) { try StableDiffusionModel.load(from: folder) }
     }
+
+    struct LoRACase: Decodable {
+        var scale: Double
+        var steps: Int
+        var guidance: Double
+        var seed: UInt64
+        var prompt: String
+        var negative: String
+        var width: Int
+        var height: Int
+        var file: String
+    }
+
+    /// A PEFT-named LoRA on the UNet and both text encoders (`text_encoder_2.` included),
+    /// fused at 0.8 as diffusers' `fuse_lora(lora_scale=0.8)`.
+    @Test func aLoRAOnBothTextEncodersMatchesDiffusers() throws {
+        let c = try JSONDecoder().decode(LoRACase.self, from: Data(contentsOf: try Self.root.appendingPathComponent("lora.json")))
+        let lora = LoRAAdapter(url: try Self.root.appendingPathComponent("lora.safetensors"), scale: c.scale)
+        let folder = try Self.model()
+        let request = GenerationRequest(prompt: c.prompt, negativePrompt: c.negative, steps: c.steps, width: c.width,
+                                        height: c.height, seed: c.seed, guidanceScale: c.guidance)
+        let fused = try StableDiffusionPipeline(model: try StableDiffusionModel.load(from: folder, loras: [lora])).generate(request)
+        let plain = try StableDiffusionPipeline(model: try StableDiffusionModel.load(from: folder)).generate(request)
+        let expected = [UInt8](try Data(contentsOf: try Self.root.appendingPathComponent(c.file)))
+        let actual = fused.images.flatMap(\.pixels)
+        let worst = zip(actual, expected).map { abs(Int($0) - Int($1)) }.max() ?? 255
+        #expect(actual.count == expected.count && worst <= 2, "SDXL + LoRA: worst pixel \(worst)/255")
+        #expect(plain.images.flatMap(\.pixels) != actual, "the LoRA changes the image")
+        print("SDXL LoRA parity: worst pixel \(worst)/255")
+        // The same LoRA on SD 1.x: its second-text-encoder layers have nowhere to go.
+        #expect {
+            try StableDiffusionModel.load(from: try TinyModels.folder("tiny-sd1"), loras: [lora])
+        } throws: { error in
+            guard case let .absentComponent(_, component, _)? = error as? LoRAError else { return false }
+            return component == .textEncoder2
+        }
+    }
 }

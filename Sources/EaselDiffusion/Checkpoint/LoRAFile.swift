@@ -30,6 +30,8 @@ public struct LoRAAdapter: Sendable, Equatable, Codable {
 public enum LoRAComponent: String, Sendable, CaseIterable {
     case unet = "UNet"
     case textEncoder = "text encoder"
+    /// SDXL's second (OpenCLIP bigG) text encoder.
+    case textEncoder2 = "second text encoder"
 }
 
 /// One adapted layer of a LoRA file: its low-rank factors and alpha.
@@ -113,7 +115,7 @@ struct LoRAFile: Sendable {
             guard let down = downs[key], let up = ups[key] else {
                 throw LoRAError.unpaired(file: url.path, key: downs[key] ?? ups[key] ?? key)
             }
-            let (component, target) = try Self.target(of: key, file: url.path)
+            let (component, target) = Self.target(of: key, file: url.path)
             // kohya keys their alpha by the layer name, diffusers by the module path.
             layers.append(LoRALayer(key: key, component: component, target: target, down: down, up: up,
                                     alpha: alphas[key]))
@@ -123,23 +125,18 @@ struct LoRAFile: Sendable {
     }
 
     /// Which model and layer `key` adapts.
-    private static func target(of key: String, file: String) throws -> (LoRAComponent, LoRALayer.Target) {
-        for (prefix, component) in [("lora_unet_", LoRAComponent.unet), ("lora_te_", .textEncoder), ("lora_te1_", .textEncoder)]
-        where key.hasPrefix(prefix) {
+    private static func target(of key: String, file: String) -> (LoRAComponent, LoRALayer.Target) {
+        let flattened: [(String, LoRAComponent)] = [
+            ("lora_unet_", .unet), ("lora_te_", .textEncoder), ("lora_te1_", .textEncoder), ("lora_te2_", .textEncoder2),
+        ]
+        for (prefix, component) in flattened where key.hasPrefix(prefix) {
             return (component, .flattened(String(key.dropFirst(prefix.count))))
         }
-        if key.hasPrefix("lora_te2_") || key.hasPrefix("text_encoder_2.") {
-            throw LoRAError.secondTextEncoder(file: file, key: key)
+        for (prefix, component) in [("unet.", LoRAComponent.unet), ("text_encoder.", .textEncoder), ("text_encoder_2.", .textEncoder2)]
+        where key.hasPrefix(prefix) {
+            return (component, .module(modulePath(String(key.dropFirst(prefix.count)))))
         }
-        var component = LoRAComponent.unet
-        var path = Substring(key)
-        if path.hasPrefix("unet.") {
-            path = path.dropFirst("unet.".count)
-        } else if path.hasPrefix("text_encoder.") {
-            path = path.dropFirst("text_encoder.".count)
-            component = .textEncoder
-        }
-        return (component, .module(modulePath(String(path))))
+        return (.unet, .module(modulePath(key)))
     }
 
     /// diffusers' attention-processor spelling (`attn1.processor.to_out_lora`) as the module

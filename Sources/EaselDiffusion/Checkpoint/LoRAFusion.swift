@@ -28,6 +28,17 @@ public struct LoRAFusion: Sendable {
 
     public var isEmpty: Bool { files.isEmpty }
 
+    /// Refuses LoRA layers for a part the model does not have (a second text encoder's on
+    /// SD 1.x/2.x), which `fusing` would otherwise never see.
+    public func checkComponents(present: Set<LoRAComponent>) throws {
+        for (file, _) in files {
+            let stray = file.layers.filter { !present.contains($0.component) }
+            if let first = stray.first {
+                throw LoRAError.absentComponent(file: file.url.path, component: first.component, keys: stray.map(\.key))
+            }
+        }
+    }
+
     /// `weights` with every layer the LoRAs adapt in `component` fused in (the same source
     /// when they adapt nothing there).
     public func fusing(into weights: StrictWeights, _ component: LoRAComponent) throws -> StrictWeights {
@@ -65,7 +76,7 @@ private struct ModuleIndex {
             var spellings = [module]
             // CLIP's layers sit under `text_model.` in published checkpoints and LoRAs, and
             // at the top in current transformers' saves: either spelling finds them.
-            if component == .textEncoder {
+            if component != .unet {
                 spellings.append(module.hasPrefix("text_model.") ? String(module.dropFirst("text_model.".count))
                                                                  : "text_model." + module)
             }
@@ -157,7 +168,7 @@ public enum LoRAError: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownKeys(file: String, keys: [String])
     case unsupportedKind(file: String, kind: String, key: String)
     case unpaired(file: String, key: String)
-    case secondTextEncoder(file: String, key: String)
+    case absentComponent(file: String, component: LoRAComponent, keys: [String])
     case unmatched(file: String, component: LoRAComponent, keys: [String])
     case shapeMismatch(file: String, key: String, weight: String, weightShape: [Int], down: [Int], up: [Int])
     case badAlpha(file: String, key: String)
@@ -175,8 +186,8 @@ public enum LoRAError: Error, Sendable, Equatable, CustomStringConvertible {
             "LoRA \(file) is \(kind) ('\(key)'); Easel fuses plain LoRA (down/up factors with an optional alpha)"
         case let .unpaired(file, key):
             "LoRA \(file): '\(key)' has no matching up/down factor"
-        case let .secondTextEncoder(file, key):
-            "LoRA \(file) adapts a second text encoder ('\(key)'), which this model does not have (an SDXL LoRA?)"
+        case let .absentComponent(file, component, keys):
+            "LoRA \(file) adapts a \(component), which this model does not have (an SDXL LoRA on SD 1.x/2.x?): \(Self.list(keys))"
         case let .unmatched(file, component, keys):
             "LoRA \(file) does not fit this model: \(keys.count) layer\(keys.count == 1 ? "" : "s") name no layer of its \(component): \(Self.list(keys))"
         case let .shapeMismatch(file, key, weight, weightShape, down, up):

@@ -41,13 +41,14 @@ public struct CLIPTextModel: Sendable {
     }
 
     /// Loads a `text_encoder/` folder (`config.json` and its safetensors weights) strictly:
-    /// every tensor must be used, except a `position_ids` buffer; `lora`'s text-encoder
-    /// layers are fused into the weights.
+    /// every tensor must be used, except a `position_ids` buffer; `lora`'s layers for `role`
+    /// (the text encoder, or SDXL's second) are fused into the weights.
     public static func load(from directory: URL, variant: String? = nil,
-                            matrixType: ElementType = .float32, lora: LoRAFusion = .none) throws -> CLIPTextModel {
+                            matrixType: ElementType = .float32, lora: LoRAFusion = .none,
+                            role: LoRAComponent = .textEncoder) throws -> CLIPTextModel {
         let component = DiffusersComponent(name: directory.lastPathComponent, directory: directory)
         let config = try component.config(CLIPTextConfig.self)
-        let weights = try lora.fusing(into: try component.weights(variant: variant, matrixType: matrixType), .textEncoder)
+        let weights = try lora.fusing(into: try component.weights(variant: variant, matrixType: matrixType), role)
         let model = try CLIPTextModel(config: config, weights: weights)
         try weights.checkAllConsumed(allowing: .buffers)
         return model

@@ -82,13 +82,15 @@ public struct StableDiffusionModel: Sendable {
         let textEncoder = try CLIPTextModel.load(from: try folder.component("text_encoder").directory,
                                                  matrixType: matrixType, lora: lora)
         let conditioner: any TextConditioner
-        if folder.components["text_encoder_2"]?.className != nil {
-            // SDXL: a second tokenizer and text encoder (with projection). LoRAs adapt the first.
+        let sdxl = folder.components["text_encoder_2"]?.className != nil
+        try lora.checkComponents(present: sdxl ? [.unet, .textEncoder, .textEncoder2] : [.unet, .textEncoder])
+        if sdxl {
+            // SDXL: a second tokenizer and text encoder (with projection).
             conditioner = SDXLTextConditioner(
                 tokenizer: tokenizer, textEncoder: textEncoder,
                 tokenizer2: try CLIPTokenizer(folder: try folder.component("tokenizer_2").directory),
                 textEncoder2: try CLIPTextModel.load(from: try folder.component("text_encoder_2").directory,
-                                                     matrixType: matrixType),
+                                                     matrixType: matrixType, lora: lora, role: .textEncoder2),
                 zeroesEmptyNegativePrompt: folder.forceZerosForEmptyPrompt)
         } else {
             conditioner = CLIPTextConditioner(tokenizer: tokenizer, textEncoder: textEncoder)
@@ -108,6 +110,7 @@ public struct StableDiffusionModel: Sendable {
                                        withEncoder: Bool, matrixType: ElementType,
                                        lora: LoRAFusion) throws -> StableDiffusionModel {
         let checkpoint = try SingleFileCheckpoint(url: url, familyOverride: family, configFolder: configFolder)
+        try lora.checkComponents(present: [.unet, .textEncoder])
         let configs = checkpoint.configs
         let path = url.path
 
