@@ -90,6 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.dataDirectory = data.directory
+        configuration.databaseURL = data.databaseURL
         configuration.workers = workers
         configuration.publicURL = publicURL
         configuration.webhooks.allowPrivateAddresses = allowPrivateWebhooks
@@ -110,11 +111,18 @@ struct ServeCommand: AsyncParsableCommand {
 
         // The real engine; there is no other generator in the shipped binary.
         let generator = DiffusionEngineGenerator(memoryBudgetBytes: configuration.modelCacheBytes)
-        let components = try ServerComponents.open(configuration: configuration, generator: generator, logger: logger)
+        let components: ServerComponents
+        do {
+            components = try await ServerComponents.connect(configuration: configuration, generator: generator, logger: logger)
+        } catch let error as StoreConnectionError {
+            // One clear line, not a stack of context: the URL (without its password) and why.
+            throw CommandFailure(error.description)
+        }
         logger.info(
             "starting",
             metadata: [
                 "data_dir": "\(configuration.dataDirectory.root.path)", "workers": "\(workers)",
+                "store": "\(configuration.databaseURL == nil ? "sqlite" : "postgres")",
                 "allow_private_webhooks": "\(allowPrivateWebhooks)",
             ])
         if !noBundledModel {

@@ -37,10 +37,29 @@ public struct ServerComponents: Sendable {
         estimator = ThroughputEstimator()
     }
 
-    /// Opens the data directory's store and image folder.
+    /// Opens the data directory's SQLite store and image folder.
     public static func open(
         configuration: ServerConfiguration, generator: any ImageGenerator, logger: Logger
     ) throws -> ServerComponents {
+        try tightenDataDirectory(configuration, logger: logger)
+        return ServerComponents(
+            configuration: configuration, store: try configuration.dataDirectory.openStore(),
+            images: try configuration.dataDirectory.imageStore(), generator: generator, logger: logger)
+    }
+
+    /// Opens the configured store (PostgreSQL when `databaseURL` is set, else the data
+    /// directory's SQLite) and the image folder.
+    public static func connect(
+        configuration: ServerConfiguration, generator: any ImageGenerator, logger: Logger
+    ) async throws -> ServerComponents {
+        try tightenDataDirectory(configuration, logger: logger)
+        let store = try await configuration.dataDirectory.openStore(databaseURL: configuration.databaseURL, logger: logger)
+        return ServerComponents(
+            configuration: configuration, store: store, images: try configuration.dataDirectory.imageStore(),
+            generator: generator, logger: logger)
+    }
+
+    private static func tightenDataDirectory(_ configuration: ServerConfiguration, logger: Logger) throws {
         let tightened = try configuration.dataDirectory.makePrivate()
         if !tightened.isEmpty {
             logger.warning(
@@ -50,9 +69,6 @@ public struct ServerComponents: Sendable {
                     "first": "\(tightened.prefix(5).joined(separator: ", "))",
                 ])
         }
-        return ServerComponents(
-            configuration: configuration, store: try configuration.dataDirectory.openStore(),
-            images: try configuration.dataDirectory.imageStore(), generator: generator, logger: logger)
     }
 
     var renderer: InferenceRenderer {

@@ -67,6 +67,9 @@ public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
     public var dataDirectory = DataDirectory(path: "easel-data")
+    /// A `postgres://` URL: the shared store for several processes. Nil: the SQLite
+    /// database in the data directory.
+    public var databaseURL: String?
     public var workers = 1
     /// Base of the image URIs in responses and webhooks, e.g. `https://easel.example.com`.
     /// Nil: `http://<host>:<port>` of the listening socket.
