@@ -92,6 +92,7 @@ let package = Package(
                 "EaselServer",
                 "EaselDiffusion",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
     ]

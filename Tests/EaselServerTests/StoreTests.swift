@@ -3,14 +3,15 @@ import EaselServer
 import Foundation
 import Testing
 
-/// The SQLite store on its own: durability across re-open, crash recovery, fair claims,
-/// idempotency window, queue positions.
+/// The stores on their own — the same tests for SQLite and PostgreSQL (when
+/// `EASEL_TEST_POSTGRES_URL` names a server): durability across re-open, crash recovery,
+/// fair claims, idempotency window, queue positions.
 @Suite struct StoreTests {
     static func parameters(steps: Int = 2) -> GenerationRequest {
         GenerationRequest(prompt: "p", negativePrompt: "", steps: steps, width: 64, height: 64, seed: 1)
     }
 
-    static func enqueue(_ store: SQLiteStore, _ workspace: Workspace, at time: Date = Date()) async throws -> JobRecord {
+    static func enqueue(_ store: any EaselStore, _ workspace: Workspace, at time: Date = Date()) async throws -> JobRecord {
         let job = NewJob(workspaceId: workspace.id, modelId: "m", parameters: parameters(), webhookUrl: nil, createdAt: time)
         guard case .created(let record) = try await store.enqueue(job, idempotency: nil, maxQueued: 1000) else {
             throw StoreError.corrupt("not created")
@@ -20,12 +21,11 @@ import Testing
 
     static let noWebhook: WebhookRenderer = { _ in Data() }
 
-    @Test func jobsSurviveReopenAndProcessingOnesAreRequeued() async throws {
-        let folder = TestServer.makeTemporaryFolder()
-        let path = folder.appendingPathComponent("easel.sqlite").path
+    @Test(arguments: StoreKind.available) func jobsSurviveReopenAndProcessingOnesAreRequeued(_ kind: StoreKind) async throws {
+        let opened = try await kind.makeStore()
         var ids: [String] = []
         do {
-            let store = try SQLiteStore(path: path)
+            let store = opened.store
             let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
             for _ in 0..<3 { ids.append(try await Self.enqueue(store, workspace).id) }
             let claimed = try #require(try await store.claimNext(now: Date()))
@@ -34,7 +34,7 @@ import Testing
             _ = try await store.recordProgress(id: claimed.id, step: 1, secondsPerStep: nil, warmupSeconds: 0.5)
             // The "crash": the store is dropped with the job processing.
         }
-        let reopened = try SQLiteStore(path: path)
+        let reopened = try await opened.reopen()
         let recovered = try await reopened.recoverAbandoned(maxAttempts: 3, now: Date(), webhookPayload: Self.noWebhook)
         #expect(recovered.requeued == [ids[0]])
         #expect(recovered.failed.isEmpty)
@@ -46,8 +46,8 @@ import Testing
         #expect(again.currentStep == 0)
     }
 
-    @Test func aJobThatKeepsCrashingTheServerIsFailedNotRequeuedForever() async throws {
-        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+    @Test(arguments: StoreKind.available) func aJobThatKeepsCrashingTheServerIsFailedNotRequeuedForever(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
         let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
         let job = try await Self.enqueue(store, workspace)
         for _ in 0..<3 {
@@ -59,8 +59,8 @@ import Testing
         #expect(ended.job.failureReason?.contains("abandoned") == true)
     }
 
-    @Test func claimsAreOldestFirstWithinAndRoundRobinAcrossWorkspaces() async throws {
-        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+    @Test(arguments: StoreKind.available) func claimsAreOldestFirstWithinAndRoundRobinAcrossWorkspaces(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
         let a = try #require(try await store.workspace(named: "a", createIfMissing: true))
         let b = try #require(try await store.workspace(named: "b", createIfMissing: true))
         let c = try #require(try await store.workspace(named: "c", createIfMissing: true))
@@ -82,8 +82,8 @@ import Testing
         #expect(aSeqs == aSeqs.sorted())
     }
 
-    @Test func concurrentClaimsNeverHandOutAJobTwice() async throws {
-        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+    @Test(arguments: StoreKind.available) func concurrentClaimsNeverHandOutAJobTwice(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
         let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
         for _ in 0..<40 { _ = try await Self.enqueue(store, workspace) }
         let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
@@ -100,8 +100,8 @@ import Testing
         #expect(Set(claimed).count == 40)
     }
 
-    @Test func idempotencyKeysExpireAfterTheirWindow() async throws {
-        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+    @Test(arguments: StoreKind.available) func idempotencyKeysExpireAfterTheirWindow(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
         let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
         let old = Date().addingTimeInterval(-25 * 3600)
         let claim = IdempotencyClaim(key: "k", requestHash: "h")
@@ -119,8 +119,8 @@ import Testing
         #expect(try await store.enqueue(third, idempotency: claim, maxQueued: 10) == .replayed(fresh))
     }
 
-    @Test func finishIsRefusedForAJobDeletedWhileRunning() async throws {
-        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+    @Test(arguments: StoreKind.available) func finishIsRefusedForAJobDeletedWhileRunning(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
         let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
         let job = try await Self.enqueue(store, workspace)
         _ = try await store.claimNext(now: Date())
@@ -135,8 +135,8 @@ import Testing
         #expect(try await store.image(id: "ab") == nil)
     }
 
-    @Test func aClaimedDeliveryIsNotClaimedAgainUntilItsLeaseEnds() async throws {
-        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+    @Test(arguments: StoreKind.available) func aClaimedDeliveryIsNotClaimedAgainUntilItsLeaseEnds(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
         let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
         let job = NewJob(workspaceId: workspace.id, modelId: "m", parameters: Self.parameters(),
                          webhookUrl: "https://example.com/hook")
@@ -165,8 +165,8 @@ import Testing
         #expect(snapshot.position(ofJob: "zz", in: "a") == nil)
     }
 
-    @Test func keysAreStoredHashedAndRevocable() async throws {
-        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+    @Test(arguments: StoreKind.available) func keysAreStoredHashedAndRevocable(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
         let (workspace, key) = try await TestServer.makeKey(workspace: "w", store: store)
         #expect(key.hasPrefix("easel_") && key.count == 46)
         let stored = try await store.keys(workspaceId: workspace.id)
