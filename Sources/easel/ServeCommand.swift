@@ -43,6 +43,8 @@ struct ServeCommand: AsyncParsableCommand {
     var webhookRetentionDays = 7
     @Option(name: .customLong("shutdown-grace"), help: "Seconds the job in hand may take to finish on SIGTERM.")
     var shutdownGrace = 10
+    @Option(name: .customLong("job-lease"), help: "Seconds a worker's claim on a job holds unrenewed; a job whose worker died is run again after it.")
+    var jobLease = 30
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may sit idle (or send half a request) before it is closed.")
     var idleTimeout = 30
     @Option(name: .customLong("request-timeout"), help: "Seconds a request's headers and body may take to arrive.")
@@ -64,6 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("\(name) must be 1 to 86400 seconds")
         }
         guard (0...86400).contains(shutdownGrace) else { throw ValidationError("--shutdown-grace must be 0 to 86400 seconds") }
+        guard (3...86400).contains(jobLease) else { throw ValidationError("--job-lease must be 3 to 86400 seconds") }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be 1 or more") }
         guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level is not a log level") }
@@ -105,6 +108,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.limits.maxQueuedPerWorkspace = maxQueuedPerWorkspace
         configuration.modelCacheBytes = modelCacheMB * 1024 * 1024
         configuration.shutdownGrace = .seconds(max(0, shutdownGrace))
+        configuration.jobLease = .seconds(jobLease)
         configuration.connections.idleTimeout = .seconds(idleTimeout)
         configuration.connections.requestReadTimeout = .seconds(requestTimeout)
         configuration.connections.maxConnections = maxConnections

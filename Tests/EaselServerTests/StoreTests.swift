@@ -35,7 +35,9 @@ import Testing
             // The "crash": the store is dropped with the job processing.
         }
         let reopened = try await opened.reopen()
-        let recovered = try await reopened.recoverAbandoned(maxAttempts: 3, now: Date(), webhookPayload: Self.noWebhook)
+        // A restart of the only worker process: every claim it held is over.
+        let recovered = try await reopened.recoverAbandoned(
+            maxAttempts: 3, leasesEndedBy: .distantFuture, now: Date(), webhookPayload: Self.noWebhook)
         #expect(recovered.requeued == [ids[0]])
         #expect(recovered.failed.isEmpty)
         #expect(try await reopened.countQueued() == 3)
@@ -51,12 +53,63 @@ import Testing
         let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
         let job = try await Self.enqueue(store, workspace)
         for _ in 0..<3 {
-            _ = try await store.claimNext(now: Date())
-            _ = try await store.recoverAbandoned(maxAttempts: 3, now: Date(), webhookPayload: Self.noWebhook)
+            // Each time, its worker dies: the lease runs out and the sweep finds it.
+            let now = Date()
+            _ = try await store.claimNext(now: now, worker: "w", leaseUntil: now.addingTimeInterval(1))
+            _ = try await store.recoverAbandoned(
+                maxAttempts: 3, leasesEndedBy: now.addingTimeInterval(2), now: now, webhookPayload: Self.noWebhook)
         }
         let ended = try #require(try await store.job(id: job.id, workspaceId: workspace.id))
         #expect(ended.job.state == .failed)
         #expect(ended.job.failureReason?.contains("abandoned") == true)
+        #expect(ended.job.attempts == 3)
+    }
+
+    @Test(arguments: StoreKind.available) func anExpiredLeaseRequeuesTheJobAndTheLateResultIsDiscarded(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
+        let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
+        let job = try await Self.enqueue(store, workspace)
+        let now = Date()
+        let first = try #require(try await store.claimNext(now: now, worker: "a/0", leaseUntil: now.addingTimeInterval(10)))
+        #expect(first.attempts == 1)
+        // While the lease holds (and once renewed), the job is its worker's.
+        #expect(try await store.renewLease(id: job.id, attempt: 1, until: now.addingTimeInterval(20)))
+        let early = try await store.recoverAbandoned(
+            maxAttempts: 3, leasesEndedBy: now.addingTimeInterval(15), now: now, webhookPayload: Self.noWebhook)
+        #expect(early.requeued.isEmpty && early.failed.isEmpty)
+        // Worker a goes silent: its lease runs out and the job goes back to the queue.
+        let late = now.addingTimeInterval(25)
+        let swept = try await store.recoverAbandoned(
+            maxAttempts: 3, leasesEndedBy: late, now: late, webhookPayload: Self.noWebhook)
+        #expect(swept.requeued == [job.id])
+        #expect(try await store.job(id: job.id, workspaceId: workspace.id)?.job.state == .queued)
+        #expect(try await !store.renewLease(id: job.id, attempt: 1, until: late.addingTimeInterval(10)))
+        let second = try #require(try await store.claimNext(now: late, worker: "b/0", leaseUntil: late.addingTimeInterval(10)))
+        #expect(second.id == job.id)
+        #expect(second.attempts == 2)
+        // Worker a comes back with its result: every write of the lost claim is refused.
+        #expect(try await !store.renewLease(id: job.id, attempt: 1, until: late.addingTimeInterval(10)))
+        #expect(try await store.recordProgress(id: job.id, attempt: 1, step: 1, secondsPerStep: nil, warmupSeconds: nil),
+                "a lost claim reads as stop")
+        let image = { (id: String) in
+            ImageRecord(id: id, jobId: job.id, workspaceId: workspace.id, position: 0, fileName: "\(id).png", createdAt: late)
+        }
+        let timings = GenerationTimings(secondsPerStep: 1, warmupSeconds: 1)
+        #expect(try await store.finish(
+            id: job.id, attempt: 1, images: [image("aa")], timings: timings, now: late, webhookPayload: Self.noWebhook) == nil)
+        #expect(try await store.fail(
+            id: job.id, attempt: 1, reason: "x", timings: nil, now: late, webhookPayload: Self.noWebhook) == nil)
+        try await store.requeue(id: job.id, attempt: 1)
+        #expect(try await store.job(id: job.id, workspaceId: workspace.id)?.job.state == .processing)
+        #expect(try await store.image(id: "aa") == nil)
+        // Worker b's claim finishes it, once.
+        #expect(try await !store.recordProgress(id: job.id, attempt: 2, step: 1, secondsPerStep: nil, warmupSeconds: nil))
+        let finished = try #require(try await store.finish(
+            id: job.id, attempt: 2, images: [image("bb")], timings: timings, now: late, webhookPayload: Self.noWebhook))
+        #expect(finished.job.state == .finished)
+        #expect(finished.images.map(\.id) == ["bb"])
+        #expect(try await store.finish(
+            id: job.id, attempt: 2, images: [image("cc")], timings: timings, now: late, webhookPayload: Self.noWebhook) == nil)
     }
 
     @Test(arguments: StoreKind.available) func claimsAreOldestFirstWithinAndRoundRobinAcrossWorkspaces(_ kind: StoreKind) async throws {

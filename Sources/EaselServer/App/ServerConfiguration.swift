@@ -86,6 +86,9 @@ public struct ServerConfiguration: Sendable {
     public var shutdownGrace: Duration = .seconds(10)
     /// A job claimed this many times without ending (crashes) is failed instead of re-queued.
     public var maxAttemptsPerJob = 3
+    /// How long a worker's claim on a job holds without renewal (renewed every third of it
+    /// while the job runs): a job whose worker died goes back to the queue this long after.
+    public var jobLease: Duration = .seconds(30)
     /// Images may be fetched without a key (their unguessable URI is the capability, as
     /// with Leap's CDN). A request that does carry a key must own the image.
     public var imagesRequireKey = false

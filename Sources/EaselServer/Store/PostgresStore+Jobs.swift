@@ -146,7 +146,7 @@ extension PostgresStore {
         }
     }
 
-    public func claimNext(now: Date) async throws -> JobRecord? {
+    public func claimNext(now: Date, worker: String, leaseUntil: Date) async throws -> JobRecord? {
         let logger = self.logger
         return try await write { connection in
             // The head of the lane served least recently; rows another worker is claiming
@@ -162,7 +162,8 @@ extension PostgresStore {
                         FOR UPDATE OF j SKIP LOCKED
                     )
                     UPDATE jobs SET state = 'processing', started_at = \(now.storedValue), attempts = attempts + 1,
-                                    current_step = 0, seconds_per_step = NULL, warmup_seconds = NULL
+                                    current_step = 0, seconds_per_step = NULL, warmup_seconds = NULL,
+                                    claimed_by = \(worker), lease_until = \(leaseUntil.storedValue)
                     FROM next WHERE jobs.seq = next.seq
                     RETURNING jobs.*
                     """, logger: logger)
@@ -175,8 +176,20 @@ extension PostgresStore {
         }
     }
 
+    public func renewLease(id: String, attempt: Int, until: Date) async throws -> Bool {
+        let logger = self.logger
+        return try await read { connection in
+            try await connection.run(
+                """
+                UPDATE jobs SET lease_until = \(until.storedValue)
+                WHERE id = \(id) AND state = 'processing' AND attempts = \(attempt)
+                RETURNING id
+                """, logger: logger) > 0
+        }
+    }
+
     public func recordProgress(
-        id: String, step: Int, secondsPerStep: Double?, warmupSeconds: Double?
+        id: String, attempt: Int?, step: Int, secondsPerStep: Double?, warmupSeconds: Double?
     ) async throws -> Bool {
         let logger = self.logger
         return try await read { connection in
@@ -185,7 +198,7 @@ extension PostgresStore {
                     """
                     UPDATE jobs SET current_step = \(step), seconds_per_step = \(secondsPerStep),
                                     warmup_seconds = coalesce(\(warmupSeconds), warmup_seconds)
-                    WHERE id = \(id) AND state = 'processing'
+                    WHERE id = \(id) AND state = 'processing' AND (\(attempt)::bigint IS NULL OR attempts = \(attempt))
                     RETURNING cancel_requested
                     """, logger: logger)
             else { return true }
@@ -194,13 +207,13 @@ extension PostgresStore {
     }
 
     public func finish(
-        id: String, images: [ImageRecord], timings: GenerationTimings, now: Date,
+        id: String, attempt: Int?, images: [ImageRecord], timings: GenerationTimings, now: Date,
         webhookPayload: @escaping WebhookRenderer
     ) async throws -> JobSnapshot? {
         let logger = self.logger
         return try await write { connection in
             guard let job = try await Self.fetchJob(connection, id: id, lock: true, logger: logger),
-                job.state == .processing
+                job.state == .processing, attempt == nil || job.attempts == attempt
             else { return nil }
             for image in images {
                 try await connection.query(
@@ -222,35 +235,41 @@ extension PostgresStore {
     }
 
     public func fail(
-        id: String, reason: String, timings: GenerationTimings?, now: Date,
+        id: String, attempt: Int?, reason: String, timings: GenerationTimings?, now: Date,
         webhookPayload: @escaping WebhookRenderer
     ) async throws -> JobSnapshot? {
         let logger = self.logger
         return try await write { connection in
             try await Self.failJob(
-                connection, id: id, reason: reason, timings: timings, now: now, render: webhookPayload, logger: logger)
+                connection, id: id, attempt: attempt, reason: reason, timings: timings, now: now,
+                render: webhookPayload, logger: logger)
         }
     }
 
-    public func requeue(id: String) async throws {
+    public func requeue(id: String, attempt: Int?) async throws {
         let logger = self.logger
         try await read { connection in
             try await connection.run(
                 """
                 UPDATE jobs SET state = 'queued', started_at = NULL, current_step = NULL,
                                 seconds_per_step = NULL, warmup_seconds = NULL, claimed_by = NULL, lease_until = NULL
-                WHERE id = \(id) AND state = 'processing'
+                WHERE id = \(id) AND state = 'processing' AND (\(attempt)::bigint IS NULL OR attempts = \(attempt))
                 """, logger: logger)
         }
     }
 
     public func recoverAbandoned(
-        maxAttempts: Int, now: Date, webhookPayload: @escaping WebhookRenderer
+        maxAttempts: Int, leasesEndedBy: Date, now: Date, webhookPayload: @escaping WebhookRenderer
     ) async throws -> (requeued: [String], failed: [String]) {
         let logger = self.logger
         return try await write { connection in
+            // Locked rows are a claim or an end being written right now: not abandoned.
             let abandoned = try await connection.rows(
-                "SELECT * FROM jobs WHERE state = 'processing' ORDER BY seq FOR UPDATE SKIP LOCKED", logger: logger
+                """
+                SELECT * FROM jobs
+                WHERE state = 'processing' AND (lease_until IS NULL OR lease_until < \(leasesEndedBy.storedValue))
+                ORDER BY seq FOR UPDATE SKIP LOCKED
+                """, logger: logger
             ).map(JobRecord.init(pg:))
             var requeued: [String] = []
             var failed: [String] = []
@@ -259,7 +278,7 @@ extension PostgresStore {
                     let reason =
                         job.cancelRequested
                         ? FailureReason.cancelled
-                        : "abandoned: the server stopped \(job.attempts) times while generating this job"
+                        : "abandoned: its worker stopped \(job.attempts) times while generating this job"
                     _ = try await Self.failJob(
                         connection, id: job.id, reason: reason, timings: nil, now: now, render: webhookPayload,
                         logger: logger)
@@ -330,11 +349,12 @@ extension PostgresStore {
     }
 
     static func failJob(
-        _ connection: PostgresConnection, id: String, reason: String, timings: GenerationTimings?, now: Date,
-        render: WebhookRenderer, logger: Logger
+        _ connection: PostgresConnection, id: String, attempt: Int? = nil, reason: String,
+        timings: GenerationTimings?, now: Date, render: WebhookRenderer, logger: Logger
     ) async throws -> JobSnapshot? {
         guard let job = try await fetchJob(connection, id: id, lock: true, logger: logger), !job.state.isTerminal
         else { return nil }
+        if let attempt, job.state != .processing || job.attempts != attempt { return nil }
         try await connection.query(
             """
             UPDATE jobs SET state = 'failed', finished_at = \(now.storedValue), failure_reason = \(reason),

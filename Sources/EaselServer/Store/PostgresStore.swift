@@ -15,6 +15,9 @@ public final class PostgresStore: EaselStore {
     let logger: Logger
     private let runner: Task<Void, Never>
 
+    /// Any number of worker processes claim from it.
+    public var isSharedByProcesses: Bool { true }
+
     /// Connects, checks the server answers within `connectTimeout`, and brings the schema up
     /// to date (under an advisory lock, so processes starting together migrate once).
     public static func connect(
@@ -64,12 +67,14 @@ public final class PostgresStore: EaselStore {
     // MARK: - Running queries
 
     /// Runs `body` on one pooled connection, outside any transaction.
+    @discardableResult
     func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await client.withConnection { connection in try await body(connection) }
     }
 
     /// Runs `body` in one transaction (READ COMMITTED); rolled back if it throws, and the
     /// error rethrown as it was.
+    @discardableResult
     func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         let logger = self.logger
         return try await client.withConnection { connection in

@@ -7,6 +7,9 @@ import GRDB
 public final class SQLiteStore: EaselStore {
     let pool: DatabasePool
 
+    /// One server process runs the workers on this file.
+    public var isSharedByProcesses: Bool { false }
+
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     public init(path: String) throws {
         var config = Configuration()
@@ -149,6 +152,15 @@ public final class SQLiteStore: EaselStore {
         }
         migrator.registerMigration("v5: model precision") { db in
             try db.execute(sql: "ALTER TABLE models ADD COLUMN precision TEXT NOT NULL DEFAULT 'fp32'")
+        }
+        // v6 is the model recipes' (models table), added on main.
+        migrator.registerMigration("v7: job claim leases") { db in
+            // Who holds a processing job and until when: a job whose lease ran out goes back
+            // to the queue while the server runs, not only at the next start.
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN claimedBy TEXT;
+                ALTER TABLE jobs ADD COLUMN leaseUntil REAL;
+                """)
         }
         return migrator
     }
