@@ -13,6 +13,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0: any free port).") var port = 8080
     @OptionGroup var data: DataDirectoryOption
+    @Option(help: "all: API and workers; api: requests and images, no jobs; worker: runs jobs, answers only /health.")
+    var role = "all"
     @Option(help: "Jobs generated at the same time (0: API only, another process generates); see README.") var workers = 2
     @Option(name: .customLong("public-url"), help: "Base of image URIs, e.g. https://easel.example.com.")
     var publicURL: String?
@@ -58,6 +60,8 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
         guard workers >= 0 else { throw ValidationError("--workers must be 0 or more") }
+        guard let serverRole = ServerRole(rawValue: role) else { throw ValidationError("--role must be all, api or worker") }
+        if serverRole == .worker && workers == 0 { throw ValidationError("--role worker needs --workers 1 or more") }
         // Bounded so the conversions below (to bytes, to durations) cannot overflow.
         guard (1...(1 << 30)).contains(modelCacheMB) else { throw ValidationError("--model-cache-mb must be 1 to 2^30") }
         for (name, seconds) in [
@@ -95,6 +99,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.dataDirectory = data.directory
         configuration.databaseURL = data.databaseURL
         configuration.workers = workers
+        configuration.role = ServerRole(rawValue: role) ?? .all
         configuration.publicURL = publicURL
         configuration.webhooks.allowPrivateAddresses = allowPrivateWebhooks
         configuration.webhooks.maxAttempts = max(1, webhookAttempts)
@@ -125,7 +130,8 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info(
             "starting",
             metadata: [
-                "data_dir": "\(configuration.dataDirectory.root.path)", "workers": "\(workers)",
+                "data_dir": "\(configuration.dataDirectory.root.path)", "workers": "\(configuration.runningWorkers)",
+                "role": "\(configuration.role.rawValue)",
                 "store": "\(configuration.databaseURL == nil ? "sqlite" : "postgres")",
                 "allow_private_webhooks": "\(allowPrivateWebhooks)",
             ])

@@ -108,7 +108,7 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
         if !recovered.failed.isEmpty { webhookSignal.signal() }
     }
     // An API-only process (no workers) leaves `processing` jobs to the processes running them.
-    if configuration.workers > 0 {
+    if configuration.runningWorkers > 0 {
         try await recover(leasesEndedBy: store.isSharedByProcesses ? Date() : .distantFuture, reason: "restart")
     }
 
@@ -116,16 +116,9 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.addRoutes(ServiceController(components: components).endpoints)
-    router.addRoutes(PlaygroundController().endpoints)
-    router.addRoutes(ImagesController(components: components).endpoints, atPath: "/images")
-    let api = router.group("api").add(middleware: AuthMiddleware(store: components.store))
-    api.addRoutes(InferencesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
-    api.addRoutes(
-        WebhookDeliveriesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
-    api.addRoutes(ModelsController(components: components).endpoints, atPath: "/v2/images/models")
-    let openAI = router.group("v1").add(middleware: OpenAIErrorMiddleware()).add(
-        middleware: AuthMiddleware(store: components.store))
-    openAI.addRoutes(OpenAIImagesController(components: components).endpoints)
+    if configuration.role != .worker {
+        addAPIRoutes(to: router, components: components)
+    }
 
     let runner = JobRunner(
         store: components.store, images: components.images, generator: components.generator,
@@ -133,7 +126,7 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
         webhookSignal: components.webhookSignal, dataDirectory: configuration.dataDirectory.root,
         shutdownGrace: configuration.shutdownGrace, lease: configuration.jobLease, logger: logger)
     let workers = GenerationWorkers(
-        runner: runner, store: components.store, count: configuration.workers, signal: components.workSignal,
+        runner: runner, store: components.store, count: configuration.runningWorkers, signal: components.workSignal,
         pollInterval: configuration.queuePollInterval, lease: configuration.jobLease,
         processName: ProcessInfo.claimantName,
         sweep: {
@@ -169,4 +162,19 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
             logger.info("listening", metadata: ["address": "\(publicURL.value)"])
         },
         logger: logger)
+}
+
+/// The playground, the images and both front doors (Leap's and OpenAI's): everything but
+/// `/health`, which every role answers.
+private func addAPIRoutes(to router: Router<EaselRequestContext>, components: ServerComponents) {
+    router.addRoutes(PlaygroundController().endpoints)
+    router.addRoutes(ImagesController(components: components).endpoints, atPath: "/images")
+    let api = router.group("api").add(middleware: AuthMiddleware(store: components.store))
+    api.addRoutes(InferencesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
+    api.addRoutes(
+        WebhookDeliveriesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
+    api.addRoutes(ModelsController(components: components).endpoints, atPath: "/v2/images/models")
+    let openAI = router.group("v1").add(middleware: OpenAIErrorMiddleware()).add(
+        middleware: AuthMiddleware(store: components.store))
+    openAI.addRoutes(OpenAIImagesController(components: components).endpoints)
 }
