@@ -207,6 +207,36 @@ import Testing
                 "an abandoned attempt (crash) is taken again once its lease ends")
     }
 
+    @Test(arguments: StoreKind.available) func processesClaimingDeliveriesAtOnceNeverTakeOneTwice(_ kind: StoreKind) async throws {
+        let opened = try await kind.makeStore()
+        let store = opened.store
+        let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
+        for index in 0..<20 {
+            let job = NewJob(workspaceId: workspace.id, modelId: "m", parameters: Self.parameters(),
+                             webhookUrl: "https://example.com/hook/\(index)")
+            _ = try await store.enqueue(job, idempotency: nil, maxQueued: 100)
+            _ = try await store.fail(id: job.id, reason: "x", timings: nil, now: Date(), webhookPayload: Self.noWebhook)
+        }
+        // Three "processes" (their own connections) pass over the outbox at the same time.
+        let others = [try await opened.reopen(), try await opened.reopen()]
+        let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
+            for claimer in [store] + others {
+                group.addTask {
+                    var mine: [String] = []
+                    for _ in 0..<10 {
+                        let now = Date().addingTimeInterval(1)
+                        mine += try await claimer.claimDueDeliveries(
+                            now: now, leaseUntil: now.addingTimeInterval(60), limit: 3).map(\.id)
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(claimed.count == 20)
+        #expect(Set(claimed).count == 20)
+    }
+
     @Test func queuePositionFollowsRoundRobinRounds() {
         let snapshot = QueueSnapshot(
             lanes: [.init(workspaceId: "b", queued: 1), .init(workspaceId: "a", queued: 3), .init(workspaceId: "c", queued: 2)],
