@@ -18,8 +18,11 @@ import collections
 import http.server
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -93,9 +96,17 @@ def main():
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
 
+    # A SIGTERM (a CI timeout) still stops every process started below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("FAILED: terminated"))
     cluster = None
     database = args.database
-    if not database:
+    if database:
+        # A database of its own on that server: the model rows must match this data directory.
+        name = f"easel_scale_{os.getpid()}_{int(time.time())}"
+        subprocess.run(["psql", database, "-qc", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+        database = re.sub(r"/[^/?]*(\?|$)", f"/{name}\\1", database.split("://", 1)[1], count=1)
+        database = args.database.split("://", 1)[0] + "://" + database
+    else:
         root = tempfile.mkdtemp(prefix="easel-pg-")
         os.chmod(root, 0o755)
         cluster = os.path.join(root, "cluster")
@@ -110,6 +121,24 @@ def main():
         output = subprocess.run([keys.binary, "keys", "create", "--workspace", "scale", "--data-dir", data_dir,
                                  "--database", database], check=True, capture_output=True, text=True).stdout
         key = [t for t in output.split() if len(t) >= 32][0]
+
+        # A wrong database URL stops `easel serve` at start with one clear line, within seconds:
+        # a wrong password, nobody listening, a server that never answers (5 s timeout).
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        for bad, says in ((re.sub(r":[^:@/]*@", ":not-the-password@", database, count=1), "password authentication failed"),
+                          (f"postgres://easel@127.0.0.1:{free_port()}/easel", "refused"),
+                          (f"postgres://easel@127.0.0.1:{silent.getsockname()[1]}/easel", "no answer within")):
+            began = time.monotonic()
+            result = subprocess.run([keys.binary, "serve", "--port", "0", "--data-dir", data_dir, "--database", bad,
+                                     "--no-bundled-model"], capture_output=True, text=True, timeout=60)
+            took = time.monotonic() - began
+            if result.returncode == 0 or says not in result.stderr or took > 10:
+                raise SystemExit(f"FAILED: serve with a bad database URL: exit {result.returncode} after {took:.1f} s: "
+                                 f"{result.stderr[-500:]}")
+            print(f"bad database URL refused in {took:.2f} s: {result.stderr.strip().splitlines()[-1]}")
+        silent.close()
 
         lease = ["--job-lease", str(args.job_lease)]
         # The first process installs the bundled model; the others find it.
@@ -143,6 +172,8 @@ def main():
                 if job["state"] == "processing" and job.get("currentStep", 0) >= 1:
                     victim_job = job_id
                     break
+                if job["state"] == "failed":
+                    raise SystemExit(f"FAILED: job {job_id} failed: {job.get('errorReason') or job}")
             if time.monotonic() > deadline:
                 raise SystemExit("FAILED: no job started processing")
             time.sleep(0.05)

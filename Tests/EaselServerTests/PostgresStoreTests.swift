@@ -4,7 +4,12 @@ import PostgresNIO
 import Testing
 
 /// What only the PostgreSQL store has: opening by URL (a wrong or silent server is a clear
-/// error within seconds, not a hang) and migrations that several processes may start at once.
+/// error, not a hang) and migrations that several processes may start at once.
+///
+/// How fast the errors come is checked with the real binary (scripts/scale_out_test.py):
+/// here, other suites' CPU-heavy tests can hold every thread of the concurrency pool for
+/// many seconds, so wall-clock bounds would measure them. The messages show which path
+/// was taken: "refused" at once, "no answer within" only after the timeout.
 @Suite struct PostgresStoreTests {
     @Test func aURLThatIsNotPostgresIsRefusedAtOnce() async throws {
         for url in ["mysql://u@127.0.0.1/db", "postgres://127.0.0.1/db", "not a url", "postgres://u@127.0.0.1/db?sslmode=odd"] {
@@ -15,16 +20,14 @@ import Testing
         }
     }
 
-    @Test func aRefusedConnectionIsAClearErrorWithinSeconds() async throws {
-        // A loopback port nobody listens on: refused at once.
+    @Test func aRefusedConnectionIsAClearError() async throws {
+        // A loopback port nobody listens on: refused at once, not waited out.
         let port = try SilentListener.freePort()
-        let started = ContinuousClock.now
         let error = await #expect(throws: StoreConnectionError.self) {
             _ = try await PostgresStore.connect(
                 url: "postgres://easel:secret@127.0.0.1:\(port)/easel", connectTimeout: .seconds(2),
                 logger: TestDatabases.quiet)
         }
-        #expect(ContinuousClock.now - started < .seconds(2), "refused is known at once")
         let message = error?.description ?? ""
         #expect(message.contains("127.0.0.1:\(port)"))
         #expect(message.lowercased().contains("refused"), "\(message)")
@@ -48,19 +51,16 @@ import Testing
         #expect(missing?.description.contains("does not exist") == true, "\(missing?.description ?? "")")
     }
 
-    @Test func aServerThatNeverAnswersIsAClearErrorWithinSeconds() async throws {
+    @Test func aServerThatNeverAnswersIsAClearErrorAfterTheTimeout() async throws {
         // Accepts the TCP connection (the kernel's backlog) but never speaks.
         let listener = try SilentListener()
         defer { listener.close() }
-        let started = ContinuousClock.now
         let error = await #expect(throws: StoreConnectionError.self) {
             _ = try await PostgresStore.connect(
                 url: "postgres://easel@127.0.0.1:\(listener.port)/easel", connectTimeout: .seconds(1),
                 logger: TestDatabases.quiet)
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
-        #expect(error?.description.contains("no answer") == true || error?.description.contains("timeout") == true,
-                "\(error?.description ?? "")")
+        #expect(error?.description.contains("no answer within 1.0 seconds") == true, "\(error?.description ?? "")")
     }
 
     @Test(.enabled(if: StoreKind.postgresURL != nil)) func processesStartingTogetherMigrateOnce() async throws {

@@ -227,7 +227,8 @@ public struct StoreConnectionError: Error, CustomStringConvertible {
             if let message = error.serverInfo?[.message] {
                 detail = message
             } else if let cause = error.underlying {
-                detail = "\(cause)"
+                let text = "\(cause)"
+                detail = text.contains("Connection refused") ? "connection refused (is PostgreSQL listening there?)" : text
             } else {
                 detail = "\(error.code)"
             }
