@@ -147,6 +147,7 @@ public protocol WebhookStore: Sendable {
     func pruneDeliveries(endedBefore cutoff: Date) async throws -> Int
 }
 
-/// Everything the server keeps. `SQLiteStore` is the embedded implementation; a
-/// PostgreSQL one can stand beside it without touching the routes or workers.
+/// Everything the server keeps. `SQLiteStore` is the embedded implementation,
+/// `PostgresStore` the one any number of processes share; the routes and workers see only
+/// this protocol, and the same store tests run against both.
 public protocol EaselStore: AccountStore, ModelStore, JobStore, WebhookStore {}
