@@ -61,9 +61,11 @@ def free_port():
 class Easel:
     """One data directory and the binary that works on it."""
 
-    def __init__(self, binary, data_dir=None):
+    def __init__(self, binary, data_dir=None, log_prefix="serve"):
         self.binary = os.path.abspath(binary)
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="easel-e2e-")
+        # Processes sharing a data directory need log files of their own.
+        self.log_prefix = log_prefix
         self.server = None
         self.port = None
         self.logs = []
@@ -91,7 +93,7 @@ class Easel:
 
     def start(self, *extra, port=None):
         self.port = port or self.port or free_port()
-        log_path = os.path.join(self.data_dir, f"serve-{len(self.logs)}.log")
+        log_path = os.path.join(self.data_dir, f"{self.log_prefix}-{len(self.logs)}.log")
         self.logs.append(log_path)
         log = open(log_path, "w")
         self.server = subprocess.Popen(

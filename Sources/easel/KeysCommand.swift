@@ -21,7 +21,7 @@ struct KeysCommand: AsyncParsableCommand {
         func run() async throws {
             let name = workspace.trimmingCharacters(in: .whitespaces)
             guard !name.isEmpty else { throw CommandFailure("--workspace must not be empty") }
-            let store = try data.openStore()
+            let store = try await data.openStore()
             guard let owner = try await store.workspace(named: name, createIfMissing: true) else {
                 throw CommandFailure("could not create workspace \(name)")
             }
@@ -45,7 +45,7 @@ struct KeysCommand: AsyncParsableCommand {
         @OptionGroup var data: DataDirectoryOption
 
         func run() async throws {
-            let store = try data.openStore()
+            let store = try await data.openStore()
             let workspaces = try await store.workspaces()
             if workspaces.isEmpty {
                 print("No workspaces yet: easel keys create --workspace NAME")
@@ -69,7 +69,7 @@ struct KeysCommand: AsyncParsableCommand {
         @OptionGroup var data: DataDirectoryOption
 
         func run() async throws {
-            let store = try data.openStore()
+            let store = try await data.openStore()
             var id = key
             if key.hasPrefix(Credentials.keyPrefix) {
                 let hash = Credentials.hash(apiKey: key)
@@ -98,7 +98,7 @@ struct KeysCommand: AsyncParsableCommand {
         @OptionGroup var data: DataDirectoryOption
 
         func run() async throws {
-            let store = try data.openStore()
+            let store = try await data.openStore()
             guard var owner = try await store.workspace(named: workspace, createIfMissing: false) else {
                 throw CommandFailure("no workspace named \(workspace)")
             }

@@ -52,7 +52,7 @@ struct ModelsCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try data.openStore()
+            let store = try await data.openStore()
             var owner: Workspace?
             if let workspace {
                 guard let found = try await store.workspace(named: workspace, createIfMissing: false) else {
@@ -95,7 +95,7 @@ struct ModelsCommand: AsyncParsableCommand {
         @OptionGroup var data: DataDirectoryOption
 
         func run() async throws {
-            let store = try data.openStore()
+            let store = try await data.openStore()
             let models = try await store.models(visibleTo: nil)
             if models.isEmpty {
                 print("No models yet: easel models add PATH --name NAME")
@@ -118,7 +118,7 @@ struct ModelsCommand: AsyncParsableCommand {
         @OptionGroup var data: DataDirectoryOption
 
         func run() async throws {
-            let store = try data.openStore()
+            let store = try await data.openStore()
             let all = try await store.models(visibleTo: nil)
             let matches = all.filter { $0.id == model || $0.name == model }
             guard let target = matches.first else { throw CommandFailure("no model with id or name \(model)") }

@@ -13,6 +13,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0: any free port).") var port = 8080
     @OptionGroup var data: DataDirectoryOption
+    @Option(help: "all: API and workers; api: requests and images, no jobs; worker: runs jobs, answers only /health.")
+    var role = "all"
     @Option(help: "Jobs generated at the same time (0: API only, another process generates); see README.") var workers = 2
     @Option(name: .customLong("public-url"), help: "Base of image URIs, e.g. https://easel.example.com.")
     var publicURL: String?
@@ -43,6 +45,8 @@ struct ServeCommand: AsyncParsableCommand {
     var webhookRetentionDays = 7
     @Option(name: .customLong("shutdown-grace"), help: "Seconds the job in hand may take to finish on SIGTERM.")
     var shutdownGrace = 10
+    @Option(name: .customLong("job-lease"), help: "Seconds a worker's claim on a job holds unrenewed; a job whose worker died is run again after it.")
+    var jobLease = 30
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may sit idle (or send half a request) before it is closed.")
     var idleTimeout = 30
     @Option(name: .customLong("request-timeout"), help: "Seconds a request's headers and body may take to arrive.")
@@ -56,6 +60,8 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
         guard workers >= 0 else { throw ValidationError("--workers must be 0 or more") }
+        guard let serverRole = ServerRole(rawValue: role) else { throw ValidationError("--role must be all, api or worker") }
+        if serverRole == .worker && workers == 0 { throw ValidationError("--role worker needs --workers 1 or more") }
         // Bounded so the conversions below (to bytes, to durations) cannot overflow.
         guard (1...(1 << 30)).contains(modelCacheMB) else { throw ValidationError("--model-cache-mb must be 1 to 2^30") }
         for (name, seconds) in [
@@ -64,6 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("\(name) must be 1 to 86400 seconds")
         }
         guard (0...86400).contains(shutdownGrace) else { throw ValidationError("--shutdown-grace must be 0 to 86400 seconds") }
+        guard (3...86400).contains(jobLease) else { throw ValidationError("--job-lease must be 3 to 86400 seconds") }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be 1 or more") }
         guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level is not a log level") }
@@ -90,7 +97,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.dataDirectory = data.directory
+        configuration.databaseURL = data.databaseURL
         configuration.workers = workers
+        configuration.role = ServerRole(rawValue: role) ?? .all
         configuration.publicURL = publicURL
         configuration.webhooks.allowPrivateAddresses = allowPrivateWebhooks
         configuration.webhooks.maxAttempts = max(1, webhookAttempts)
@@ -104,17 +113,26 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.limits.maxQueuedPerWorkspace = maxQueuedPerWorkspace
         configuration.modelCacheBytes = modelCacheMB * 1024 * 1024
         configuration.shutdownGrace = .seconds(max(0, shutdownGrace))
+        configuration.jobLease = .seconds(jobLease)
         configuration.connections.idleTimeout = .seconds(idleTimeout)
         configuration.connections.requestReadTimeout = .seconds(requestTimeout)
         configuration.connections.maxConnections = maxConnections
 
         // The real engine; there is no other generator in the shipped binary.
         let generator = DiffusionEngineGenerator(memoryBudgetBytes: configuration.modelCacheBytes)
-        let components = try ServerComponents.open(configuration: configuration, generator: generator, logger: logger)
+        let components: ServerComponents
+        do {
+            components = try await ServerComponents.connect(configuration: configuration, generator: generator, logger: logger)
+        } catch let error as StoreConnectionError {
+            // One clear line, not a stack of context: the URL (without its password) and why.
+            throw CommandFailure(error.description)
+        }
         logger.info(
             "starting",
             metadata: [
-                "data_dir": "\(configuration.dataDirectory.root.path)", "workers": "\(workers)",
+                "data_dir": "\(configuration.dataDirectory.root.path)", "workers": "\(configuration.runningWorkers)",
+                "role": "\(configuration.role.rawValue)",
+                "store": "\(configuration.databaseURL == nil ? "sqlite" : "postgres")",
                 "allow_private_webhooks": "\(allowPrivateWebhooks)",
             ])
         if !noBundledModel {

@@ -28,6 +28,30 @@ import Testing
         }
     }
 
+    @Test func aJobWhoseWorkerDiedRunsAgainWhenItsLeaseEndsWithoutARestart() async throws {
+        // Workers here poll rarely: only the sweep's wake-up can bring the job to them.
+        let server = try await TestServer.make {
+            $0.jobLease = .seconds(1)
+            $0.queuePollInterval = .seconds(60)
+        }
+        let job = NewJob(
+            workspaceId: server.workspaceA.id, modelId: server.model.id, parameters: StoreTests.parameters(),
+            webhookUrl: nil)
+        try await server.application().test(.router) { client in
+            // A worker of another process claims the job, then dies (never renews its lease).
+            _ = try await server.store.enqueue(job, idempotency: nil, maxQueued: 10)
+            let now = Date()
+            let claimed = try await server.store.claimNext(
+                now: now, worker: "elsewhere:1/0", leaseUntil: now.addingTimeInterval(1))
+            #expect(claimed?.id == job.id)
+            let ended = try await client.waitForEnd(server, id: job.id, timeout: .seconds(10))
+            #expect(ended["state"] as? String == "finished")
+        }
+        let stored = try #require(try await server.store.job(id: job.id, workspaceId: server.workspaceA.id))
+        #expect(stored.job.attempts == 2)
+        #expect(stored.images.count == 1)
+    }
+
     @Test func shutdownLetsTheJobInHandFinishWithinTheGrace() async throws {
         let server = try await TestServer.make(generator: FakeGenerator(stepDelay: .milliseconds(30))) {
             $0.shutdownGrace = .seconds(5)

@@ -3,14 +3,15 @@ import EaselServer
 import Foundation
 import Testing
 
-/// The SQLite store on its own: durability across re-open, crash recovery, fair claims,
-/// idempotency window, queue positions.
+/// The stores on their own — the same tests for SQLite and PostgreSQL (when
+/// `EASEL_TEST_POSTGRES_URL` names a server): durability across re-open, crash recovery,
+/// fair claims, idempotency window, queue positions.
 @Suite struct StoreTests {
     static func parameters(steps: Int = 2) -> GenerationRequest {
         GenerationRequest(prompt: "p", negativePrompt: "", steps: steps, width: 64, height: 64, seed: 1)
     }
 
-    static func enqueue(_ store: SQLiteStore, _ workspace: Workspace, at time: Date = Date()) async throws -> JobRecord {
+    static func enqueue(_ store: any EaselStore, _ workspace: Workspace, at time: Date = Date()) async throws -> JobRecord {
         let job = NewJob(workspaceId: workspace.id, modelId: "m", parameters: parameters(), webhookUrl: nil, createdAt: time)
         guard case .created(let record) = try await store.enqueue(job, idempotency: nil, maxQueued: 1000) else {
             throw StoreError.corrupt("not created")
@@ -20,12 +21,11 @@ import Testing
 
     static let noWebhook: WebhookRenderer = { _ in Data() }
 
-    @Test func jobsSurviveReopenAndProcessingOnesAreRequeued() async throws {
-        let folder = TestServer.makeTemporaryFolder()
-        let path = folder.appendingPathComponent("easel.sqlite").path
+    @Test(arguments: StoreKind.available) func jobsSurviveReopenAndProcessingOnesAreRequeued(_ kind: StoreKind) async throws {
+        let opened = try await kind.makeStore()
         var ids: [String] = []
         do {
-            let store = try SQLiteStore(path: path)
+            let store = opened.store
             let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
             for _ in 0..<3 { ids.append(try await Self.enqueue(store, workspace).id) }
             let claimed = try #require(try await store.claimNext(now: Date()))
@@ -34,8 +34,10 @@ import Testing
             _ = try await store.recordProgress(id: claimed.id, step: 1, secondsPerStep: nil, warmupSeconds: 0.5)
             // The "crash": the store is dropped with the job processing.
         }
-        let reopened = try SQLiteStore(path: path)
-        let recovered = try await reopened.recoverAbandoned(maxAttempts: 3, now: Date(), webhookPayload: Self.noWebhook)
+        let reopened = try await opened.reopen()
+        // A restart of the only worker process: every claim it held is over.
+        let recovered = try await reopened.recoverAbandoned(
+            maxAttempts: 3, leasesEndedBy: .distantFuture, now: Date(), webhookPayload: Self.noWebhook)
         #expect(recovered.requeued == [ids[0]])
         #expect(recovered.failed.isEmpty)
         #expect(try await reopened.countQueued() == 3)
@@ -46,21 +48,72 @@ import Testing
         #expect(again.currentStep == 0)
     }
 
-    @Test func aJobThatKeepsCrashingTheServerIsFailedNotRequeuedForever() async throws {
-        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+    @Test(arguments: StoreKind.available) func aJobThatKeepsCrashingTheServerIsFailedNotRequeuedForever(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
         let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
         let job = try await Self.enqueue(store, workspace)
         for _ in 0..<3 {
-            _ = try await store.claimNext(now: Date())
-            _ = try await store.recoverAbandoned(maxAttempts: 3, now: Date(), webhookPayload: Self.noWebhook)
+            // Each time, its worker dies: the lease runs out and the sweep finds it.
+            let now = Date()
+            _ = try await store.claimNext(now: now, worker: "w", leaseUntil: now.addingTimeInterval(1))
+            _ = try await store.recoverAbandoned(
+                maxAttempts: 3, leasesEndedBy: now.addingTimeInterval(2), now: now, webhookPayload: Self.noWebhook)
         }
         let ended = try #require(try await store.job(id: job.id, workspaceId: workspace.id))
         #expect(ended.job.state == .failed)
         #expect(ended.job.failureReason?.contains("abandoned") == true)
+        #expect(ended.job.attempts == 3)
     }
 
-    @Test func claimsAreOldestFirstWithinAndRoundRobinAcrossWorkspaces() async throws {
-        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+    @Test(arguments: StoreKind.available) func anExpiredLeaseRequeuesTheJobAndTheLateResultIsDiscarded(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
+        let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
+        let job = try await Self.enqueue(store, workspace)
+        let now = Date()
+        let first = try #require(try await store.claimNext(now: now, worker: "a/0", leaseUntil: now.addingTimeInterval(10)))
+        #expect(first.attempts == 1)
+        // While the lease holds (and once renewed), the job is its worker's.
+        #expect(try await store.renewLease(id: job.id, attempt: 1, until: now.addingTimeInterval(20)))
+        let early = try await store.recoverAbandoned(
+            maxAttempts: 3, leasesEndedBy: now.addingTimeInterval(15), now: now, webhookPayload: Self.noWebhook)
+        #expect(early.requeued.isEmpty && early.failed.isEmpty)
+        // Worker a goes silent: its lease runs out and the job goes back to the queue.
+        let late = now.addingTimeInterval(25)
+        let swept = try await store.recoverAbandoned(
+            maxAttempts: 3, leasesEndedBy: late, now: late, webhookPayload: Self.noWebhook)
+        #expect(swept.requeued == [job.id])
+        #expect(try await store.job(id: job.id, workspaceId: workspace.id)?.job.state == .queued)
+        #expect(try await !store.renewLease(id: job.id, attempt: 1, until: late.addingTimeInterval(10)))
+        let second = try #require(try await store.claimNext(now: late, worker: "b/0", leaseUntil: late.addingTimeInterval(10)))
+        #expect(second.id == job.id)
+        #expect(second.attempts == 2)
+        // Worker a comes back with its result: every write of the lost claim is refused.
+        #expect(try await !store.renewLease(id: job.id, attempt: 1, until: late.addingTimeInterval(10)))
+        #expect(try await store.recordProgress(id: job.id, attempt: 1, step: 1, secondsPerStep: nil, warmupSeconds: nil),
+                "a lost claim reads as stop")
+        let image = { (id: String) in
+            ImageRecord(id: id, jobId: job.id, workspaceId: workspace.id, position: 0, fileName: "\(id).png", createdAt: late)
+        }
+        let timings = GenerationTimings(secondsPerStep: 1, warmupSeconds: 1)
+        #expect(try await store.finish(
+            id: job.id, attempt: 1, images: [image("aa")], timings: timings, now: late, webhookPayload: Self.noWebhook) == nil)
+        #expect(try await store.fail(
+            id: job.id, attempt: 1, reason: "x", timings: nil, now: late, webhookPayload: Self.noWebhook) == nil)
+        try await store.requeue(id: job.id, attempt: 1)
+        #expect(try await store.job(id: job.id, workspaceId: workspace.id)?.job.state == .processing)
+        #expect(try await store.image(id: "aa") == nil)
+        // Worker b's claim finishes it, once.
+        #expect(try await !store.recordProgress(id: job.id, attempt: 2, step: 1, secondsPerStep: nil, warmupSeconds: nil))
+        let finished = try #require(try await store.finish(
+            id: job.id, attempt: 2, images: [image("bb")], timings: timings, now: late, webhookPayload: Self.noWebhook))
+        #expect(finished.job.state == .finished)
+        #expect(finished.images.map(\.id) == ["bb"])
+        #expect(try await store.finish(
+            id: job.id, attempt: 2, images: [image("cc")], timings: timings, now: late, webhookPayload: Self.noWebhook) == nil)
+    }
+
+    @Test(arguments: StoreKind.available) func claimsAreOldestFirstWithinAndRoundRobinAcrossWorkspaces(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
         let a = try #require(try await store.workspace(named: "a", createIfMissing: true))
         let b = try #require(try await store.workspace(named: "b", createIfMissing: true))
         let c = try #require(try await store.workspace(named: "c", createIfMissing: true))
@@ -82,8 +135,8 @@ import Testing
         #expect(aSeqs == aSeqs.sorted())
     }
 
-    @Test func concurrentClaimsNeverHandOutAJobTwice() async throws {
-        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+    @Test(arguments: StoreKind.available) func concurrentClaimsNeverHandOutAJobTwice(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
         let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
         for _ in 0..<40 { _ = try await Self.enqueue(store, workspace) }
         let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
@@ -100,8 +153,8 @@ import Testing
         #expect(Set(claimed).count == 40)
     }
 
-    @Test func idempotencyKeysExpireAfterTheirWindow() async throws {
-        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+    @Test(arguments: StoreKind.available) func idempotencyKeysExpireAfterTheirWindow(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
         let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
         let old = Date().addingTimeInterval(-25 * 3600)
         let claim = IdempotencyClaim(key: "k", requestHash: "h")
@@ -119,8 +172,8 @@ import Testing
         #expect(try await store.enqueue(third, idempotency: claim, maxQueued: 10) == .replayed(fresh))
     }
 
-    @Test func finishIsRefusedForAJobDeletedWhileRunning() async throws {
-        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+    @Test(arguments: StoreKind.available) func finishIsRefusedForAJobDeletedWhileRunning(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
         let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
         let job = try await Self.enqueue(store, workspace)
         _ = try await store.claimNext(now: Date())
@@ -135,8 +188,8 @@ import Testing
         #expect(try await store.image(id: "ab") == nil)
     }
 
-    @Test func aClaimedDeliveryIsNotClaimedAgainUntilItsLeaseEnds() async throws {
-        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+    @Test(arguments: StoreKind.available) func aClaimedDeliveryIsNotClaimedAgainUntilItsLeaseEnds(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
         let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
         let job = NewJob(workspaceId: workspace.id, modelId: "m", parameters: Self.parameters(),
                          webhookUrl: "https://example.com/hook")
@@ -154,6 +207,36 @@ import Testing
                 "an abandoned attempt (crash) is taken again once its lease ends")
     }
 
+    @Test(arguments: StoreKind.available) func processesClaimingDeliveriesAtOnceNeverTakeOneTwice(_ kind: StoreKind) async throws {
+        let opened = try await kind.makeStore()
+        let store = opened.store
+        let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
+        for index in 0..<20 {
+            let job = NewJob(workspaceId: workspace.id, modelId: "m", parameters: Self.parameters(),
+                             webhookUrl: "https://example.com/hook/\(index)")
+            _ = try await store.enqueue(job, idempotency: nil, maxQueued: 100)
+            _ = try await store.fail(id: job.id, reason: "x", timings: nil, now: Date(), webhookPayload: Self.noWebhook)
+        }
+        // Three "processes" (their own connections) pass over the outbox at the same time.
+        let others = [try await opened.reopen(), try await opened.reopen()]
+        let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
+            for claimer in [store] + others {
+                group.addTask {
+                    var mine: [String] = []
+                    for _ in 0..<10 {
+                        let now = Date().addingTimeInterval(1)
+                        mine += try await claimer.claimDueDeliveries(
+                            now: now, leaseUntil: now.addingTimeInterval(60), limit: 3).map(\.id)
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(claimed.count == 20)
+        #expect(Set(claimed).count == 20)
+    }
+
     @Test func queuePositionFollowsRoundRobinRounds() {
         let snapshot = QueueSnapshot(
             lanes: [.init(workspaceId: "b", queued: 1), .init(workspaceId: "a", queued: 3), .init(workspaceId: "c", queued: 2)],
@@ -165,8 +248,8 @@ import Testing
         #expect(snapshot.position(ofJob: "zz", in: "a") == nil)
     }
 
-    @Test func keysAreStoredHashedAndRevocable() async throws {
-        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+    @Test(arguments: StoreKind.available) func keysAreStoredHashedAndRevocable(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
         let (workspace, key) = try await TestServer.makeKey(workspace: "w", store: store)
         #expect(key.hasPrefix("easel_") && key.count == 46)
         let stored = try await store.keys(workspaceId: workspace.id)

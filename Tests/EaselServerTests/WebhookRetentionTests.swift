@@ -7,7 +7,7 @@ import Testing
 /// deliveries are pruned with their attempts after the retention.
 @Suite struct WebhookRetentionTests {
     /// A job that ended (failed at once, no generation needed) with a delivery queued.
-    static func endedJobWithWebhook(_ store: SQLiteStore, _ workspace: Workspace, at time: Date = Date()) async throws
+    static func endedJobWithWebhook(_ store: any EaselStore, _ workspace: Workspace, at time: Date = Date()) async throws
         -> String
     {
         let job = NewJob(
@@ -18,14 +18,14 @@ import Testing
         return job.id
     }
 
-    static func makeStore() async throws -> (SQLiteStore, Workspace) {
-        let store = try SQLiteStore(path: TestServer.makeTemporaryFolder().appendingPathComponent("db").path)
+    static func makeStore(_ kind: StoreKind) async throws -> (any EaselStore, Workspace) {
+        let store = try await kind.makeStore().store
         let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
         return (store, workspace)
     }
 
-    @Test func deletingAJobRemovesItsPendingDeliveriesSoTheyAreNeverClaimed() async throws {
-        let (store, workspace) = try await Self.makeStore()
+    @Test(arguments: StoreKind.available) func deletingAJobRemovesItsPendingDeliveriesSoTheyAreNeverClaimed(_ kind: StoreKind) async throws {
+        let (store, workspace) = try await Self.makeStore(kind)
         let deleted = try await Self.endedJobWithWebhook(store, workspace)
         let kept = try await Self.endedJobWithWebhook(store, workspace)
         let delivery = try #require(try await store.deliveries(jobId: deleted).first)
@@ -69,8 +69,8 @@ import Testing
         }
     }
 
-    @Test func endedDeliveriesArePrunedWithTheirAttemptsAfterTheRetention() async throws {
-        let (store, workspace) = try await Self.makeStore()
+    @Test(arguments: StoreKind.available) func endedDeliveriesArePrunedWithTheirAttemptsAfterTheRetention(_ kind: StoreKind) async throws {
+        let (store, workspace) = try await Self.makeStore(kind)
         let now = Date()
         let day: TimeInterval = 24 * 3600
         func end(_ jobId: String, state: DeliveryState, daysAgo: Double) async throws -> String {

@@ -37,10 +37,29 @@ public struct ServerComponents: Sendable {
         estimator = ThroughputEstimator()
     }
 
-    /// Opens the data directory's store and image folder.
+    /// Opens the data directory's SQLite store and image folder.
     public static func open(
         configuration: ServerConfiguration, generator: any ImageGenerator, logger: Logger
     ) throws -> ServerComponents {
+        try tightenDataDirectory(configuration, logger: logger)
+        return ServerComponents(
+            configuration: configuration, store: try configuration.dataDirectory.openStore(),
+            images: try configuration.dataDirectory.imageStore(), generator: generator, logger: logger)
+    }
+
+    /// Opens the configured store (PostgreSQL when `databaseURL` is set, else the data
+    /// directory's SQLite) and the image folder.
+    public static func connect(
+        configuration: ServerConfiguration, generator: any ImageGenerator, logger: Logger
+    ) async throws -> ServerComponents {
+        try tightenDataDirectory(configuration, logger: logger)
+        let store = try await configuration.dataDirectory.openStore(databaseURL: configuration.databaseURL, logger: logger)
+        return ServerComponents(
+            configuration: configuration, store: store, images: try configuration.dataDirectory.imageStore(),
+            generator: generator, logger: logger)
+    }
+
+    private static func tightenDataDirectory(_ configuration: ServerConfiguration, logger: Logger) throws {
         let tightened = try configuration.dataDirectory.makePrivate()
         if !tightened.isEmpty {
             logger.warning(
@@ -50,9 +69,6 @@ public struct ServerComponents: Sendable {
                     "first": "\(tightened.prefix(5).joined(separator: ", "))",
                 ])
         }
-        return ServerComponents(
-            configuration: configuration, store: try configuration.dataDirectory.openStore(),
-            images: try configuration.dataDirectory.imageStore(), generator: generator, logger: logger)
     }
 
     /// Live previews of running jobs, beside the images in the data directory.
@@ -67,48 +83,63 @@ public struct ServerComponents: Sendable {
 /// same in tests (`app.test(.router)` / `.live`) and in `easel serve` (`runService()`).
 ///
 /// Before returning it re-queues jobs a crash left `processing` (or fails those that keep
-/// crashing the server), so nothing submitted is lost. This assumes one process runs the
-/// workers on this store (the embedded setup); shared stores need claim leases instead.
+/// crashing the server), so nothing submitted is lost: with the embedded store every such
+/// job (this process is its only worker process), with a shared store those whose lease
+/// ran out. While it runs, the workers' sweep does the same for leases that run out.
 public func buildApplication(_ components: ServerComponents) async throws -> some ApplicationProtocol {
     let configuration = components.configuration
     let logger = components.logger
     let renderer = components.renderer
-    // An API-only process (no workers) leaves `processing` jobs to the process running them.
-    let recovered =
-        configuration.workers == 0
-        ? (requeued: [String](), failed: [String]())
-        : try await components.store.recoverAbandoned(
-            maxAttempts: configuration.maxAttemptsPerJob, now: Date(), webhookPayload: { try renderer.json($0) })
-    for id in recovered.requeued {
-        logger.info("job transition", metadata: ["job.id": "\(id)", "from": "processing", "to": "queued", "reason": "restart"])
+    let store = components.store
+    let events = components.events
+    let webhookSignal = components.webhookSignal
+    let workSignal = components.workSignal
+    let maxAttempts = configuration.maxAttemptsPerJob
+    @Sendable func recover(leasesEndedBy: Date, reason: String) async throws {
+        let recovered = try await store.recoverAbandoned(
+            maxAttempts: maxAttempts, leasesEndedBy: leasesEndedBy, now: Date(),
+            webhookPayload: { try renderer.json($0) })
+        for id in recovered.requeued {
+            logger.info("job transition", metadata: ["job.id": "\(id)", "from": "processing", "to": "queued", "reason": "\(reason)"])
+            events.publish(jobId: id, .state(.queued))
+        }
+        for id in recovered.failed {
+            logger.warning("job transition", metadata: ["job.id": "\(id)", "from": "processing", "to": "failed", "reason": "\(reason)"])
+            events.publish(jobId: id, .state(.failed))
+        }
+        if !recovered.requeued.isEmpty { workSignal.signal() }
+        if !recovered.failed.isEmpty { webhookSignal.signal() }
     }
-    for id in recovered.failed {
-        logger.warning("job transition", metadata: ["job.id": "\(id)", "from": "processing", "to": "failed", "reason": "restart"])
+    // An API-only process (no workers) leaves `processing` jobs to the processes running them.
+    if configuration.runningWorkers > 0 {
+        try await recover(leasesEndedBy: store.isSharedByProcesses ? Date() : .distantFuture, reason: "restart")
     }
 
     let router = Router(context: EaselRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.addRoutes(ServiceController(components: components).endpoints)
-    router.addRoutes(PlaygroundController().endpoints)
-    router.addRoutes(ImagesController(components: components).endpoints, atPath: "/images")
-    let api = router.group("api").add(middleware: AuthMiddleware(store: components.store))
-    api.addRoutes(InferencesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
-    api.addRoutes(
-        WebhookDeliveriesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
-    api.addRoutes(ModelsController(components: components).endpoints, atPath: "/v2/images/models")
-    let openAI = router.group("v1").add(middleware: OpenAIErrorMiddleware()).add(
-        middleware: AuthMiddleware(store: components.store))
-    openAI.addRoutes(OpenAIImagesController(components: components).endpoints)
+    if configuration.role != .worker {
+        addAPIRoutes(to: router, components: components)
+    }
 
     let runner = JobRunner(
         store: components.store, images: components.images, generator: components.generator,
         events: components.events, renderer: renderer, estimator: components.estimator,
         webhookSignal: components.webhookSignal, dataDirectory: configuration.dataDirectory.root,
-        shutdownGrace: configuration.shutdownGrace, logger: logger)
+        shutdownGrace: configuration.shutdownGrace, lease: configuration.jobLease, logger: logger)
     let workers = GenerationWorkers(
-        runner: runner, store: components.store, count: configuration.workers, signal: components.workSignal,
-        pollInterval: configuration.queuePollInterval, logger: logger)
+        runner: runner, store: components.store, count: configuration.runningWorkers, signal: components.workSignal,
+        pollInterval: configuration.queuePollInterval, lease: configuration.jobLease,
+        processName: ProcessInfo.claimantName,
+        sweep: {
+            do {
+                try await recover(leasesEndedBy: Date(), reason: "lease expired")
+            } catch {
+                logger.error("could not recover jobs whose lease ran out", metadata: ["error": "\(error)"])
+            }
+        },
+        logger: logger)
     let webhooks = WebhookDispatcher(
         store: components.store, policy: configuration.webhooks, signal: components.webhookSignal,
         pollInterval: configuration.queuePollInterval, logger: logger)
@@ -134,4 +165,19 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
             logger.info("listening", metadata: ["address": "\(publicURL.value)"])
         },
         logger: logger)
+}
+
+/// The playground, the images and both front doors (Leap's and OpenAI's): everything but
+/// `/health`, which every role answers.
+private func addAPIRoutes(to router: Router<EaselRequestContext>, components: ServerComponents) {
+    router.addRoutes(PlaygroundController().endpoints)
+    router.addRoutes(ImagesController(components: components).endpoints, atPath: "/images")
+    let api = router.group("api").add(middleware: AuthMiddleware(store: components.store))
+    api.addRoutes(InferencesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
+    api.addRoutes(
+        WebhookDeliveriesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
+    api.addRoutes(ModelsController(components: components).endpoints, atPath: "/v2/images/models")
+    let openAI = router.group("v1").add(middleware: OpenAIErrorMiddleware()).add(
+        middleware: AuthMiddleware(store: components.store))
+    openAI.addRoutes(OpenAIImagesController(components: components).endpoints)
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// The one folder the embedded server needs: the SQLite database, the image files and
 /// the installed models. The server and the CLI commands open the same one. It is private
@@ -17,6 +18,13 @@ public struct DataDirectory: Sendable {
     public var modelsFolder: URL { root.appendingPathComponent("models") }
     /// Live previews of running jobs (`PreviewStore`).
     public var previewsFolder: URL { root.appendingPathComponent("previews") }
+
+    /// The store the server and the commands use: PostgreSQL when a `postgres://` URL is
+    /// given (shared by several processes), else this directory's SQLite database.
+    public func openStore(databaseURL: String?, logger: Logger) async throws -> any EaselStore {
+        guard let databaseURL, !databaseURL.isEmpty else { return try openStore() }
+        return try await PostgresStore.connect(url: databaseURL, logger: logger)
+    }
 
     /// Creates the folders (if needed) and opens the database, migrating its schema.
     public func openStore() throws -> SQLiteStore {

@@ -62,12 +62,30 @@ public struct WebhookPolicy: Sendable, Equatable {
     public init() {}
 }
 
+/// What one `easel serve` process does. Any number of each may share one PostgreSQL store
+/// (and one data directory, on a shared mount across machines).
+public enum ServerRole: String, Sendable, CaseIterable {
+    /// Takes requests and runs jobs (the embedded default).
+    case all
+    /// Takes requests and serves images; runs no jobs (workers elsewhere do).
+    case api
+    /// Claims and runs jobs and delivers webhooks; answers only `GET /health` (and the
+    /// OpenAPI document) on its port, no API.
+    case worker
+}
+
 /// Everything `easel serve` is told, as one value passed in (no global state).
 public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
     public var dataDirectory = DataDirectory(path: "easel-data")
+    /// A `postgres://` URL: the shared store for several processes. Nil: the SQLite
+    /// database in the data directory.
+    public var databaseURL: String?
     public var workers = 1
+    public var role = ServerRole.all
+    /// Jobs this process runs at once: none in an API process.
+    public var runningWorkers: Int { role == .api ? 0 : workers }
     /// Base of the image URIs in responses and webhooks, e.g. `https://easel.example.com`.
     /// Nil: `http://<host>:<port>` of the listening socket.
     public var publicURL: String?
@@ -83,6 +101,9 @@ public struct ServerConfiguration: Sendable {
     public var shutdownGrace: Duration = .seconds(10)
     /// A job claimed this many times without ending (crashes) is failed instead of re-queued.
     public var maxAttemptsPerJob = 3
+    /// How long a worker's claim on a job holds without renewal (renewed every third of it
+    /// while the job runs): a job whose worker died goes back to the queue this long after.
+    public var jobLease: Duration = .seconds(30)
     /// Images may be fetched without a key (their unguessable URI is the capability, as
     /// with Leap's CDN). A request that does carry a key must own the image.
     public var imagesRequireKey = false

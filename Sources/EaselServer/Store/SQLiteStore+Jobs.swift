@@ -129,7 +129,7 @@ extension SQLiteStore {
         }
     }
 
-    public func claimNext(now: Date) async throws -> JobRecord? {
+    public func claimNext(now: Date, worker: String, leaseUntil: Date) async throws -> JobRecord? {
         try await pool.write { db in
             // The head of each workspace's lane; the lane served least recently goes first.
             guard
@@ -147,10 +147,11 @@ extension SQLiteStore {
             try db.execute(
                 sql: """
                     UPDATE jobs SET state = 'processing', startedAt = ?, attempts = attempts + 1,
-                                    currentStep = 0, secondsPerStep = NULL, warmupSeconds = NULL
+                                    currentStep = 0, secondsPerStep = NULL, warmupSeconds = NULL,
+                                    claimedBy = ?, leaseUntil = ?
                     WHERE id = ?
                     """,
-                arguments: [now.storedValue, job.id])
+                arguments: [now.storedValue, worker, leaseUntil.storedValue, job.id])
             try db.execute(
                 sql: "UPDATE workspaces SET lastClaimSeq = (SELECT max(lastClaimSeq) + 1 FROM workspaces) WHERE id = ?",
                 arguments: [job.workspaceId])
@@ -158,27 +159,38 @@ extension SQLiteStore {
         }
     }
 
+    public func renewLease(id: String, attempt: Int, until: Date) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE jobs SET leaseUntil = ? WHERE id = ? AND state = 'processing' AND attempts = ?",
+                arguments: [until.storedValue, id, attempt])
+            return db.changesCount > 0
+        }
+    }
+
     public func recordProgress(
-        id: String, step: Int, secondsPerStep: Double?, warmupSeconds: Double?
+        id: String, attempt: Int?, step: Int, secondsPerStep: Double?, warmupSeconds: Double?
     ) async throws -> Bool {
         try await pool.write { db in
             try db.execute(
                 sql: """
                     UPDATE jobs SET currentStep = ?, secondsPerStep = ?, warmupSeconds = coalesce(?, warmupSeconds)
-                    WHERE id = ? AND state = 'processing'
+                    WHERE id = ? AND state = 'processing' AND (? IS NULL OR attempts = ?)
                     """,
-                arguments: [step, secondsPerStep, warmupSeconds, id])
+                arguments: [step, secondsPerStep, warmupSeconds, id, attempt, attempt])
             if db.changesCount == 0 { return true }
             return try Bool.fetchOne(db, sql: "SELECT cancelRequested FROM jobs WHERE id = ?", arguments: [id]) ?? true
         }
     }
 
     public func finish(
-        id: String, images: [ImageRecord], timings: GenerationTimings, now: Date,
+        id: String, attempt: Int?, images: [ImageRecord], timings: GenerationTimings, now: Date,
         webhookPayload: @escaping WebhookRenderer
     ) async throws -> JobSnapshot? {
         try await pool.write { db in
-            guard let job = try Self.fetchJob(db, id: id), job.state == .processing else { return nil }
+            guard let job = try Self.fetchJob(db, id: id), job.state == .processing,
+                attempt == nil || job.attempts == attempt
+            else { return nil }
             for image in images {
                 try db.execute(
                     sql: "INSERT INTO images (id, jobId, workspaceId, position, fileName, createdAt) VALUES (?, ?, ?, ?, ?, ?)",
@@ -190,7 +202,7 @@ extension SQLiteStore {
             try db.execute(
                 sql: """
                     UPDATE jobs SET state = 'finished', finishedAt = ?, currentStep = steps,
-                                    secondsPerStep = ?, warmupSeconds = ?
+                                    secondsPerStep = ?, warmupSeconds = ?, claimedBy = NULL, leaseUntil = NULL
                     WHERE id = ?
                     """,
                 arguments: [now.storedValue, timings.secondsPerStep, timings.warmupSeconds, id])
@@ -199,32 +211,39 @@ extension SQLiteStore {
     }
 
     public func fail(
-        id: String, reason: String, timings: GenerationTimings?, now: Date,
+        id: String, attempt: Int?, reason: String, timings: GenerationTimings?, now: Date,
         webhookPayload: @escaping WebhookRenderer
     ) async throws -> JobSnapshot? {
         try await pool.write { db in
-            try Self.failJob(db, id: id, reason: reason, timings: timings, now: now, render: webhookPayload)
+            try Self.failJob(
+                db, id: id, attempt: attempt, reason: reason, timings: timings, now: now, render: webhookPayload)
         }
     }
 
-    public func requeue(id: String) async throws {
+    public func requeue(id: String, attempt: Int?) async throws {
         try await pool.write { db in
             try db.execute(
                 sql: """
                     UPDATE jobs SET state = 'queued', startedAt = NULL, currentStep = NULL,
-                                    secondsPerStep = NULL, warmupSeconds = NULL
-                    WHERE id = ? AND state = 'processing'
+                                    secondsPerStep = NULL, warmupSeconds = NULL, claimedBy = NULL, leaseUntil = NULL
+                    WHERE id = ? AND state = 'processing' AND (? IS NULL OR attempts = ?)
                     """,
-                arguments: [id])
+                arguments: [id, attempt, attempt])
         }
     }
 
     public func recoverAbandoned(
-        maxAttempts: Int, now: Date, webhookPayload: @escaping WebhookRenderer
+        maxAttempts: Int, leasesEndedBy: Date, now: Date, webhookPayload: @escaping WebhookRenderer
     ) async throws -> (requeued: [String], failed: [String]) {
         try await pool.write { db in
-            let abandoned = try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE state = 'processing' ORDER BY seq")
-                .map(JobRecord.init(row:))
+            let abandoned = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM jobs WHERE state = 'processing' AND (leaseUntil IS NULL OR leaseUntil < ?)
+                    ORDER BY seq
+                    """,
+                arguments: [leasesEndedBy.storedValue]
+            ).map(JobRecord.init(row:))
             var requeued: [String] = []
             var failed: [String] = []
             for job in abandoned {
@@ -232,14 +251,15 @@ extension SQLiteStore {
                     let reason =
                         job.cancelRequested
                         ? FailureReason.cancelled
-                        : "abandoned: the server stopped \(job.attempts) times while generating this job"
+                        : "abandoned: its worker stopped \(job.attempts) times while generating this job"
                     _ = try Self.failJob(db, id: job.id, reason: reason, timings: nil, now: now, render: webhookPayload)
                     failed.append(job.id)
                 } else {
                     try db.execute(
                         sql: """
                             UPDATE jobs SET state = 'queued', startedAt = NULL, currentStep = NULL,
-                                            secondsPerStep = NULL, warmupSeconds = NULL
+                                            secondsPerStep = NULL, warmupSeconds = NULL, claimedBy = NULL,
+                                            leaseUntil = NULL
                             WHERE id = ?
                             """,
                         arguments: [job.id])
@@ -293,13 +313,16 @@ extension SQLiteStore {
     }
 
     static func failJob(
-        _ db: Database, id: String, reason: String, timings: GenerationTimings?, now: Date, render: WebhookRenderer
+        _ db: Database, id: String, attempt: Int? = nil, reason: String, timings: GenerationTimings?, now: Date,
+        render: WebhookRenderer
     ) throws -> JobSnapshot? {
         guard let job = try fetchJob(db, id: id), !job.state.isTerminal else { return nil }
+        if let attempt, job.state != .processing || job.attempts != attempt { return nil }
         try db.execute(
             sql: """
                 UPDATE jobs SET state = 'failed', finishedAt = ?, failureReason = ?,
-                                secondsPerStep = coalesce(?, secondsPerStep), warmupSeconds = coalesce(?, warmupSeconds)
+                                secondsPerStep = coalesce(?, secondsPerStep), warmupSeconds = coalesce(?, warmupSeconds),
+                                claimedBy = NULL, leaseUntil = NULL
                 WHERE id = ?
                 """,
             arguments: [now.storedValue, reason, timings?.secondsPerStep, timings?.warmupSeconds, id])

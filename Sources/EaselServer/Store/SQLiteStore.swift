@@ -7,6 +7,9 @@ import GRDB
 public final class SQLiteStore: EaselStore {
     let pool: DatabasePool
 
+    /// One server process runs the workers on this file.
+    public var isSharedByProcesses: Bool { false }
+
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     public init(path: String) throws {
         var config = Configuration()
@@ -154,6 +157,14 @@ public final class SQLiteStore: EaselStore {
             // LoRAs, tiny autoencoder and job defaults, as one JSON object (ModelRecipe).
             try db.execute(sql: "ALTER TABLE models ADD COLUMN recipe TEXT NOT NULL DEFAULT '{}'")
         }
+        migrator.registerMigration("v7: job claim leases") { db in
+            // Who holds a processing job and until when: a job whose lease ran out goes back
+            // to the queue while the server runs, not only at the next start.
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN claimedBy TEXT;
+                ALTER TABLE jobs ADD COLUMN leaseUntil REAL;
+                """)
+        }
         return migrator
     }
 }
@@ -193,12 +204,7 @@ extension ModelRecord {
         guard let precision = Precision(rawValue: precisionName) else {
             throw StoreError.corrupt("models.precision has unknown value '\(precisionName)'")
         }
-        let recipe: ModelRecipe
-        do {
-            recipe = try ModelRecipe(json: row["recipe"])
-        } catch {
-            throw StoreError.corrupt("models.recipe of model \(row["id"] as String) does not decode: \(error)")
-        }
+        let recipe = try Self.recipe(row["recipe"], id: row["id"])
         self.init(
             id: row["id"], name: row["name"], workspaceId: row["workspaceId"], format: format,
             path: row["path"], linked: row["linked"], createdAt: Date(stored: row["createdAt"]),

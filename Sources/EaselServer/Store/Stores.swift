@@ -50,31 +50,81 @@ public protocol JobStore: Sendable {
     func requestCancel(
         id: String, workspaceId: String, now: Date, webhookPayload: @escaping WebhookRenderer
     ) async throws -> CancelOutcome
-    /// Claims the next queued job: the workspace served least recently first, then its oldest job.
-    func claimNext(now: Date) async throws -> JobRecord?
-    /// Saves progress of a processing job; returns whether cancellation was asked
-    /// (true also when the job is gone).
-    func recordProgress(id: String, step: Int, secondsPerStep: Double?, warmupSeconds: Double?) async throws -> Bool
+    /// Claims the next queued job: the workspace served least recently first, then its oldest
+    /// job. The claim is `worker`'s until `leaseUntil`; the worker keeps it by renewing the
+    /// lease. The claim is named by the returned job's `attempts`: every call below that takes
+    /// an `attempt` does nothing once a later claim (or the job's end) has replaced it.
+    func claimNext(now: Date, worker: String, leaseUntil: Date) async throws -> JobRecord?
+    /// Moves the lease of claim `attempt` on to `until`; false when that claim is no longer
+    /// held (its lease ran out and the job went back to the queue, or the job ended or went).
+    func renewLease(id: String, attempt: Int, until: Date) async throws -> Bool
+    /// Saves progress of a processing job; returns whether it should stop: cancellation was
+    /// asked, or the job is gone, or (with `attempt`) the claim is no longer held.
+    func recordProgress(
+        id: String, attempt: Int?, step: Int, secondsPerStep: Double?, warmupSeconds: Double?
+    ) async throws -> Bool
     /// `processing` -> `finished` with its images, and the webhook (if any) in the same transaction.
-    /// Returns nil when the job is no longer processing (deleted meanwhile).
+    /// Returns nil when the job is no longer processing under claim `attempt` (deleted
+    /// meanwhile, or its lease ran out): a late result is discarded.
     func finish(
-        id: String, images: [ImageRecord], timings: GenerationTimings, now: Date,
+        id: String, attempt: Int?, images: [ImageRecord], timings: GenerationTimings, now: Date,
         webhookPayload: @escaping WebhookRenderer
     ) async throws -> JobSnapshot?
-    /// `queued` or `processing` -> `failed` with a reason, and the webhook (if any).
+    /// `queued` or `processing` -> `failed` with a reason, and the webhook (if any); with
+    /// `attempt`, only while that claim holds the job.
     func fail(
-        id: String, reason: String, timings: GenerationTimings?, now: Date,
+        id: String, attempt: Int?, reason: String, timings: GenerationTimings?, now: Date,
         webhookPayload: @escaping WebhookRenderer
     ) async throws -> JobSnapshot?
-    /// `processing` -> `queued` (shutdown with the job unfinished).
-    func requeue(id: String) async throws
-    /// On start: jobs left `processing` by a crash are queued again, or failed once they
-    /// have been claimed `maxAttempts` times (or were being cancelled). Returns both lists of ids.
+    /// `processing` -> `queued` (shutdown with the job unfinished); with `attempt`, only
+    /// while that claim holds the job.
+    func requeue(id: String, attempt: Int?) async throws
+    /// Jobs `processing` whose lease ended before `leasesEndedBy` (their worker died or lost
+    /// the database) are queued again, or failed once they have been claimed `maxAttempts`
+    /// times (or were being cancelled). Returns both lists of ids.
     func recoverAbandoned(
-        maxAttempts: Int, now: Date, webhookPayload: @escaping WebhookRenderer
+        maxAttempts: Int, leasesEndedBy: Date, now: Date, webhookPayload: @escaping WebhookRenderer
     ) async throws -> (requeued: [String], failed: [String])
+    /// False for the embedded store (one process runs every worker, so at start every
+    /// `processing` job was left by a dead process); true for a store that several worker
+    /// processes share, where only an ended lease says a job was abandoned.
+    var isSharedByProcesses: Bool { get }
     func queueSnapshot(workspaceId: String) async throws -> QueueSnapshot
     func countQueued() async throws -> Int
+}
+
+extension JobStore {
+    /// A claim by this process's only worker, held for a minute (tools and tests).
+    public func claimNext(now: Date) async throws -> JobRecord? {
+        try await claimNext(now: now, worker: "local", leaseUntil: now.addingTimeInterval(60))
+    }
+
+    public func recordProgress(id: String, step: Int, secondsPerStep: Double?, warmupSeconds: Double?) async throws -> Bool {
+        try await recordProgress(
+            id: id, attempt: nil, step: step, secondsPerStep: secondsPerStep, warmupSeconds: warmupSeconds)
+    }
+
+    public func finish(
+        id: String, images: [ImageRecord], timings: GenerationTimings, now: Date,
+        webhookPayload: @escaping WebhookRenderer
+    ) async throws -> JobSnapshot? {
+        try await finish(id: id, attempt: nil, images: images, timings: timings, now: now, webhookPayload: webhookPayload)
+    }
+
+    public func fail(
+        id: String, reason: String, timings: GenerationTimings?, now: Date, webhookPayload: @escaping WebhookRenderer
+    ) async throws -> JobSnapshot? {
+        try await fail(id: id, attempt: nil, reason: reason, timings: timings, now: now, webhookPayload: webhookPayload)
+    }
+
+    public func requeue(id: String) async throws { try await requeue(id: id, attempt: nil) }
+
+    /// Recovers jobs whose lease has ended by `now`.
+    public func recoverAbandoned(
+        maxAttempts: Int, now: Date, webhookPayload: @escaping WebhookRenderer
+    ) async throws -> (requeued: [String], failed: [String]) {
+        try await recoverAbandoned(maxAttempts: maxAttempts, leasesEndedBy: now, now: now, webhookPayload: webhookPayload)
+    }
 }
 
 /// Durable webhook deliveries and the record of every attempt.
@@ -97,6 +147,7 @@ public protocol WebhookStore: Sendable {
     func pruneDeliveries(endedBefore cutoff: Date) async throws -> Int
 }
 
-/// Everything the server keeps. `SQLiteStore` is the embedded implementation; a
-/// PostgreSQL one can stand beside it without touching the routes or workers.
+/// Everything the server keeps. `SQLiteStore` is the embedded implementation,
+/// `PostgresStore` the one any number of processes share; the routes and workers see only
+/// this protocol, and the same store tests run against both.
 public protocol EaselStore: AccountStore, ModelStore, JobStore, WebhookStore {}

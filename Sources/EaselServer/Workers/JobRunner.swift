@@ -35,12 +35,15 @@ public final class ShutdownFlag: Sendable {
 
 /// Why the generator is being asked to stop.
 final class StopControl: Sendable {
-    private let flags = Locked<(cancelled: Bool, shutdown: Bool)>((false, false))
+    private let flags = Locked<(cancelled: Bool, shutdown: Bool, leaseLost: Bool)>((false, false, false))
     func cancel() { flags.withLock { $0.cancelled = true } }
     func stopForShutdown() { flags.withLock { $0.shutdown = true } }
+    /// The claim ran out (this worker could not renew it in time) and the job is another's.
+    func loseLease() { flags.withLock { $0.leaseLost = true } }
     var cancelled: Bool { flags.current.cancelled }
     var shuttingDown: Bool { flags.current.shutdown }
-    var shouldStop: Bool { flags.current.cancelled || flags.current.shutdown }
+    var leaseLost: Bool { flags.current.leaseLost }
+    var shouldStop: Bool { flags.current.cancelled || flags.current.shutdown || flags.current.leaseLost }
 }
 
 /// Runs one claimed job to its end: generation with progress and cancellation, images
@@ -55,6 +58,8 @@ struct JobRunner: Sendable {
     let webhookSignal: WakeSignal
     let dataDirectory: URL
     let shutdownGrace: Duration
+    /// How long a claim holds; renewed every third of it while the job runs.
+    let lease: Duration
     let logger: Logger
 
     /// Where running jobs' live previews go (the renderer's, so the entity finds them).
@@ -81,6 +86,8 @@ struct JobRunner: Sendable {
             return
         }
         let control = StopControl()
+        let heartbeat = renewLease(of: job, control: control, logger: logger)
+        defer { heartbeat.cancel() }
         let (cancelEvents, cancelFeed) = AsyncStream.makeStream(of: JobEvent.self)
         let unsubscribe = events.subscribe(jobId: job.id, cancelFeed)
         let cancelWatcher = Task {
@@ -104,7 +111,8 @@ struct JobRunner: Sendable {
             graceTimer.current?.cancel()
         }
 
-        let progress = ProgressRecorder(jobId: job.id, store: store, events: events, control: control, previews: previews)
+        let progress = ProgressRecorder(
+            jobId: job.id, attempt: job.attempts, store: store, events: events, control: control, previews: previews)
         let result: Result<GenerationResult, any Error>
         do {
             // The engine runs on its own thread: task cancellation reaches it as a stop flag.
@@ -120,8 +128,14 @@ struct JobRunner: Sendable {
             result = .failure(error)
         }
         let timings = await progress.finish()
-        previews.remove(jobId: job.id)
+        heartbeat.cancel()
 
+        if control.leaseLost {
+            // Another worker may run it now: this result is not ours to record.
+            logger.warning("job lease lost: another worker has the job; this attempt's result is discarded")
+            return
+        }
+        previews.remove(jobId: job.id)
         switch result {
         case .success(let generated):
             await complete(job, request: request, model: model.name, generated: generated, timings: timings,
@@ -133,6 +147,30 @@ struct JobRunner: Sendable {
                 await fail(job, reason: FailureReason.cancelled, timings: timings, logger: logger)
             } else {
                 await fail(job, reason: String(describing: error), timings: timings, logger: logger)
+            }
+        }
+    }
+
+    /// Renews the job's lease every third of it until cancelled; when the claim is found
+    /// gone (the lease ran out meanwhile), stops the generation.
+    func renewLease(of job: JobRecord, control: StopControl, logger: Logger) -> Task<Void, Never> {
+        let store = self.store
+        let lease = self.lease
+        return Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: lease / 3)
+                if Task.isCancelled { return }
+                do {
+                    let held = try await store.renewLease(
+                        id: job.id, attempt: job.attempts, until: Date().addingTimeInterval(lease.seconds))
+                    if !held {
+                        control.loseLease()
+                        return
+                    }
+                } catch {
+                    // The database may come back before the lease ends: keep trying.
+                    logger.warning("could not renew the job's lease", metadata: ["error": "\(error)"])
+                }
             }
         }
     }
@@ -176,11 +214,11 @@ struct JobRunner: Sendable {
             let renderer = self.renderer
             guard
                 let ended = try await store.finish(
-                    id: job.id, images: written, timings: timings, now: Date(),
+                    id: job.id, attempt: job.attempts, images: written, timings: timings, now: Date(),
                     webhookPayload: { try renderer.json($0) })
             else {
                 for image in written { images.delete(fileName: image.fileName) }
-                logger.info("job deleted while processing; its images were discarded")
+                logger.info("job deleted, or its lease lost, while processing; its images were discarded")
                 return
             }
             if let perStep = timings.secondsPerStep { estimator.record(secondsPerStep: perStep, parameters: job.parameters) }
@@ -203,7 +241,7 @@ struct JobRunner: Sendable {
         do {
             guard
                 try await store.fail(
-                    id: job.id, reason: reason, timings: timings, now: Date(),
+                    id: job.id, attempt: job.attempts, reason: reason, timings: timings, now: Date(),
                     webhookPayload: { try renderer.json($0) }) != nil
             else { return }
             logger.info("job transition", metadata: ["from": "processing", "to": "failed", "reason": "\(reason)"])
@@ -216,7 +254,7 @@ struct JobRunner: Sendable {
 
     func requeue(_ job: JobRecord, logger: Logger) async {
         do {
-            try await store.requeue(id: job.id)
+            try await store.requeue(id: job.id, attempt: job.attempts)
             logger.info("job transition", metadata: ["from": "processing", "to": "queued", "reason": "shutdown"])
             events.publish(jobId: job.id, .state(.queued))
         } catch {
@@ -235,7 +273,8 @@ final class ProgressRecorder: Sendable {
 
     private let previewSink: @Sendable (Int, RGBImage) -> Void
 
-    init(jobId: String, store: any JobStore, events: JobEventHub, control: StopControl, previews: PreviewStore) {
+    init(jobId: String, attempt: Int, store: any JobStore, events: JobEventHub, control: StopControl,
+         previews: PreviewStore) {
         // Called on the engine's thread between steps: a small PNG (latent size, or the tiny
         // autoencoder's picture) encoded and written there, then announced.
         previewSink = { step, image in
@@ -259,7 +298,7 @@ final class ProgressRecorder: Sendable {
                 }
                 let cancelAsked =
                     (try? await store.recordProgress(
-                        id: jobId, step: tick.step, secondsPerStep: perStep, warmupSeconds: warmup)) ?? false
+                        id: jobId, attempt: attempt, step: tick.step, secondsPerStep: perStep, warmupSeconds: warmup)) ?? false
                 if cancelAsked { control.cancel() }
                 events.publish(jobId: jobId, .step(tick.step, of: tick.total))
             }

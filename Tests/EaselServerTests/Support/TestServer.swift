@@ -22,9 +22,10 @@ struct TestServer {
 
     var store: any EaselStore { components.store }
 
+    /// - Parameter store: the store to use (default: the data folder's SQLite).
     static func make(
         generator: FakeGenerator = FakeGenerator(), folder: URL? = nil, logger: Logger? = nil,
-        configure: (inout ServerConfiguration) -> Void = { _ in }
+        store: (any EaselStore)? = nil, configure: (inout ServerConfiguration) -> Void = { _ in }
     ) async throws -> TestServer {
         let folder = folder ?? makeTemporaryFolder()
         var configuration = ServerConfiguration()
@@ -38,7 +39,14 @@ struct TestServer {
         var quiet = Logger(label: "easel-test")
         quiet.logLevel = ProcessInfo.processInfo.environment["EASEL_TEST_LOGS"] == nil ? .critical : .info
         let logger = logger ?? quiet
-        let components = try ServerComponents.open(configuration: configuration, generator: generator, logger: logger)
+        let components =
+            if let store {
+                ServerComponents(
+                    configuration: configuration, store: store, images: try configuration.dataDirectory.imageStore(),
+                    generator: generator, logger: logger)
+            } else {
+                try ServerComponents.open(configuration: configuration, generator: generator, logger: logger)
+            }
         let store = components.store
         let model = try await installModel(named: "tiny", store: store, dataDirectory: configuration.dataDirectory)
         let (workspaceA, keyA) = try await makeKey(workspace: "alpha", store: store)

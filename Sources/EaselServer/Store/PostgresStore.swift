@@ -1,0 +1,280 @@
+import EaselDiffusion
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+
+/// The shared store: one PostgreSQL database that any number of API and worker processes,
+/// on any machines, use at once. Same protocols, same rules as `SQLiteStore`; claims take
+/// `FOR UPDATE SKIP LOCKED` so concurrent workers never wait on each other's rows.
+///
+/// The connection pool runs in a task of its own (not under the service group), so that on
+/// SIGTERM the database stays reachable while the workers re-queue the jobs in hand.
+public final class PostgresStore: EaselStore {
+    let client: PostgresClient
+    let logger: Logger
+    private let runner: Task<Void, Never>
+
+    /// Any number of worker processes claim from it.
+    public var isSharedByProcesses: Bool { true }
+
+    /// Connects, checks the server answers within `connectTimeout`, and brings the schema up
+    /// to date (under an advisory lock, so processes starting together migrate once).
+    public static func connect(
+        url: String, connectTimeout: Duration = .seconds(5), logger: Logger = Logger(label: "easel.postgres")
+    ) async throws -> PostgresStore {
+        let configuration = try PostgresURL.parse(url, connectTimeout: connectTimeout)
+        // One plain connection first: the pool retries a refused or rejected connection
+        // quietly, where this one fails at once with the server's reason.
+        do {
+            try await withTimeout(connectTimeout) {
+                let probe = try await PostgresConnection.connect(
+                    configuration: try configuration.probe(), id: 0, logger: logger)
+                try await probe.close()
+            }
+        } catch {
+            throw StoreConnectionError(url: configuration.redacted, underlying: error)
+        }
+        // The pool's own retries (at info level, many a second) stay out of the server's log.
+        var poolLogger = logger
+        poolLogger.logLevel = max(logger.logLevel, .warning)
+        let store = PostgresStore(configuration: configuration.client, logger: logger, poolLogger: poolLogger)
+        do {
+            try await withTimeout(connectTimeout) {
+                _ = try await store.client.query("SELECT 1")
+            }
+            try await store.migrate()
+        } catch {
+            store.close()
+            throw StoreConnectionError(url: configuration.redacted, underlying: error)
+        }
+        return store
+    }
+
+    private init(configuration: PostgresClient.Configuration, logger: Logger, poolLogger: Logger) {
+        self.logger = logger
+        let client = PostgresClient(configuration: configuration, backgroundLogger: poolLogger)
+        self.client = client
+        // Detached: not cancelled by the service group's graceful shutdown (see above).
+        runner = Task.detached { await client.run() }
+    }
+
+    deinit { runner.cancel() }
+
+    /// Closes the pool; queries after this fail.
+    public func close() { runner.cancel() }
+
+    // MARK: - Running queries
+
+    /// Runs `body` on one pooled connection, outside any transaction.
+    @discardableResult
+    func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in try await body(connection) }
+    }
+
+    /// Runs `body` in one transaction (READ COMMITTED); rolled back if it throws, and the
+    /// error rethrown as it was.
+    @discardableResult
+    func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let logger = self.logger
+        return try await client.withConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                let value = try await body(connection)
+                try await connection.query("COMMIT", logger: logger)
+                return value
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+}
+
+extension PostgresConnection {
+    /// Every row of the query's answer.
+    func rows(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRandomAccessRow] {
+        try await self.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+    }
+
+    func first(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRandomAccessRow? {
+        try await rows(query, logger: logger).first
+    }
+
+    /// Runs a statement and returns how many rows it changed (from the RETURNING rows it must have).
+    @discardableResult
+    func run(_ query: PostgresQuery, logger: Logger) async throws -> Int {
+        try await rows(query, logger: logger).count
+    }
+}
+
+extension PostgresRandomAccessRow {
+    /// The named column, decoded (an optional type for a nullable column).
+    func value<T: PostgresDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
+        try self[column].decode(T.self, context: .default)
+    }
+}
+
+// MARK: - Connecting
+
+/// A `postgres://` (or `postgresql://`) URL taken apart for the pool.
+struct PostgresURL {
+    var client: PostgresClient.Configuration
+    /// The URL without its password, for messages and logs.
+    var redacted: String
+    var endpoint: Endpoint
+    var sslMode: String
+
+    enum Endpoint {
+        case tcp(host: String, port: Int)
+        case socket(path: String)
+    }
+
+    /// The same settings for one plain connection (the start-up check).
+    func probe() throws -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
+        switch endpoint {
+        case .socket(let path):
+            configuration = PostgresConnection.Configuration(
+                unixSocketPath: path, username: client.username, password: client.password, database: client.database)
+        case .tcp(let host, let port):
+            let tls: PostgresConnection.Configuration.TLS
+            switch sslMode {
+            case "disable": tls = .disable
+            case "prefer", "allow": tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            default: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+            configuration = PostgresConnection.Configuration(
+                host: host, port: port, username: client.username, password: client.password,
+                database: client.database, tls: tls)
+        }
+        let timeout = client.options.connectTimeout.components
+        configuration.options.connectTimeout = .nanoseconds(
+            timeout.seconds * 1_000_000_000 + timeout.attoseconds / 1_000_000_000)
+        return configuration
+    }
+
+    /// `postgres://user:password@host:port/database?sslmode=disable|prefer|require`, or a
+    /// unix socket folder: `postgres://user@/database?host=/var/run/postgresql`.
+    static func parse(_ text: String, connectTimeout: Duration) throws -> PostgresURL {
+        guard let parts = URLComponents(string: text), let scheme = parts.scheme,
+            ["postgres", "postgresql"].contains(scheme.lowercased())
+        else {
+            throw StoreConnectionError(
+                url: "(not shown)",
+                underlying: URLProblem("the database URL must look like postgres://user:password@host:5432/database"))
+        }
+        let user = parts.user.flatMap { $0.removingPercentEncoding } ?? ""
+        guard !user.isEmpty else {
+            throw StoreConnectionError(url: "(not shown)", underlying: URLProblem("the database URL names no user"))
+        }
+        let password = parts.password.flatMap { $0.removingPercentEncoding }
+        var database = parts.path
+        if database.hasPrefix("/") { database.removeFirst() }
+        database = database.removingPercentEncoding ?? database
+        let query = Dictionary(
+            (parts.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, last in last })
+        let socketFolder = query["host"].flatMap { $0.hasPrefix("/") ? $0 : nil }
+        var redacted = "\(scheme)://\(user)@"
+        var configuration: PostgresClient.Configuration
+        let endpoint: Endpoint
+        let sslMode = query["sslmode"] ?? "prefer"
+        if let socketFolder {
+            let port = parts.port ?? 5432
+            let path = "\(socketFolder)/.s.PGSQL.\(port)"
+            configuration = PostgresClient.Configuration(
+                unixSocketPath: path, username: user, password: password, database: database.isEmpty ? nil : database)
+            redacted += "/\(database)?host=\(socketFolder)"
+            endpoint = .socket(path: path)
+        } else {
+            guard let host = parts.host, !host.isEmpty else {
+                throw StoreConnectionError(url: "(not shown)", underlying: URLProblem("the database URL names no host"))
+            }
+            let tls: PostgresClient.Configuration.TLS
+            switch sslMode {
+            case "disable": tls = .disable
+            case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
+            case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+            case let other:
+                throw StoreConnectionError(url: "(not shown)", underlying: URLProblem("sslmode=\(other) is not known"))
+            }
+            configuration = PostgresClient.Configuration(
+                host: host, port: parts.port ?? 5432, username: user, password: password,
+                database: database.isEmpty ? nil : database, tls: tls)
+            redacted += "\(host):\(parts.port ?? 5432)/\(database)"
+            endpoint = .tcp(host: host, port: parts.port ?? 5432)
+        }
+        configuration.options.connectTimeout = connectTimeout
+        configuration.options.maximumConnections = 20
+        return PostgresURL(client: configuration, redacted: redacted, endpoint: endpoint, sslMode: sslMode)
+    }
+}
+
+/// A database URL that is wrong, or a server that does not answer: said in one line.
+public struct StoreConnectionError: Error, CustomStringConvertible {
+    public let url: String
+    public let underlying: any Error
+
+    public var description: String {
+        let detail: String
+        if let problem = underlying as? URLProblem {
+            detail = problem.message
+        } else if let timeout = underlying as? TimeoutProblem {
+            detail = "no answer within \(timeout.after) (is the server running and the address right?)"
+        } else if let error = underlying as? PSQLError {
+            // PSQLError's plain description hides everything: the server's message, or the
+            // network's, says what was wrong.
+            if let message = error.serverInfo?[.message] {
+                detail = message
+            } else if let cause = error.underlying {
+                let text = "\(cause)"
+                detail = text.contains("Connection refused") ? "connection refused (is PostgreSQL listening there?)" : text
+            } else {
+                detail = "\(error.code)"
+            }
+        } else {
+            detail = String(reflecting: underlying)
+        }
+        return "could not open the database \(url): \(detail)"
+    }
+}
+
+struct URLProblem: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+struct TimeoutProblem: Error {
+    let after: Duration
+}
+
+/// Runs `body`, failing with `TimeoutProblem` if it takes longer than `limit`. The body
+/// runs in a task of its own and is cancelled (not awaited) on timeout, so a body that
+/// ignores cancellation cannot turn the timeout into a hang.
+func withTimeout<T: Sendable>(
+    _ limit: Duration, _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    let outcome = Locked<CheckedContinuation<T, any Error>?>(nil)
+    let settle: @Sendable (Result<T, any Error>) -> Void = { result in
+        outcome.withLock { continuation in
+            continuation?.resume(with: result)
+            continuation = nil
+        }
+    }
+    var work: Task<Void, Never>?
+    var timer: Task<Void, Never>?
+    defer {
+        work?.cancel()
+        timer?.cancel()
+    }
+    return try await withCheckedThrowingContinuation { continuation in
+        outcome.withLock { $0 = continuation }
+        work = Task {
+            do { settle(.success(try await body())) } catch { settle(.failure(error)) }
+        }
+        timer = Task {
+            try? await Task.sleep(for: limit)
+            settle(.failure(TimeoutProblem(after: limit)))
+        }
+    }
+}
