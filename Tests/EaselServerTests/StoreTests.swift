@@ -21,6 +21,25 @@ import Testing
 
     static let noWebhook: WebhookRenderer = { _ in Data() }
 
+    /// A model's precision and recipe (LoRAs, tiny autoencoder, defaults) come back as stored.
+    @Test(arguments: StoreKind.available) func modelsKeepTheirPrecisionAndRecipe(_ kind: StoreKind) async throws {
+        let opened = try await kind.makeStore()
+        let recipe = ModelRecipe(
+            base: "sd15.safetensors", loras: [.init(name: "style.safetensors", path: "models/x-lora-1.safetensors", scale: 0.7)],
+            tinyAutoencoder: "models/x-tiny-autoencoder", tinyAutoencoderName: "taesd", scheduler: "lcm", steps: 4,
+            guidance: 1, width: 512, height: 768, nativeWidth: 512, nativeHeight: 512)
+        let model = ModelRecord(id: "m1", name: "sd15-lcm", workspaceId: nil, format: .singleFile, path: "models/m1.safetensors",
+                                linked: false, createdAt: Date(timeIntervalSince1970: 1_700_000_000), precision: .bfloat16,
+                                recipe: recipe)
+        try await opened.store.addModel(model)
+        let plain = ModelRecord(id: "m2", name: "plain", workspaceId: nil, format: .diffusers, path: "models/m2",
+                                linked: true, createdAt: Date(timeIntervalSince1970: 1_700_000_001))
+        try await opened.store.addModel(plain)
+        let reopened = try await opened.reopen()
+        #expect(try await reopened.model(id: "m1") == model)
+        #expect(try await reopened.model(id: "m2")?.recipe == ModelRecipe.none)
+    }
+
     @Test(arguments: StoreKind.available) func jobsSurviveReopenAndProcessingOnesAreRequeued(_ kind: StoreKind) async throws {
         let opened = try await kind.makeStore()
         var ids: [String] = []
