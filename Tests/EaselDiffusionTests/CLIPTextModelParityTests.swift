@@ -51,10 +51,7 @@ enum CLIPTextFixture {
 
     /// Expected output `<case>.<output>.f32` (little-endian float32) as a flat array.
     static func expected(_ name: String, _ output: String) throws -> [Float] {
-        let data = try Data(contentsOf: url("\(name).\(output).f32"))
-        return data.withUnsafeBytes { raw in
-            (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-        }
+        FixtureTensors.floats(try Data(contentsOf: url("\(name).\(output).f32")))
     }
 
     /// Max absolute difference over max absolute reference (the "1e-4 relative").

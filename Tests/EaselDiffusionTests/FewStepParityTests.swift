@@ -49,13 +49,7 @@ enum FewStepFixtures {
 
     /// A little-endian float32 file of the fixture folder, shaped `shape`.
     static func tensor(_ file: String, shape: [Int]) throws -> Tensor {
-        let data = try Data(contentsOf: try root.appendingPathComponent(file))
-        let count = shape.reduce(1, *)
-        try #require(data.count == count * 4, "\(file): \(data.count) bytes for shape \(shape)")
-        let scalars = data.withUnsafeBytes { raw in
-            (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-        }
-        return Tensor(shape: shape, scalars: scalars)
+        try FixtureTensors.load(try root.appendingPathComponent(file), shape: shape)
     }
 }
 
@@ -96,11 +90,7 @@ enum FewStepFixtures {
             var progress: [GenerationProgress] = []
             let result = try pipeline.generate(request, onStep: { progress.append($0) })
             #expect(progress.count == c.steps, "\(name) \(c.file): one UNet evaluation per step")
-            let expected = [UInt8](try Data(contentsOf: try FewStepFixtures.root.appendingPathComponent(c.file)))
-            let actual = result.images.flatMap(\.pixels)
-            #expect(actual.count == expected.count, "\(name) \(c.file): size")
-            guard actual.count == expected.count else { continue }
-            let worst = zip(actual, expected).map { abs(Int($0) - Int($1)) }.max() ?? 0
+            let worst = try FixtureImages.worstPixel(result.images, against: try FewStepFixtures.root.appendingPathComponent(c.file))
             #expect(worst <= 2, "\(name) \(c.scheduler) \(c.steps) steps: worst pixel differs by \(worst)/255")
             print("few-step parity \(name) \(result.scheduler) \(c.steps) steps guidance \(c.guidance) x\(c.count) "
                   + "\(c.width)x\(c.height) (\(c.file)): worst pixel \(worst)/255")

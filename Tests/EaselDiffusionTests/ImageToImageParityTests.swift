@@ -43,11 +43,7 @@ import Testing
             let run = try #require(progress.last)
             #expect(progress.map(\.step) == Array(1...run.totalSteps), "\(name) \(c.file): steps reported")
             #expect(c.scheduler == "pndm" || run.totalSteps == Int(Double(c.steps) * c.strength), "\(name) \(c.file)")
-            let expected = [UInt8](try Data(contentsOf: try Self.fixture(c.file)))
-            let actual = result.images.flatMap(\.pixels)
-            #expect(actual.count == expected.count, "\(name) \(c.file): size")
-            guard actual.count == expected.count else { continue }
-            let worst = zip(actual, expected).map { abs(Int($0) - Int($1)) }.max() ?? 0
+            let worst = try FixtureImages.worstPixel(result.images, against: try Self.fixture(c.file))
             #expect(worst <= 2, "\(name) \(c.scheduler) strength \(c.strength) x\(c.count): worst pixel \(worst)/255")
             print("img2img parity \(name) \(c.scheduler) strength \(c.strength) x\(c.count): worst pixel \(worst)/255")
         }

@@ -51,10 +51,7 @@ import Testing
     /// Worst pixel difference of the case's images from diffusers'.
     static func worstPixel(_ c: Case, model: StableDiffusionModel) throws -> Int {
         let result = try StableDiffusionPipeline(model: model).generate(request(c))
-        let expected = [UInt8](try Data(contentsOf: try root.appendingPathComponent(c.file)))
-        let actual = result.images.flatMap(\.pixels)
-        try #require(actual.count == expected.count, "\(c.file): size")
-        return zip(actual, expected).map { abs(Int($0) - Int($1)) }.max() ?? 0
+        return try FixtureImages.worstPixel(result.images, against: try root.appendingPathComponent(c.file))
     }
 
     @Test func imagesMatchDiffusers() throws {

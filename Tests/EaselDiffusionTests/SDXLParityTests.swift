@@ -28,13 +28,7 @@ import Testing
     }
 
     static func tensor(_ file: String, shape: [Int]) throws -> Tensor {
-        let data = try Data(contentsOf: try root.appendingPathComponent(file))
-        let count = shape.reduce(1, *)
-        try #require(data.count == count * 4, "\(file): \(data.count) bytes for shape \(shape)")
-        let scalars = data.withUnsafeBytes { raw in
-            (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-        }
-        return Tensor(shape: shape, scalars: scalars)
+        try FixtureTensors.load(try root.appendingPathComponent(file), shape: shape)
     }
 
     static func maxAbs(_ a: Tensor, _ b: Tensor) -> Float {
@@ -117,11 +111,7 @@ import Testing
                 width: c.width, height: c.height, seed: c.seed, guidanceScale: c.guidance, count: c.count,
                 scheduler: c.scheduler == "default" ? nil : c.scheduler)
             let result = try pipeline.generate(request)
-            let expected = [UInt8](try Data(contentsOf: try Self.root.appendingPathComponent(c.file)))
-            let actual = result.images.flatMap(\.pixels)
-            #expect(actual.count == expected.count, "\(c.file): size")
-            guard actual.count == expected.count else { continue }
-            let worst = zip(actual, expected).map { abs(Int($0) - Int($1)) }.max() ?? 0
+            let worst = try FixtureImages.worstPixel(result.images, against: try Self.root.appendingPathComponent(c.file))
             #expect(worst <= 2, "\(c.scheduler) \(c.steps) steps x\(c.count) \(c.width)x\(c.height): worst pixel \(worst)/255")
             print("SDXL parity \(result.scheduler) \(c.steps) steps guidance \(c.guidance) x\(c.count) \(c.width)x\(c.height) "
                   + "(\(c.file)): worst pixel \(worst)/255")
@@ -161,11 +151,9 @@ import Testing
                                         height: c.height, seed: c.seed, guidanceScale: c.guidance)
         let fused = try StableDiffusionPipeline(model: try StableDiffusionModel.load(from: folder, loras: [lora])).generate(request)
         let plain = try StableDiffusionPipeline(model: try StableDiffusionModel.load(from: folder)).generate(request)
-        let expected = [UInt8](try Data(contentsOf: try Self.root.appendingPathComponent(c.file)))
-        let actual = fused.images.flatMap(\.pixels)
-        let worst = zip(actual, expected).map { abs(Int($0) - Int($1)) }.max() ?? 255
-        #expect(actual.count == expected.count && worst <= 2, "SDXL + LoRA: worst pixel \(worst)/255")
-        #expect(plain.images.flatMap(\.pixels) != actual, "the LoRA changes the image")
+        let worst = try FixtureImages.worstPixel(fused.images, against: try Self.root.appendingPathComponent(c.file))
+        #expect(worst <= 2, "SDXL + LoRA: worst pixel \(worst)/255")
+        #expect(plain.images.map(\.pixels) != fused.images.map(\.pixels), "the LoRA changes the image")
         print("SDXL LoRA parity: worst pixel \(worst)/255")
         // The same LoRA on SD 1.x: its second-text-encoder layers have nowhere to go.
         #expect {

@@ -43,9 +43,7 @@ private struct SchedulerFixture: Decodable {
 /// Float32 little-endian base64, as the fixture scripts write tensors.
 private func decodeFloat32Base64(_ text: String) -> [Float] {
     guard let data = Data(base64Encoded: text) else { return [] }
-    return data.withUnsafeBytes { raw in
-        (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-    }
+    return FixtureTensors.floats(data)
 }
 
 /// max |a − b| / max |b|: the relative error the parity tests bound.

@@ -19,13 +19,7 @@ import Testing
     static let namings = ["diffusers", "original/taesd_decoder.safetensors"]
 
     static func tensor(_ file: String, shape: [Int]) throws -> Tensor {
-        let data = try Data(contentsOf: try root.appendingPathComponent(file))
-        let count = shape.reduce(1, *)
-        try #require(data.count == count * 4, "\(file): \(data.count) bytes for shape \(shape)")
-        let scalars = data.withUnsafeBytes { raw in
-            (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-        }
-        return Tensor(shape: shape, scalars: scalars)
+        try FixtureTensors.load(try root.appendingPathComponent(file), shape: shape)
     }
 
     @Test(arguments: namings)
@@ -62,10 +56,7 @@ import Testing
         let request = GenerationRequest(prompt: c.prompt, negativePrompt: c.negative, steps: c.steps, width: c.width,
                                         height: c.height, seed: c.seed, guidanceScale: c.guidance, count: c.count,
                                         scheduler: c.scheduler)
-        let actual = try pipeline.generate(request).images.flatMap(\.pixels)
-        let expected = [UInt8](try Data(contentsOf: try Self.root.appendingPathComponent(c.file)))
-        #expect(actual.count == expected.count)
-        let worst = zip(actual, expected).map { abs(Int($0) - Int($1)) }.max() ?? 255
+        let worst = try FixtureImages.worstPixel(try pipeline.generate(request).images, against: try Self.root.appendingPathComponent(c.file))
         print("tiny autoencoder pipeline parity (\(naming)): worst pixel \(worst)/255")
         #expect(worst <= 2, "\(naming): worst pixel \(worst)/255")
     }
@@ -87,10 +78,8 @@ import Testing
         let request = GenerationRequest(prompt: c.prompt, negativePrompt: c.negative, steps: c.steps, width: c.width,
                                         height: c.height, seed: c.seed, guidanceScale: c.guidance, count: c.count,
                                         scheduler: c.scheduler, initImage: initImage)
-        let actual = try StableDiffusionPipeline(model: model, tinyAutoencoder: tiny).generate(request).images.flatMap(\.pixels)
-        let expected = [UInt8](try Data(contentsOf: try Self.root.appendingPathComponent(c.file)))
-        #expect(actual.count == expected.count)
-        let worst = zip(actual, expected).map { abs(Int($0) - Int($1)) }.max() ?? 255
+        let images = try StableDiffusionPipeline(model: model, tinyAutoencoder: tiny).generate(request).images
+        let worst = try FixtureImages.worstPixel(images, against: try Self.root.appendingPathComponent(c.file))
         print("tiny autoencoder image-to-image parity (\(naming)): worst pixel \(worst)/255")
         #expect(worst <= 2, "\(naming): worst pixel \(worst)/255")
 

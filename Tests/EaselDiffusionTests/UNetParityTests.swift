@@ -21,13 +21,7 @@ enum UNetVAEFixtures {
 
     /// A little-endian float32 file of `Fixtures/pipeline/`, shaped `shape`.
     static func tensor(_ file: String, shape: [Int]) throws -> Tensor {
-        let data = try Data(contentsOf: try root.appendingPathComponent("pipeline/\(file)"))
-        let count = shape.reduce(1, *)
-        try #require(data.count == count * 4, "\(file): \(data.count) bytes for shape \(shape)")
-        let scalars = data.withUnsafeBytes { raw in
-            (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-        }
-        return Tensor(shape: shape, scalars: scalars)
+        try FixtureTensors.load(try root.appendingPathComponent("pipeline/\(file)"), shape: shape)
     }
 
     /// Input `name` of the components fixture of `model`, with the shape its JSON records.
