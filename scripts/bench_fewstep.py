@@ -139,12 +139,17 @@ def stages(out):
     return {"load": float(m[1]), "text": float(m[2]), "steps": float(m[4]), "decode": float(m[6])} if m else {}
 
 
-def bench(root, binary, reps):
+CASES = (("turbo", 1), ("turbo-bf16", 1), ("lcm", 4))
+
+
+def bench(root, binary, reps, cases, previews):
     import torch
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')} "
           f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', 'unset')}")
-    for case, steps in (("turbo", 1), ("turbo-bf16", 1), ("lcm", 4)):
+    for case, steps in CASES:
+        if case not in cases:
+            continue
         walls = {"easel": [], "diffusers": []}
         detail = {"easel": [], "diffusers": []}
         for _ in range(reps):
@@ -160,6 +165,8 @@ def bench(root, binary, reps):
               f"(walls easel {[round(w, 2) for w in walls['easel']]}, diffusers {[round(w, 2) for w in walls['diffusers']]})")
         print(f"  easel stages: {detail['easel'][len(detail['easel']) // 2]}")
         print(f"  diffusers: {detail['diffusers'][len(detail['diffusers']) // 2]}")
+    if not previews:
+        return
     plain, previewed = [], []
     for _ in range(reps):
         plain.append(stages(run(easel_cmd(binary, root, "turbo", 4))[1])["steps"])
@@ -177,13 +184,15 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--case", choices=["turbo", "lcm"])
     ap.add_argument("--steps", type=int, default=1)
+    ap.add_argument("--cases", nargs="+", default=[c for c, _ in CASES], help="bench only these cases")
+    ap.add_argument("--no-previews", action="store_true", help="skip the preview-overhead measurement")
     a = ap.parse_args()
     if a.what == "make":
         make(a.root)
     elif a.what == "torch-run":
         torch_run(a.root, a.case, a.steps)
     else:
-        bench(a.root, os.path.abspath(a.binary), a.reps)
+        bench(a.root, os.path.abspath(a.binary), a.reps, a.cases, not a.no_previews)
 
 
 if __name__ == "__main__":

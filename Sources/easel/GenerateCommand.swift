@@ -108,7 +108,9 @@ struct GenerateCommand: ParsableCommand {
         }
         let tiny: AutoencoderTiny?
         do {
-            tiny = try tinyAutoencoder.map { try AutoencoderTiny.load(from: URL(fileURLWithPath: $0)) }
+            tiny = try tinyAutoencoder.map {
+                try AutoencoderTiny.load(from: URL(fileURLWithPath: $0), precision: Precision(name: precision) ?? .float32)
+            }
         } catch {
             printError("error: cannot load --tiny-autoencoder \(tinyAutoencoder ?? ""): \(error)")
             throw ExitCode(1)

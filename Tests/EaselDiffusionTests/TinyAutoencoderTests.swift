@@ -61,6 +61,27 @@ import Testing
         #expect(worst <= 2, "\(naming): worst pixel \(worst)/255")
     }
 
+    /// Under bf16 (the model's precision), the tiny autoencoder's convolutions keep bfloat16
+    /// weights too; its pictures stay within the bf16 bar (35 dB PSNR) of diffusers' float32.
+    @Test(arguments: namings)
+    func bfloat16DecodingStaysWithinTheBar(naming: String) throws {
+        struct Case: Decodable {
+            var scheduler: String, steps: Int, guidance: Double, count: Int, seed: UInt64
+            var prompt: String, negative: String, width: Int, height: Int, file: String
+        }
+        let c = try JSONDecoder().decode(Case.self, from: Data(contentsOf: try Self.root.appendingPathComponent("case.json")))
+        let model = try StableDiffusionModel.load(from: try TinyModels.folder("tiny-sd1"), precision: .bfloat16)
+        let tiny = try AutoencoderTiny.load(from: try Self.root.appendingPathComponent(naming), precision: .bfloat16)
+        let request = GenerationRequest(prompt: c.prompt, negativePrompt: c.negative, steps: c.steps, width: c.width,
+                                        height: c.height, seed: c.seed, guidanceScale: c.guidance, count: c.count,
+                                        scheduler: c.scheduler)
+        let actual = try StableDiffusionPipeline(model: model, tinyAutoencoder: tiny).generate(request).images.flatMap(\.pixels)
+        let expected = [UInt8](try Data(contentsOf: try Self.root.appendingPathComponent(c.file)))
+        let db = BFloat16ParityTests.psnr(actual, expected)
+        print("tiny autoencoder bf16 (\(naming)): PSNR \(String(format: "%.1f", db)) dB against diffusers float32")
+        #expect(db >= 35, "\(naming): PSNR \(db) dB")
+    }
+
     /// Image to image encodes with the tiny autoencoder too (its latents as they are, nothing
     /// drawn), as StableDiffusionImg2ImgPipeline with it as `vae`; without its encoder file
     /// the request is refused.

@@ -55,35 +55,38 @@ public struct AutoencoderTiny: Sendable {
 
     /// Loads from `url`: a diffusers folder (with `config.json`), a folder holding
     /// madebyollin's `*_decoder.safetensors` (and `*_encoder.safetensors`), or such a
-    /// decoder file itself (its encoder is taken from beside it when present).
-    public static func load(from url: URL) throws -> AutoencoderTiny {
+    /// decoder file itself (its encoder is taken from beside it when present). `precision`
+    /// is the element type its convolutions' weights are kept and multiplied in, as the
+    /// model's (`Precision`).
+    public static func load(from url: URL, precision: Precision = .float32) throws -> AutoencoderTiny {
+        let matrixType = precision.matrixType
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw CheckpointError.missingFile(path: url.path, what: "tiny autoencoder")
         }
         if isDirectory.boolValue {
             if FileManager.default.fileExists(atPath: url.appendingPathComponent("config.json").path) {
-                return try loadDiffusersFolder(url)
+                return try loadDiffusersFolder(url, matrixType: matrixType)
             }
             let files = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
             guard let decoder = files.sorted().first(where: { $0.hasSuffix("_decoder.safetensors") }) else {
                 throw CheckpointError.missingFile(
                     path: url.path, what: "tiny autoencoder (a diffusers config.json, or madebyollin's taesd_decoder.safetensors)")
             }
-            return try loadOriginal(decoder: url.appendingPathComponent(decoder))
+            return try loadOriginal(decoder: url.appendingPathComponent(decoder), matrixType: matrixType)
         }
         guard url.lastPathComponent.hasSuffix("_decoder.safetensors") else {
             throw CheckpointError.missingFile(
                 path: url.path, what: "tiny autoencoder decoder (a file named like taesd_decoder.safetensors, or a folder)")
         }
-        return try loadOriginal(decoder: url)
+        return try loadOriginal(decoder: url, matrixType: matrixType)
     }
 
     /// A diffusers `AutoencoderTiny` folder, encoder and decoder, strictly.
-    static func loadDiffusersFolder(_ url: URL) throws -> AutoencoderTiny {
+    static func loadDiffusersFolder(_ url: URL, matrixType: ElementType = .float32) throws -> AutoencoderTiny {
         let component = DiffusersComponent(name: "tiny autoencoder", directory: url)
         let config = try component.config(AutoencoderTinyConfig.self)
-        let weights = try component.weights()
+        let weights = try component.weights(matrixType: matrixType)
         let model = try AutoencoderTiny(config: config, encoder: weights.scoped("encoder."),
                                         decoder: weights.scoped("decoder."), location: url.path)
         try weights.checkAllConsumed()
@@ -92,15 +95,16 @@ public struct AutoencoderTiny: Sendable {
 
     /// madebyollin's `*_decoder.safetensors`, and the `*_encoder.safetensors` beside it
     /// when there is one.
-    static func loadOriginal(decoder url: URL) throws -> AutoencoderTiny {
+    static func loadOriginal(decoder url: URL, matrixType: ElementType = .float32) throws -> AutoencoderTiny {
         let decoderFile = try SafetensorsFile(url: url)
         // The original decoder starts with a weightless Clamp: diffusers' index = original - 1.
-        let decoderWeights = StrictWeights(try OriginalTinyLayout.renamed(decoderFile, shift: -1))
+        let decoderWeights = StrictWeights(try OriginalTinyLayout.renamed(decoderFile, shift: -1), matrixType: matrixType)
         let encoderURL = url.deletingLastPathComponent().appendingPathComponent(
             url.lastPathComponent.replacingOccurrences(of: "_decoder.safetensors", with: "_encoder.safetensors"))
         var encoderWeights: StrictWeights?
         if FileManager.default.fileExists(atPath: encoderURL.path) {
-            encoderWeights = StrictWeights(try OriginalTinyLayout.renamed(try SafetensorsFile(url: encoderURL), shift: 0))
+            encoderWeights = StrictWeights(try OriginalTinyLayout.renamed(try SafetensorsFile(url: encoderURL), shift: 0),
+                                           matrixType: matrixType)
         }
         let config = try OriginalTinyLayout.config(decoder: decoderWeights, encoder: encoderWeights)
         let model = try AutoencoderTiny(config: config, encoder: encoderWeights, decoder: decoderWeights,

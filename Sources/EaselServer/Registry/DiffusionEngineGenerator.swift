@@ -56,7 +56,8 @@ struct EnginePipelineLoader: ModelLoader {
                 // With the VAE's encoder: any job may start from an init image.
                 let loaded = try StableDiffusionModel.load(from: location, configFolder: configFolder, withEncoder: true,
                                                            precision: precision, loras: loras)
-                return StableDiffusionPipeline(model: loaded, tinyAutoencoder: try tinyAutoencoder.map(AutoencoderTiny.load(from:)))
+                return StableDiffusionPipeline(
+                    model: loaded, tinyAutoencoder: try tinyAutoencoder.map { try AutoencoderTiny.load(from: $0, precision: precision) })
             }
             return EnginePipeline(pipeline: pipeline)
         } catch {
