@@ -2,6 +2,7 @@ import EaselDiffusion
 import Foundation
 import Logging
 import NIOSSL
+import NIOCore
 import PostgresNIO
 
 /// The shared store: one PostgreSQL database that any number of API and worker processes,
@@ -226,6 +227,9 @@ public struct StoreConnectionError: Error, CustomStringConvertible {
             // network's, says what was wrong.
             if let message = error.serverInfo?[.message] {
                 detail = message
+            } else if case let .connectTimeout(amount)? = error.underlying as? ChannelError {
+                // The connection's own timeout may fire before ours: the same words either way.
+                detail = "no answer within \(Duration.nanoseconds(amount.nanoseconds)) (is the server running and the address right?)"
             } else if let cause = error.underlying {
                 let text = "\(cause)"
                 detail = text.contains("Connection refused") ? "connection refused (is PostgreSQL listening there?)" : text
