@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
-"""Easel beside diffusers on the full-size SD 1.5 architecture (random weights), in one run.
+"""Easel beside diffusers on the full-size SD 1.5 (or SDXL base) architecture (random weights), in one run.
 
-    python3 scripts/bench_compare.py --binary .build/release/easel [--model DIR] [--size 256 512]
-        [--steps 2] [--reps 3] [--variants easel-fp32 torch-fp32 easel-bf16 torch-bf16]
+    python3 scripts/bench_compare.py --binary .build/release/easel [--arch sd15|sdxl] [--model DIR]
+        [--size 256 512] [--steps 2] [--reps 3] [--variants easel-fp32 torch-fp32 easel-bf16 torch-bf16]
 
-The model folder (default ~/.cache/easel-bench/sd15, outside the repo) is made once by
-`bench_sd15.py make`. Each repetition runs every variant once, alternating, each as a fresh
-process: `easel generate --precision P` (it prints its per-stage times) and
-`bench_sd15.py torch --dtype D`. Reported per stage: the median over repetitions, the ratio
-to diffusers float32 (and bf16 to diffusers bf16), achieved GFLOP/s (FLOPs counted by
-PyTorch's FlopCounterMode on the same architecture), and each process's peak RSS.
+The model folder (default ~/.cache/easel-bench/<arch>, outside the repo) is made once by
+`bench_sd15.py make` (`bench_sdxl.py make`). Each repetition runs every variant once,
+alternating, each as a fresh process: `easel generate --precision P` (it prints its
+per-stage times) and `bench_<arch>.py torch --dtype D`. SD 1.5 runs PNDM, SDXL its own Euler.
+Reported per stage: the median over repetitions, the ratio to diffusers float32 (and bf16 to
+diffusers bf16), achieved GFLOP/s (FLOPs counted by PyTorch's FlopCounterMode on the same
+architecture), and each process's peak RSS.
 Needs torch and diffusers; run it on a quiet machine and say what else was running.
 """
 import argparse
@@ -35,10 +36,11 @@ def run(cmd):
     return out, usage.ru_maxrss / 1024 / 1024, time.perf_counter() - t
 
 
-def easel(binary, model, size, steps, precision):
+def easel(binary, model, size, steps, precision, arch):
     out, rss, wall = run([binary, "generate", "--model", model, "--prompt", "a photo of an astronaut riding a horse on mars",
                           "--negative-prompt", "asymmetric, watermarks", "--steps", str(steps), "--guidance", "7",
-                          "--width", str(size), "--height", str(size), "--seed", "4523184", "--scheduler", "pndm",
+                          "--width", str(size), "--height", str(size), "--seed", "4523184",
+                          *(["--scheduler", "pndm"] if arch == "sd15" else []),
                           "--precision", precision, "-o", f"/tmp/bench-compare-{precision}.png"])
     m = re.search(r"load ([\d.]+)s · text encoder ([\d.]+)s · (\d+) steps ([\d.]+)s \(([\d.]+)s/step\) · VAE decode ([\d.]+)s", out)
     if not m:
@@ -46,16 +48,20 @@ def easel(binary, model, size, steps, precision):
     return {"text": float(m[2]), "step": float(m[5]), "decode": float(m[6]), "rss": rss, "wall": wall}
 
 
-def torch_side(model, size, steps, dtype):
-    out, rss, wall = run([sys.executable, os.path.join(HERE, "bench_sd15.py"), "torch", model, "--steps", str(steps),
+def torch_side(model, size, steps, dtype, arch):
+    out, rss, wall = run([sys.executable, os.path.join(HERE, f"bench_{arch}.py"), "torch", model, "--steps", str(steps),
                           "--size", str(size), "--dtype", dtype])
     j = json.loads(out.strip().splitlines()[-1])
     return {"text": j["text_encoder_s"], "step": j["unet_step_with_guidance_s"], "decode": j["vae_decode_s"],
             "rss": rss, "wall": wall}
 
 
-def flops(size):
+def flops(size, arch):
     """FLOPs of one guided UNet step (batch 2), one VAE decode and the text encoder (2 prompts)."""
+    if arch == "sdxl":
+        sys.path.insert(0, HERE)
+        from bench_sdxl import flops as sdxl_flops
+        return sdxl_flops(size)
     import torch
     from torch.utils.flop_counter import FlopCounterMode
     sys.path.insert(0, HERE)
@@ -96,29 +102,34 @@ def matmul_peaks():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
-    ap.add_argument("--model", default=os.path.expanduser("~/.cache/easel-bench/sd15"))
+    ap.add_argument("--arch", default="sd15", choices=["sd15", "sdxl"])
+    ap.add_argument("--model")
     ap.add_argument("--size", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--variants", nargs="+", default=["easel-fp32", "torch-fp32", "easel-bf16", "torch-bf16"])
     a = ap.parse_args()
+    a.model = a.model or os.path.expanduser(f"~/.cache/easel-bench/{a.arch}")
     if not os.path.exists(os.path.join(a.model, "model_index.json")):
-        subprocess.run([sys.executable, os.path.join(HERE, "bench_sd15.py"), "make", a.model], check=True)
+        subprocess.run([sys.executable, os.path.join(HERE, f"bench_{a.arch}.py"), "make", a.model], check=True)
     env = {k: os.environ.get(k, "(unset)") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "EASEL_CPU")}
     print(f"cores {os.cpu_count()}, environment {env}")
     print("PyTorch mm peak GFLOP/s (n=4096): " + ", ".join(f"{k} {v:.0f}" for k, v in matmul_peaks().items()))
     for size in a.size:
-        f = flops(size)
+        f = flops(size, a.arch)
         results = {v: [] for v in a.variants}
         for rep in range(a.reps):
             for v in a.variants:
                 side, precision = v.split("-")
                 if side == "easel":
-                    results[v].append(easel(a.binary, a.model, size, a.steps, precision))
+                    results[v].append(easel(a.binary, a.model, size, a.steps, precision, a.arch))
                 else:
-                    results[v].append(torch_side(a.model, size, a.steps, {"fp32": "float32", "bf16": "bfloat16"}[precision]))
+                    results[v].append(torch_side(a.model, size, a.steps, {"fp32": "float32", "bf16": "bfloat16"}[precision],
+                                                 a.arch))
         med = {v: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for v, rs in results.items()}
-        print(f"\n{size}x{size}, PNDM {a.steps} steps, guidance 7, median of {a.reps} (seconds; ratio = reference / Easel)")
+        scheduler = "PNDM" if a.arch == "sd15" else "Euler"
+        print(f"\n{a.arch} {size}x{size}, {scheduler} {a.steps} steps, guidance 7, median of {a.reps} "
+              "(seconds; ratio = reference / Easel)")
         print(f"{'stage':<26}" + "".join(f"{v:>14}" for v in a.variants) + f"{'GFLOP':>10}")
         for stage, label in [("text", "text encoder"), ("step", "UNet step with guidance"), ("decode", "VAE decode"),
                              ("wall", "whole process")]:

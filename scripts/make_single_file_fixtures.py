@@ -102,6 +102,9 @@ def unet_to_ldm(sd, config):
         parts = name.split(".")
         if parts[0] == "time_embedding":
             put(name.replace("time_embedding.linear_1", "time_embed.0").replace("time_embedding.linear_2", "time_embed.2"), t)
+        elif parts[0] == "add_embedding":
+            # SDXL's `text_time` added embedding is SGM's `label_emb.0` (Linear, SiLU, Linear).
+            put(name.replace("add_embedding.linear_1", "label_emb.0.0").replace("add_embedding.linear_2", "label_emb.0.2"), t)
         elif parts[0] == "conv_in":
             put("input_blocks.0.0." + parts[1], t)
         elif parts[0] == "conv_norm_out":
@@ -205,22 +208,28 @@ def strip_text_model(sd):
     return {k[len("text_model."):] if k.startswith("text_model.") else k: v for k, v in sd.items()}
 
 
-def clip_to_ldm(sd):
-    """SD 1.x: transformers' CLIPTextModel names under `cond_stage_model.transformer.text_model.`."""
-    out = {CLIP_PREFIX + k: v for k, v in strip_text_model(sd).items()}
-    n_pos = out[CLIP_PREFIX + "embeddings.position_embedding.weight"].shape[0]
-    out[CLIP_PREFIX + "embeddings.position_ids"] = torch.arange(n_pos, dtype=torch.int64)[None]
+def clip_to_ldm(sd, prefix=CLIP_PREFIX):
+    """SD 1.x: transformers' CLIPTextModel names under `cond_stage_model.transformer.text_model.`
+    (SDXL's first encoder: under `conditioner.embedders.0.transformer.text_model.`)."""
+    out = {prefix + k: v for k, v in strip_text_model(sd).items()}
+    n_pos = out[prefix + "embeddings.position_embedding.weight"].shape[0]
+    out[prefix + "embeddings.position_ids"] = torch.arange(n_pos, dtype=torch.int64)[None]
     return out
 
 
-def openclip_to_ldm(sd, config, dtype, generator, meta=False):
+def openclip_to_ldm(sd, config, dtype, generator, meta=False, prefix=OPEN_CLIP_PREFIX, sdxl=False):
     """SD 2.x: CLIPTextModel names -> OpenCLIP `TextTransformer` names under `cond_stage_model.model.`.
 
     Adds what real SD 2.x files carry and CLIPTextModel does not use: one more resblock than
     `num_hidden_layers` (SD 2.x runs OpenCLIP's penultimate layer), `text_projection` and
     `logit_scale`.
+
+    SDXL's second encoder (`sdxl=True`, under `conditioner.embedders.1.model.`) is a
+    CLIPTextModelWithProjection that uses every layer: no extra layer, and OpenCLIP's
+    `text_projection` [width, projection_dim] is the model's `text_projection.weight` transposed.
     """
     sd = strip_text_model(sd)
+    projection = sd.pop("text_projection.weight", None)
     layers = config["num_hidden_layers"]
     width = config["hidden_size"]
     out = {}
@@ -231,12 +240,12 @@ def openclip_to_ldm(sd, config, dtype, generator, meta=False):
                  "self_attn.out_proj": "attn.out_proj"}
     for name, t in sd.items():
         if name in simple:
-            out[OPEN_CLIP_PREFIX + simple[name]] = t
+            out[prefix + simple[name]] = t
             continue
         parts = name.split(".")
         assert parts[:2] == ["encoder", "layers"], name
         i, layer, param = int(parts[2]), ".".join(parts[3:-1]), parts[-1]
-        block = f"{OPEN_CLIP_PREFIX}transformer.resblocks.{i}."
+        block = f"{prefix}transformer.resblocks.{i}."
         if layer in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"):
             if layer != "self_attn.q_proj":
                 continue  # fused once, below, from all three
@@ -249,14 +258,18 @@ def openclip_to_ldm(sd, config, dtype, generator, meta=False):
             return torch.empty(shape, dtype=dtype, device="meta")
         return (torch.randn(shape, generator=generator) * 0.02).to(dtype)
 
+    if sdxl:
+        out[prefix + "text_projection"] = projection.t().contiguous()
+        out[prefix + "logit_scale"] = torch.tensor(4.6052, dtype=dtype)
+        return out
     # The last OpenCLIP layer, unused by SD 2.x: same shapes as the others, random values.
-    template = f"{OPEN_CLIP_PREFIX}transformer.resblocks.0."
-    last = f"{OPEN_CLIP_PREFIX}transformer.resblocks.{layers}."
+    template = f"{prefix}transformer.resblocks.0."
+    last = f"{prefix}transformer.resblocks.{layers}."
     for key in [k for k in out if k.startswith(template)]:
         out[last + key[len(template):]] = random(out[key].shape)
     # OpenCLIP's projection is [width, embed_dim] (x @ text_projection); SD 2.x: [1024, 1024].
-    out[OPEN_CLIP_PREFIX + "text_projection"] = random((width, width))
-    out[OPEN_CLIP_PREFIX + "logit_scale"] = torch.tensor(4.6052, dtype=dtype)
+    out[prefix + "text_projection"] = random((width, width))
+    out[prefix + "logit_scale"] = torch.tensor(4.6052, dtype=dtype)
     return out
 
 
@@ -399,42 +412,110 @@ def shapes(sd):
     return {k: list(v.shape) for k, v in sorted(sd.items())}
 
 
+def published_sdxl_configs():
+    """stabilityai/stable-diffusion-xl-base-1.0's component configs (mirrored in
+    SingleFileBuiltInConfigs.swift)."""
+    unet = {"_class_name": "UNet2DConditionModel", "act_fn": "silu", "addition_embed_type": "text_time",
+            "addition_embed_type_num_heads": 64, "addition_time_embed_dim": 256, "attention_head_dim": [5, 10, 20],
+            "block_out_channels": [320, 640, 1280], "center_input_sample": False, "class_embed_type": None,
+            "class_embeddings_concat": False, "conv_in_kernel": 3, "conv_out_kernel": 3,
+            "cross_attention_dim": 2048, "cross_attention_norm": None,
+            "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+            "downsample_padding": 1, "dual_cross_attention": False, "encoder_hid_dim": None,
+            "encoder_hid_dim_type": None, "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 4,
+            "layers_per_block": 2, "mid_block_only_cross_attention": None, "mid_block_scale_factor": 1,
+            "mid_block_type": "UNetMidBlock2DCrossAttn", "norm_eps": 1e-05, "norm_num_groups": 32,
+            "num_attention_heads": None, "num_class_embeds": None, "only_cross_attention": False, "out_channels": 4,
+            "projection_class_embeddings_input_dim": 2816, "resnet_out_scale_factor": 1.0,
+            "resnet_skip_time_act": False, "resnet_time_scale_shift": "default", "sample_size": 128,
+            "time_cond_proj_dim": None, "time_embedding_act_fn": None, "time_embedding_dim": None,
+            "time_embedding_type": "positional", "timestep_post_act": None, "transformer_layers_per_block": [1, 2, 10],
+            "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"], "upcast_attention": None,
+            "use_linear_projection": True}
+    vae = {"_class_name": "AutoencoderKL", "act_fn": "silu", "block_out_channels": [128, 256, 512, 512],
+           "down_block_types": ["DownEncoderBlock2D"] * 4, "force_upcast": True, "in_channels": 3,
+           "latent_channels": 4, "layers_per_block": 2, "norm_num_groups": 32, "out_channels": 3,
+           "sample_size": 1024, "scaling_factor": 0.13025, "up_block_types": ["UpDecoderBlock2D"] * 4}
+    text = {"architectures": ["CLIPTextModel"], "attention_dropout": 0.0, "bos_token_id": 0, "dropout": 0.0,
+            "eos_token_id": 2, "hidden_act": "quick_gelu", "hidden_size": 768, "initializer_factor": 1.0,
+            "initializer_range": 0.02, "intermediate_size": 3072, "layer_norm_eps": 1e-05,
+            "max_position_embeddings": 77, "model_type": "clip_text_model", "num_attention_heads": 12,
+            "num_hidden_layers": 12, "pad_token_id": 1, "projection_dim": 768, "vocab_size": 49408}
+    text2 = {"architectures": ["CLIPTextModelWithProjection"], "attention_dropout": 0.0, "bos_token_id": 0,
+             "dropout": 0.0, "eos_token_id": 2, "hidden_act": "gelu", "hidden_size": 1280, "initializer_factor": 1.0,
+             "initializer_range": 0.02, "intermediate_size": 5120, "layer_norm_eps": 1e-05,
+             "max_position_embeddings": 77, "model_type": "clip_text_model", "num_attention_heads": 20,
+             "num_hidden_layers": 32, "pad_token_id": 1, "projection_dim": 1280, "vocab_size": 49408}
+    scheduler = {"_class_name": "EulerDiscreteScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear",
+                 "beta_start": 0.00085, "clip_sample": False, "interpolation_type": "linear",
+                 "num_train_timesteps": 1000, "prediction_type": "epsilon", "sample_max_value": 1.0,
+                 "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading",
+                 "trained_betas": None, "use_karras_sigmas": False}
+    return {"unet": unet, "vae": vae, "text_encoder": text, "text_encoder_2": text2, "scheduler": scheduler}
+
+
+# SDXL's (SGM's) text-encoder prefixes: CLIP ViT-L, then OpenCLIP bigG.
+SDXL_CLIP_PREFIX = "conditioner.embedders.0.transformer.text_model."
+SDXL_OPEN_CLIP_PREFIX = "conditioner.embedders.1.model."
+
+
+def sdxl_to_ldm(unet, vae, text, text2, configs, dtype=torch.float16, meta=False):
+    """A diffusers SDXL's state dicts -> one file in SGM's layout (sd_xl_base_1.0.safetensors)."""
+    ldm = {}
+    ldm.update(unet_to_ldm(unet, configs["unet"]))
+    ldm.update(vae_to_ldm(vae, configs["vae"]))
+    ldm.update(clip_to_ldm(text, prefix=SDXL_CLIP_PREFIX))
+    ldm.update(openclip_to_ldm(text2, configs["text_encoder_2"], dtype, None, meta=meta,
+                               prefix=SDXL_OPEN_CLIP_PREFIX, sdxl=True))
+    return ldm
+
+
 def write_layout(family):
     """Names and shapes of a full-size single file and of the diffusers components it maps to."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.loaders import single_file_utils as sfu
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    configs = published_configs(family)
+    configs = published_sdxl_configs() if family == "sdxl" else published_configs(family)
     with torch.device("meta"):
         unet = UNet2DConditionModel.from_config(configs["unet"]).state_dict()
         vae = AutoencoderKL.from_config(configs["vae"]).state_dict()
         text_model = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))
+        text2_model = (CLIPTextModelWithProjection(CLIPTextConfig(**configs["text_encoder_2"]))
+                       if family == "sdxl" else None)
     text = text_model.state_dict()
+    own = {"unet": unet, "vae": vae, "text_encoder": strip_text_model(text)}
 
-    ldm = {}
-    ldm.update(unet_to_ldm(unet, configs["unet"]))
-    ldm.update(vae_to_ldm(vae, configs["vae"]))
-    if family == "sd1":
-        ldm.update(clip_to_ldm(text))
+    if family == "sdxl":
+        own["text_encoder_2"] = strip_text_model(text2_model.state_dict())
+        ldm = sdxl_to_ldm(unet, vae, text, text2_model.state_dict(), configs, meta=True)
     else:
-        ldm.update(openclip_to_ldm(text, configs["text_encoder"], torch.float16, None, meta=True))
-    ldm.update(schedule_buffers(configs["scheduler"]))
-    ldm.update(ema_extras(ldm))
+        ldm = {}
+        ldm.update(unet_to_ldm(unet, configs["unet"]))
+        ldm.update(vae_to_ldm(vae, configs["vae"]))
+        if family == "sd1":
+            ldm.update(clip_to_ldm(text))
+        else:
+            ldm.update(openclip_to_ldm(text, configs["text_encoder"], torch.float16, None, meta=True))
+        ldm.update(schedule_buffers(configs["scheduler"]))
+        ldm.update(ema_extras(ldm))
 
     # diffusers' forward converters, from the LDM names, must give the models' own names.
     converted = {
         "unet": sfu.convert_ldm_unet_checkpoint(ldm, configs["unet"]),
         "vae": sfu.convert_ldm_vae_checkpoint(ldm, configs["vae"]),
     }
-    if family == "sd1":
+    if family == "sd1" or family == "sdxl":
         converted["text_encoder"] = sfu.convert_ldm_clip_checkpoint(ldm)
     else:
         converted["text_encoder"] = sfu.convert_open_clip_checkpoint(text_model, ldm)
+    if family == "sdxl":
+        converted["text_encoder_2"] = strip_text_model(
+            sfu.convert_open_clip_checkpoint(text2_model, ldm, prefix=SDXL_OPEN_CLIP_PREFIX))
     converted["text_encoder"] = strip_text_model(converted["text_encoder"])
     converted["text_encoder"].pop("embeddings.position_ids", None)
-    for component, own in (("unet", unet), ("vae", vae), ("text_encoder", text)):
-        assert shapes(converted[component]) == shapes(own), (family, component)
+    for component, state in own.items():
+        assert shapes(converted[component]) == shapes(state), (family, component)
 
     dtype_names = {torch.float16: "F16", torch.float32: "F32", torch.int64: "I64", torch.int32: "I32"}
     layout = {
@@ -453,8 +534,10 @@ def write_layout(family):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    for family in ("sd1", "sd2"):
+    for family in ("sd1", "sd2", "sdxl"):
         write_layout(family)
+    if "--layouts-only" in sys.argv:
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("tiny-sd1", "tiny-sd2"):
             tensors, folder_count = build_single_file(name)

@@ -52,7 +52,23 @@ import Testing
     @Test func theLinearProjectionMapsSDLatentsToColours() {
         // One latent pixel with only channel 0 set to 1: (0.3512, 0.2297, 0.3227) in [-1, 1].
         let latents = Tensor(shape: [1, 4, 1, 1], scalars: [1, 0, 0, 0])
-        let image = LatentPreviewer.project(latents)
+        let image = LatentPreviewer.project(latents, palette: .sd)
         #expect(image.pixels == [172, 157, 169])
+    }
+
+    @Test func sdxlLatentsHaveTheirOwnColours() throws {
+        // Channel 0 at 1 under SDXL's factors and bias: (0.3651 + 0.1084, 0.4232 - 0.0175, 0.4341 - 0.0011).
+        let latents = Tensor(shape: [1, 4, 1, 1], scalars: [1, 0, 0, 0])
+        #expect(LatentPreviewer.project(latents, palette: .sdxl).pixels == [188, 179, 183])
+        // The pipeline picks the palette from the model: an SDXL model's previews use SDXL's.
+        let model = try StableDiffusionModel.load(from: try SDXLParityTests.model())
+        #expect(LatentPreviewer.Palette.of(model) == .sdxl)
+        #expect(LatentPreviewer.Palette.of(try StableDiffusionModel.load(from: try TinyModels.folder("tiny-sd1"))) == .sd)
+        let collected = Collected()
+        let request = GenerationRequest(prompt: "a kite", steps: 4, width: 64, height: 64, seed: 3, guidanceScale: 5)
+        _ = try StableDiffusionPipeline(model: model).generate(
+            request, previews: PreviewOptions(every: 1, deliver: collected.add))
+        #expect(collected.previews.map(\.step) == [1, 2, 3])
+        #expect(collected.previews.allSatisfy { ($0.image.width, $0.image.height) == (8, 8) })
     }
 }

@@ -41,7 +41,8 @@ import Testing
     func mapsEveryTensorOfTheFolderBitwise(model: String, variant: Variant) throws {
         let scratch = try SingleFileScratch()
         let checkpoint = try Self.open(model, variant, scratch)
-        for component in SingleFileComponent.allCases {
+        #expect(checkpoint.components == [.unet, .vae, .textEncoder])
+        for component in checkpoint.components {
             let folder = try Self.folderArchive(model, component)
             let weights = checkpoint.weights(for: component)
             #expect(weights.archive.names == folder.names, "\(model) \(variant) \(component): names differ")
@@ -65,7 +66,7 @@ import Testing
         let checkpoint = try Self.open(model, .f16, scratch)
         let file = try SafetensorsFile(url: SingleFileFixtures.singleFile(model))
         var accounted: [String] = checkpoint.skipped.map(\.name)
-        for component in SingleFileComponent.allCases {
+        for component in checkpoint.components {
             accounted += Set(checkpoint.archive(for: component).mapping.values.map(\.name))
             #expect(checkpoint.archive(for: component).unmappedBaseNames.count
                     == file.names.count - Set(checkpoint.archive(for: component).mapping.values.map(\.name)).count)
@@ -119,7 +120,7 @@ import Testing
     }
 
     @Test(arguments: [
-        "model.diffusion_model.label_emb.0.0.weight",                    // an SDXL/upscaler class embedding
+        "model.diffusion_model.label_emb.1.weight",                      // not SDXL's added embedding
         "model.diffusion_model.input_blocks.1.0.in_layers.1.weight",      // not a resnet parameter
         "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn1.to_q.bias",  // to_q has no bias
         "first_stage_model.encoder.mid.attn_2.q.weight",
@@ -144,6 +145,19 @@ import Testing
         }
         #expect(name == extra && file == url.path)
         #expect(error!.description.contains("'\(extra)'"))
+    }
+
+    @Test func anAddedEmbeddingTheConfigLacksIsALayoutError() throws {
+        let scratch = try SingleFileScratch()
+        var rewriter = try SafetensorsRewriter(copying: SafetensorsFile(url: SingleFileFixtures.singleFile("tiny-sd1")), as: .f32)
+        rewriter.add("model.diffusion_model.label_emb.0.0.weight", shape: [4, 4])
+        let url = scratch.url("added.safetensors")
+        try rewriter.write(to: url)
+        let error = #expect(throws: SingleFileError.self) {
+            try SingleFileCheckpoint(url: url, configFolder: SingleFileFixtures.folder("tiny-sd1"))
+        }
+        #expect(error?.description.contains("an added embedding ('model.diffusion_model.label_emb.0.0.weight')") == true,
+                "\(String(describing: error))")
     }
 
     @Test func anExtraOpenCLIPLayerIsALayoutErrorNamingIt() throws {
@@ -201,7 +215,7 @@ import Testing
             let checkpoint = try Self.open(model, .f16, scratch)
             let folder = try SingleFileFixtures.folder(model)
             #expect(checkpoint.configs.origin == .folder(folder))
-            for component in SingleFileComponent.allCases {
+            for component in checkpoint.components {
                 let expected = try Data(contentsOf: folder.appendingPathComponent("\(component.rawValue)/config.json"))
                 #expect(checkpoint.configs.config(for: component) == expected)
             }

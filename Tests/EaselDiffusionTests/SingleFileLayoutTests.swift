@@ -3,12 +3,12 @@ import Foundation
 import Testing
 @testable import EaselDiffusion
 
-/// The full-size layouts: SD 1.5 and SD 2.1 single files as names and shapes only
+/// The full-size layouts: SD 1.5, SD 2.1 and SDXL base single files as names and shapes only
 /// (Fixtures/single_file/layout-*.json, whose diffusers side scripts/make_single_file_fixtures.py
 /// produced with diffusers' own forward converters and checked against the models' state
 /// dicts). With the built-in configs and no config folder, as a real download is opened.
 @Suite struct SingleFileLayoutTests {
-    static let families = ["sd1", "sd2"]
+    static let families = ["sd1", "sd2", "sdxl"]
 
     static func checkpoint(_ family: String, adding extra: [String: [Int]] = [:]) throws
         -> (SingleFileCheckpoint, SingleFileLayoutFixture) {
@@ -22,14 +22,15 @@ import Testing
         let (checkpoint, layout) = try Self.checkpoint(family)
         #expect(checkpoint.family.rawValue == family)
         #expect(checkpoint.configs.origin == .builtIn(checkpoint.family))
-        for component in SingleFileComponent.allCases {
+        #expect(checkpoint.components.map(\.rawValue).sorted() == layout.diffusers.keys.sorted())
+        for component in checkpoint.components {
             let archive = checkpoint.archive(for: component)
             let expected = try #require(layout.diffusers[component.rawValue])
             #expect(archive.names == expected.keys.sorted(), "\(family) \(component): names differ")
             let misshaped = expected.filter { archive.info($0.key)?.shape != $0.value }.keys.sorted()
             #expect(misshaped.isEmpty, "\(family) \(component): shapes differ for \(misshaped.prefix(5))")
         }
-        let mapped = SingleFileComponent.allCases.reduce(into: Set<String>()) {
+        let mapped = checkpoint.components.reduce(into: Set<String>()) {
             $0.formUnion(checkpoint.archive(for: $1).mapping.values.map(\.name))
         }
         #expect((mapped.union(checkpoint.skipped.map(\.name))).count == layout.ldm.count)
@@ -53,14 +54,17 @@ import Testing
         let (checkpoint, layout) = try Self.checkpoint(family)
         let configs = checkpoint.configs
         for (component, data) in [("unet", configs.unet), ("vae", configs.vae),
-                                  ("text_encoder", configs.textEncoder), ("scheduler", configs.scheduler)] {
-            #expect(try JSONObjectValue.parse(data) == layout.configs[component], "\(family) \(component)")
+                                  ("text_encoder", configs.textEncoder), ("text_encoder_2", configs.textEncoder2),
+                                  ("scheduler", configs.scheduler)] {
+            #expect(try data.map(JSONObjectValue.parse) == layout.configs[component], "\(family) \(component)")
         }
-        #expect(configs.padToken == (family == "sd1" ? "<|endoftext|>" : "!"))
+        #expect(configs.padToken == (family == "sd2" ? "!" : "<|endoftext|>"))
+        #expect(configs.padToken2 == (family == "sdxl" ? "!" : nil))
+        #expect(configs.forceZerosForEmptyPrompt == (family == "sdxl"))
     }
 
     /// The models and the scheduler decode the built-in configs like a folder's.
-    @Test(arguments: SingleFileFamily.allCases)
+    @Test(arguments: SingleFileFamily.allCases.filter { $0 != .sdxl })
     func builtInConfigsDecodeIntoTheModelsConfigs(family: SingleFileFamily) throws {
         let configs = SingleFileConfigs.builtIn(family)
         let unet = try ConfigFile.decode(UNet2DConditionConfig.self, from: configs.unet, path: "unet/config.json")
@@ -127,5 +131,91 @@ import Testing
         #expect(scheduler.className == "PNDMScheduler" && scheduler.predictionType == "epsilon")
         let unet = try ConfigFile.decode(UNet2DConditionConfig.self, from: checkpoint.configs.unet, path: "unet")
         #expect(unet.sampleSize == 64 && !unet.upcastAttention)
+    }
+
+    @Test func sdxlBuiltInConfigsDecodeIntoTheModelsConfigs() throws {
+        let configs = SingleFileConfigs.builtIn(.sdxl)
+        let unet = try ConfigFile.decode(UNet2DConditionConfig.self, from: configs.unet, path: "unet/config.json")
+        #expect(unet.blockOutChannels == [320, 640, 1280])
+        #expect(unet.crossAttentionDim.allSatisfy { $0 == 2048 })
+        #expect(unet.transformerLayersPerBlock == [1, 2, 10])
+        #expect(unet.addition == UNet2DConditionConfig.TextTimeAddition(timeEmbedDim: 256, inputDim: 2816))
+        #expect(unet.sampleSize == 128 && !unet.upcastAttention)
+        let vae = try ConfigFile.decode(AutoencoderKLConfig.self, from: configs.vae, path: "vae/config.json")
+        #expect(vae.scalingFactor == 0.13025)
+        let text = try ConfigFile.decode(CLIPTextConfig.self, from: configs.textEncoder, path: "text_encoder/config.json")
+        #expect(text.hiddenSize == 768 && text.numHiddenLayers == 12 && text.hiddenAct == .quickGELU)
+        let text2 = try ConfigFile.decode(CLIPTextConfig.self, from: try #require(configs.textEncoder2), path: "text_encoder_2")
+        #expect(text2.hiddenSize == 1280 && text2.numHiddenLayers == 32 && text2.projectionDim == 1280 && text2.hiddenAct == .gelu)
+        let scheduler = try SchedulerConfiguration.decode(configs.scheduler)
+        #expect(scheduler.className == "EulerDiscreteScheduler" && scheduler.predictionType == "epsilon")
+    }
+
+    /// SGM's OpenCLIP: every one of its 32 layers is used, its fused projections split, and
+    /// `text_projection` [1280, 1280] becomes the model's projection weight (transposed).
+    @Test func sdxlMapsBothTextEncodersAndTheAddedEmbedding() throws {
+        let (checkpoint, _) = try Self.checkpoint("sdxl")
+        #expect(checkpoint.family == .sdxl && checkpoint.components == [.unet, .vae, .textEncoder, .textEncoder2])
+        let text2 = checkpoint.archive(for: .textEncoder2)
+        #expect(text2.names.contains("encoder.layers.31.self_attn.v_proj.weight"))
+        #expect(text2.info("encoder.layers.0.self_attn.q_proj.weight")?.shape == [1280, 1280])
+        #expect(text2.mapping["text_projection.weight"]?.name == "conditioner.embedders.1.model.text_projection")
+        #expect(checkpoint.skipped.map(\.name).contains("conditioner.embedders.1.model.logit_scale"))
+        #expect(checkpoint.archive(for: .textEncoder).info("embeddings.token_embedding.weight")?.shape == [49408, 768])
+        let unet = checkpoint.archive(for: .unet)
+        #expect(unet.mapping["add_embedding.linear_1.weight"]?.name == "model.diffusion_model.label_emb.0.0.weight")
+        #expect(unet.info("down_blocks.2.attentions.1.transformer_blocks.9.attn2.to_k.weight")?.shape == [1280, 2048])
+    }
+
+    /// A layout's names, with some left out or renamed.
+    static func sdxlEntries(removing prefixes: [String] = [], renaming: (String) -> String = { $0 })
+        throws -> [String: ArchivedTensorInfo] {
+        let layout = try SingleFileFixtures.layout("sdxl")
+        var entries: [String: ArchivedTensorInfo] = [:]
+        for (name, entry) in layout.ldm where !prefixes.contains(where: name.hasPrefix) {
+            let renamed = renaming(name)
+            entries[renamed] = ArchivedTensorInfo(name: renamed, dtype: .f16, shape: entry.shape, file: "x")
+        }
+        return entries
+    }
+
+    @Test func anSDXLFileMissingAnEncoderSaysWhich() throws {
+        for (prefix, component) in [("conditioner.embedders.1.", "text_encoder_2"), ("conditioner.embedders.0.", "text_encoder")] {
+            let archive = ShapeOnlyArchive(entries: try Self.sdxlEntries(removing: [prefix]), location: "one-encoder")
+            let missing = component == "text_encoder" ? "conditioner.embedders.0.transformer." : "conditioner.embedders.1.model."
+            #expect(throws: SingleFileError.missingComponent(component: component, prefix: missing, file: "one-encoder")) {
+                try SingleFileCheckpoint(archive: archive, familyOverride: .sdxl)
+            }
+        }
+        // Without its second encoder, an SDXL file is not taken for another family either.
+        let unetAndFirst = ShapeOnlyArchive(entries: try Self.sdxlEntries(removing: ["conditioner.embedders.1."]), location: "u")
+        #expect(throws: SingleFileError.missingComponent(component: "text_encoder_2", prefix: "conditioner.embedders.1.model.",
+                                                         file: "u")) {
+            try SingleFileCheckpoint(archive: unetAndFirst)
+        }
+        // A UNet alone is told SDXL by its added embedding and 2048-wide cross-attention.
+        let unetOnly = ShapeOnlyArchive(entries: try Self.sdxlEntries(removing: ["conditioner."]), location: "unet-only")
+        let detection = try SingleFileFamilyDetector.detect(unetOnly, globalStep: nil)
+        #expect(detection.family == .sdxl && detection.reason.contains("2048"))
+    }
+
+    @Test func anSDXLRefinerIsRefusedByName() throws {
+        // The refiner has OpenCLIP bigG as its only (first) embedder and 1280-wide cross-attention.
+        let refiner = ShapeOnlyArchive(entries: try Self.sdxlEntries(removing: ["conditioner.embedders.0."]) {
+            $0.replacingOccurrences(of: "conditioner.embedders.1.", with: "conditioner.embedders.0.")
+        }, location: "refiner")
+        let error = #expect(throws: SingleFileError.self) { try SingleFileCheckpoint(archive: refiner) }
+        guard case .sdxlRefiner? = error else { Issue.record("\(String(describing: error))"); return }
+        #expect(error?.description.contains("SDXL refiner") == true)
+    }
+
+    @Test func ldmAndSGMTextEncodersDoNotMix() throws {
+        var entries = try Self.sdxlEntries()
+        let name = "cond_stage_model.transformer.text_model.final_layer_norm.weight"
+        entries[name] = ArchivedTensorInfo(name: name, dtype: .f16, shape: [768], file: "x")
+        let error = #expect(throws: SingleFileError.self) {
+            try SingleFileCheckpoint(archive: ShapeOnlyArchive(entries: entries, location: "mixed"))
+        }
+        #expect(error?.description.contains("both LDM's") == true)
     }
 }

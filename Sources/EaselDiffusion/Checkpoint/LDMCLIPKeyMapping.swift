@@ -1,6 +1,7 @@
 /// SD 1.x's text encoder in a single file: transformers' `CLIPTextModel` names under
 /// `cond_stage_model.transformer.` (`text_model.embeddings...`, `text_model.encoder.layers.N...`,
-/// or the same without `text_model.`, as diffusers also accepts).
+/// or the same without `text_model.`, as diffusers also accepts). SDXL's first encoder, the same
+/// CLIP ViT-L, is under SGM's `conditioner.embedders.0.transformer.`.
 ///
 /// The names are exposed as current transformers (>= 5.6) and so diffusers 0.42 name them,
 /// without the `text_model.` level (`convert_ldm_clip_checkpoint`, then the prefix removal in
@@ -9,12 +10,16 @@
 /// below the config's `num_hidden_layers`.
 struct LDMCLIPKeyMapping {
     static let prefix = "cond_stage_model.transformer."
+    static let sdxlPrefix = "conditioner.embedders.0.transformer."
 
     /// Text-encoder layers the config builds.
     let layers: Int
+    /// The prefix the encoder's names carry in the file.
+    let prefix: String
 
-    init(config: SingleFileConfigFields) throws {
+    init(config: SingleFileConfigFields, prefix: String = Self.prefix) throws {
         layers = try config.int("num_hidden_layers")
+        self.prefix = prefix
     }
 
     func map(_ names: [String], into mapping: inout SingleFileComponentMapping) throws {
@@ -22,7 +27,7 @@ struct LDMCLIPKeyMapping {
             try mapping.mapping(name) { mapping in
                 // diffusers strips the prefix, then `text_model.` if present: files saved with
                 // a flattened CLIPTextModel load too.
-                var relative = name.dropFirst(Self.prefix.count)
+                var relative = name.dropFirst(prefix.count)
                 if relative.hasPrefix("text_model.") { relative = relative.dropFirst("text_model.".count) }
                 let target = String(relative)
                 if target == "embeddings.position_ids" {

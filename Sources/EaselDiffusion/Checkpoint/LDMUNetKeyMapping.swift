@@ -13,6 +13,7 @@
 /// output_blocks.(b(L+1)+l).0 / .1     up_blocks.b.resnets.l / attentions.l        (l <= L)
 /// output_blocks.(b(L+1)+L).1|2.conv   up_blocks.b.upsamplers.0.conv  (.2 after an attention)
 /// time_embed.0 / .2                   time_embedding.linear_1 / linear_2
+/// label_emb.0.0 / .0.2                add_embedding.linear_1 / linear_2   (SDXL's text_time)
 /// out.0 / out.2                       conv_norm_out / conv_out
 /// ```
 ///
@@ -34,6 +35,8 @@ struct LDMUNetKeyMapping {
     let downAttention: [Bool]
     /// Whether each up level (innermost first) has attentions.
     let upAttention: [Bool]
+    /// Whether the UNet has SDXL's `text_time` added embedding (SGM's `label_emb`).
+    let hasAddedEmbedding: Bool
 
     var levels: Int { downAttention.count }
 
@@ -51,6 +54,7 @@ struct LDMUNetKeyMapping {
         layersPerBlock = first
         downAttention = down.map { $0.hasPrefix("CrossAttn") }
         upAttention = up.map { $0.hasPrefix("CrossAttn") }
+        hasAddedEmbedding = config.has("addition_embed_type")
     }
 
     /// Maps every `model.diffusion_model.*` name in `names`.
@@ -73,6 +77,12 @@ struct LDMUNetKeyMapping {
         case "out":
             guard p.count == 3, p[1] == "0" || p[1] == "2", LDMKey.isParameter(p[2]) else { break }
             return "\(p[1] == "0" ? "conv_norm_out" : "conv_out").\(p[2])"
+        case "label_emb":
+            guard p.count == 4, p[1] == "0", p[2] == "0" || p[2] == "2", LDMKey.isParameter(p[3]) else { break }
+            guard hasAddedEmbedding else {
+                throw LDMKeyProblem.layout("an added embedding (label_emb), but the UNet config has no addition_embed_type")
+            }
+            return "add_embedding.linear_\(p[2] == "0" ? 1 : 2).\(p[3])"
         case "input_blocks" where p.count >= 4:
             return try inputBlock(try LDMKey.index(p[1], "block"), try LDMKey.index(p[2], "layer"), p[3...])
         case "middle_block" where p.count >= 3:
@@ -204,6 +214,74 @@ struct LDMUNetKeyMapping {
             detail: "the file has \(found); the UNet config (\(levels) levels, layers_per_block \(layersPerBlock), "
                 + "attention in down levels \(downAttention.indices.filter { downAttention[$0] }) and up levels "
                 + "\(upAttention.indices.filter { upAttention[$0] })) implies \(expected) — give the model's diffusers config folder")
+    }
+}
+
+extension LDMUNetKeyMapping {
+    /// The SGM/LDM module path of each of a diffusers UNet's modules, from its weight names
+    /// alone (the reverse of `diffusersName`): kohya-ss names SDXL LoRA layers by these paths
+    /// (`lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q`). The levels and layers
+    /// are read off the names (`down_blocks.0.resnets.*`, which up levels attend).
+    static func ldmModulePaths(diffusersWeights names: [String]) -> [String: String] {
+        var resnetsPerLevel = 0
+        var attendingUpLevels: Set<Int> = []
+        for name in names {
+            let p = LDMKey.parts(Substring(name))
+            if p.count > 3, p[0] == "down_blocks", p[1] == "0", p[2] == "resnets", let l = Int(p[3]) {
+                resnetsPerLevel = max(resnetsPerLevel, l + 1)
+            }
+            if p.count > 2, p[0] == "up_blocks", p[2] == "attentions", let b = Int(p[1]) { attendingUpLevels.insert(b) }
+        }
+        let stride = resnetsPerLevel + 1
+        let inverseResnet = Dictionary(uniqueKeysWithValues: resnetLayers.map { ($1, $0) })
+        var paths: [String: String] = [:]
+        for name in names {
+            let p = LDMKey.parts(Substring(name)).dropLast()  // the module path, without weight/bias
+            let module = p.joined(separator: ".")
+            guard paths[module] == nil, let ldm = ldmPath(Array(p), stride: stride, attendingUpLevels: attendingUpLevels,
+                                                         inverseResnet: inverseResnet) else { continue }
+            paths[module] = ldm
+        }
+        return paths
+    }
+
+    private static func ldmPath(_ p: [String], stride: Int, attendingUpLevels: Set<Int>,
+                                inverseResnet: [String: String]) -> String? {
+        func resnet(_ rest: ArraySlice<String>) -> String? { inverseResnet[rest.joined(separator: ".")] }
+        let whole = p.joined(separator: ".")
+        let fixed = ["conv_in": "input_blocks.0.0", "time_embedding.linear_1": "time_embed.0",
+                     "time_embedding.linear_2": "time_embed.2", "add_embedding.linear_1": "label_emb.0.0",
+                     "add_embedding.linear_2": "label_emb.0.2", "conv_norm_out": "out.0", "conv_out": "out.2"]
+        if let path = fixed[whole] { return path }
+        guard p.count >= 3 else { return nil }
+        switch (p[0], p.count >= 4 ? p[2] : "") {
+        case ("down_blocks", "resnets"):
+            guard let b = Int(p[1]), let l = Int(p[3]), let sub = resnet(p[4...]) else { return nil }
+            return "input_blocks.\(1 + b * stride + l).0.\(sub)"
+        case ("down_blocks", "attentions"):
+            guard let b = Int(p[1]), let l = Int(p[3]) else { return nil }
+            return (["input_blocks.\(1 + b * stride + l).1"] + p[4...]).joined(separator: ".")
+        case ("down_blocks", "downsamplers"):
+            guard let b = Int(p[1]), p.count == 5, p[4] == "conv" else { return nil }
+            return "input_blocks.\(1 + b * stride + stride - 1).0.op"
+        case ("up_blocks", "resnets"):
+            guard let b = Int(p[1]), let l = Int(p[3]), let sub = resnet(p[4...]) else { return nil }
+            return "output_blocks.\(b * stride + l).0.\(sub)"
+        case ("up_blocks", "attentions"):
+            guard let b = Int(p[1]), let l = Int(p[3]) else { return nil }
+            return (["output_blocks.\(b * stride + l).1"] + p[4...]).joined(separator: ".")
+        case ("up_blocks", "upsamplers"):
+            guard let b = Int(p[1]), p.count == 5, p[4] == "conv" else { return nil }
+            return "output_blocks.\(b * stride + stride - 1).\(attendingUpLevels.contains(b) ? 2 : 1).conv"
+        default:
+            break
+        }
+        guard p[0] == "mid_block", p.count >= 3, let i = Int(p[2]) else { return nil }
+        switch p[1] {
+        case "resnets" where i < 2: return resnet(p[3...]).map { "middle_block.\(2 * i).\($0)" }
+        case "attentions" where i == 0: return (["middle_block.1"] + p[3...]).joined(separator: ".")
+        default: return nil
+        }
     }
 }
 

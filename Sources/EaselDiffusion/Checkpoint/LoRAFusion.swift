@@ -71,6 +71,8 @@ private struct ModuleIndex {
     private var byFlattened: [String: String] = [:]
 
     init(_ archive: any TensorArchive, component: LoRAComponent) {
+        // kohya-ss names SDXL's UNet layers by SGM's module paths (`input_blocks_4_1_...`).
+        let sgmPaths = component == .unet ? LDMUNetKeyMapping.ldmModulePaths(diffusersWeights: archive.names) : [:]
         for name in archive.names where name.hasSuffix(".weight") {
             let module = String(name.dropLast(".weight".count))
             var spellings = [module]
@@ -80,6 +82,7 @@ private struct ModuleIndex {
                 spellings.append(module.hasPrefix("text_model.") ? String(module.dropFirst("text_model.".count))
                                                                  : "text_model." + module)
             }
+            if let sgm = sgmPaths[module] { spellings.append(sgm) }
             for spelling in spellings {
                 byModule[spelling] = byModule[spelling] ?? name
                 let flattened = spelling.replacingOccurrences(of: ".", with: "_")

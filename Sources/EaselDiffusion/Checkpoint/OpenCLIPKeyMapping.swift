@@ -18,8 +18,14 @@ import EaselTensor
 /// layer fewer than the file (23 of 24): the layer numbered `num_hidden_layers` is skipped,
 /// as are `text_projection` and `logit_scale` (CLIP's image-text head, which `CLIPTextModel`
 /// has not). A layer past that is a layout error.
+///
+/// SDXL's second encoder (`conditioner.embedders.1.model.`, `withProjection`) is a
+/// `CLIPTextModelWithProjection` that runs every layer: no layer is skipped, and
+/// `text_projection` (`[width, projection_dim]`, used as `x @ P`) is its
+/// `text_projection.weight` transposed, as `convert_open_clip_checkpoint` stores it.
 struct OpenCLIPKeyMapping {
     static let prefix = "cond_stage_model.model."
+    static let sdxlPrefix = "conditioner.embedders.1.model."
 
     static let layerModules = [
         "attn.out_proj": "self_attn.out_proj", "ln_1": "layer_norm1", "ln_2": "layer_norm2",
@@ -28,16 +34,22 @@ struct OpenCLIPKeyMapping {
 
     /// Text-encoder layers the config builds.
     let layers: Int
+    /// The prefix the encoder's names carry in the file.
+    let prefix: String
+    /// SDXL's encoder: the projection is a weight and the last layer is used.
+    let withProjection: Bool
 
-    init(config: SingleFileConfigFields) throws {
+    init(config: SingleFileConfigFields, prefix: String = Self.prefix, withProjection: Bool = false) throws {
         layers = try config.int("num_hidden_layers")
+        self.prefix = prefix
+        self.withProjection = withProjection
     }
 
     /// Maps every `cond_stage_model.model.*` name in `names`; `shape` gives stored shapes.
     func map(_ names: [String], shape: (String) -> [Int]?, into mapping: inout SingleFileComponentMapping) throws {
         for name in names {
             try mapping.mapping(name) { mapping in
-                try map(name, String(name.dropFirst(Self.prefix.count)), stored: shape(name) ?? [], into: &mapping)
+                try map(name, String(name.dropFirst(prefix.count)), stored: shape(name) ?? [], into: &mapping)
             }
         }
     }
@@ -50,6 +62,13 @@ struct OpenCLIPKeyMapping {
             return try mapping.map(name, to: "embeddings.position_embedding.weight")
         case "ln_final.weight", "ln_final.bias":
             return try mapping.map(name, to: "final_layer_norm." + relative.dropFirst("ln_final.".count))
+        case "text_projection" where withProjection:
+            guard stored.count == 2 else {
+                throw LDMKeyProblem.unknown("text_projection of shape \(stored) is not a matrix")
+            }
+            return try mapping.map(name, to: "text_projection.weight", shape: [stored[1], stored[0]]) {
+                $0.transposed(0, 1)
+            }
         case "text_projection", "logit_scale":
             return mapping.skip(name, .clipProjection)
         default:
@@ -70,8 +89,9 @@ struct OpenCLIPKeyMapping {
         guard isFused || renamed != nil else {
             throw LDMKeyProblem.unknown("not a parameter of an OpenCLIP residual attention block")
         }
-        guard layer <= layers else {
-            throw LDMKeyProblem.layout("layer \(layer), but the text encoder config has num_hidden_layers \(layers) (plus OpenCLIP's last, unused)")
+        guard layer < layers || (layer == layers && !withProjection) else {
+            throw LDMKeyProblem.layout("layer \(layer), but the text encoder config has num_hidden_layers \(layers)"
+                                       + (withProjection ? "" : " (plus OpenCLIP's last, unused)"))
         }
         if layer == layers { return mapping.skip(name, .unusedTextEncoderLayer) }
         if let renamed { return try mapping.map(name, to: target + renamed) }

@@ -2,21 +2,24 @@ import EaselTensor
 import Foundation
 
 /// A single-file Stable Diffusion checkpoint in the original CompVis/LDM layout — one
-/// `.safetensors` as model hubs distribute SD 1.x and 2.x — presented as the diffusers
-/// components it holds: per component, the weights under diffusers' names and the config a
-/// diffusers folder would give. The one place where LDM names become diffusers names.
+/// `.safetensors` as model hubs distribute SD 1.x and 2.x, and SDXL in SGM's layout —
+/// presented as the diffusers components it holds: per component, the weights under
+/// diffusers' names and the config a diffusers folder would give. The one place where
+/// LDM/SGM names become diffusers names.
 ///
 /// ```
 /// model.diffusion_model.*    -> unet          (LDMUNetKeyMapping)
 /// first_stage_model.*        -> vae           (LDMVAEKeyMapping)
 /// cond_stage_model.transformer.* (CLIP, SD 1.x)  -> text_encoder  (LDMCLIPKeyMapping)
 /// cond_stage_model.model.*   (OpenCLIP, SD 2.x)  -> text_encoder  (OpenCLIPKeyMapping)
+/// conditioner.embedders.0.transformer.* (CLIP, SDXL)  -> text_encoder    (LDMCLIPKeyMapping)
+/// conditioner.embedders.1.model.* (OpenCLIP, SDXL)    -> text_encoder_2  (OpenCLIPKeyMapping)
 /// ```
 ///
 /// What else such files carry is recognised and skipped (`skipped` lists it): the DDPM
-/// noise-schedule buffers, EMA copies and counters (`model_ema.*`), `position_ids`,
-/// OpenCLIP's last layer, `text_projection` and `logit_scale`, `global_step`. Any other
-/// tensor is an error naming it. Every weight is checked against the layout's grammar when
+/// noise-schedule buffers (SGM's `denoiser.sigmas` too), EMA copies and counters
+/// (`model_ema.*`), `position_ids`, SD 2.x's last OpenCLIP layer and `text_projection`,
+/// `logit_scale`, `global_step`. Any other tensor is an error naming it. Every weight is checked against the layout's grammar when
 /// the file is opened; missing, mis-shaped or unused weights are reported by the
 /// `StrictWeights` a model is built from, under diffusers' names.
 ///
@@ -35,7 +38,9 @@ public struct SingleFileCheckpoint: Sendable {
     public let detection: SingleFileFamilyDetection?
     /// The components' configs (from the config folder, else the family's).
     public let configs: SingleFileConfigs
-    /// Tensors of the file recognised as not being weights of the three components.
+    /// The components the file holds (`text_encoder_2` for SDXL only).
+    public let components: [SingleFileComponent]
+    /// Tensors of the file recognised as not being weights of the components.
     public let skipped: [SingleFileSkippedTensor]
     private let archives: [SingleFileComponent: RenamedArchive]
 
@@ -80,29 +85,44 @@ public struct SingleFileCheckpoint: Sendable {
         let shape = { (name: String) in archive.info(name)?.shape }
         var unet = SingleFileComponentMapping(component: .unet, file: location)
         try LDMUNetKeyMapping(config: SingleFileConfigFields(configs.unet, component: .unet))
-            .map(try split.names(.unet), into: &unet)
+            .map(try split.names(.unet, family: family), into: &unet)
         var vae = SingleFileComponentMapping(component: .vae, file: location)
         try LDMVAEKeyMapping(config: SingleFileConfigFields(configs.vae, component: .vae))
-            .map(try split.names(.vae), shape: shape, into: &vae)
+            .map(try split.names(.vae, family: family), shape: shape, into: &vae)
         var text = SingleFileComponentMapping(component: .textEncoder, file: location)
         let textConfig = try SingleFileConfigFields(configs.textEncoder, component: .textEncoder)
-        if split.usesOpenCLIP {
-            try OpenCLIPKeyMapping(config: textConfig).map(try split.names(.textEncoder), shape: shape, into: &text)
+        var mappings = [unet, vae]
+        if family.hasSecondTextEncoder {
+            try LDMCLIPKeyMapping(config: textConfig, prefix: LDMCLIPKeyMapping.sdxlPrefix)
+                .map(try split.names(.textEncoder, family: family), into: &text)
+            guard let config2 = configs.textEncoder2 else {
+                throw SingleFileError.invalidConfig(component: SingleFileComponent.textEncoder2.rawValue, field: "",
+                                                    reason: "SDXL needs the second text encoder's config")
+            }
+            var text2 = SingleFileComponentMapping(component: .textEncoder2, file: location)
+            try OpenCLIPKeyMapping(config: SingleFileConfigFields(config2, component: .textEncoder2),
+                                   prefix: OpenCLIPKeyMapping.sdxlPrefix, withProjection: true)
+                .map(try split.names(.textEncoder2, family: family), shape: shape, into: &text2)
+            mappings += [text, text2]
+        } else if split.usesOpenCLIP {
+            try OpenCLIPKeyMapping(config: textConfig).map(try split.names(.textEncoder, family: family), shape: shape, into: &text)
+            mappings.append(text)
         } else {
-            try LDMCLIPKeyMapping(config: textConfig).map(try split.names(.textEncoder), into: &text)
+            try LDMCLIPKeyMapping(config: textConfig).map(try split.names(.textEncoder, family: family), into: &text)
+            mappings.append(text)
         }
 
-        skipped = (split.skipped + unet.skipped + vae.skipped + text.skipped).sorted { $0.name < $1.name }
-        archives = [
-            .unet: RenamedArchive(base: archive, mapping: unet.sources),
-            .vae: RenamedArchive(base: archive, mapping: vae.sources),
-            .textEncoder: RenamedArchive(base: archive, mapping: text.sources),
-        ]
+        components = mappings.map(\.component)
+        skipped = (split.skipped + mappings.flatMap(\.skipped)).sorted { $0.name < $1.name }
+        archives = Dictionary(uniqueKeysWithValues: mappings.map {
+            ($0.component, RenamedArchive(base: archive, mapping: $0.sources))
+        })
     }
 
-    /// `component`'s tensors under diffusers' names (lenient lookups).
+    /// `component`'s tensors under diffusers' names (lenient lookups); empty for a component
+    /// the file does not hold (`components`).
     public func archive(for component: SingleFileComponent) -> RenamedArchive {
-        archives[component]!
+        archives[component] ?? RenamedArchive(base: InMemoryArchive([:], location: location), mapping: [:])
     }
 
     /// A fresh strict weight source over `component`'s tensors, to build one model from.
@@ -124,11 +144,13 @@ public struct SingleFileCheckpoint: Sendable {
 }
 
 /// A single file's tensor names sorted by component prefix; everything that is not under a
-/// component is recognised as skippable or is an error.
+/// component is recognised as skippable or is an error. LDM's text-encoder prefixes
+/// (`cond_stage_model.`) and SGM's (`conditioner.embedders.`) may not be mixed.
 struct SingleFileSplit {
     private var byComponent: [SingleFileComponent: [String]] = [:]
     private(set) var skipped: [SingleFileSkippedTensor] = []
     private(set) var usesOpenCLIP = false
+    private var sdxlText: [String] = [], sdxlText2: [String] = []
     private let location: String
 
     init(_ archive: any TensorArchive) throws {
@@ -143,18 +165,25 @@ struct SingleFileSplit {
                 clip.append(name)
             } else if name.hasPrefix(OpenCLIPKeyMapping.prefix) {
                 openCLIP.append(name)
+            } else if name.hasPrefix(LDMCLIPKeyMapping.sdxlPrefix) {
+                sdxlText.append(name)
+            } else if name.hasPrefix(OpenCLIPKeyMapping.sdxlPrefix) {
+                sdxlText2.append(name)
+            } else if name.hasPrefix("conditioner.embedders.0.model.") {
+                throw SingleFileError.sdxlRefiner(file: location, reason: "its first text encoder is OpenCLIP ('\(name)')")
             } else if name.hasPrefix("model_ema.") {
                 skipped.append(.init(name: name, reason: .ema))
             } else if SingleFileCheckpoint.noiseScheduleBuffers.contains(name)
-                        || (name.hasPrefix("posterior_") && !name.contains(".")) {
+                        || (name.hasPrefix("posterior_") && !name.contains("."))
+                        || name == "denoiser.sigmas" || name == "denoiser.log_sigmas" {
                 skipped.append(.init(name: name, reason: .noiseSchedule))
             } else if name == "global_step" {
                 skipped.append(.init(name: name, reason: .trainingStep))
             } else {
                 throw SingleFileError.unknownTensor(
                     name: name, file: location,
-                    reason: "not under model.diffusion_model., first_stage_model. or cond_stage_model., "
-                        + "and not a known buffer or EMA copy")
+                    reason: "not under model.diffusion_model., first_stage_model., cond_stage_model. or "
+                        + "conditioner.embedders.0/1., and not a known buffer or EMA copy")
             }
         }
         if !clip.isEmpty, !openCLIP.isEmpty {
@@ -162,17 +191,28 @@ struct SingleFileSplit {
                 name: openCLIP[0], file: location,
                 reason: "the file has both a CLIP (cond_stage_model.transformer.) and an OpenCLIP text encoder")
         }
+        if !(clip + openCLIP).isEmpty, let sgm = (sdxlText + sdxlText2).first {
+            throw SingleFileError.unknownTensor(
+                name: sgm, file: location,
+                reason: "the file has text encoders in both LDM's (cond_stage_model.) and SGM's (conditioner.embedders.) layout")
+        }
         usesOpenCLIP = !openCLIP.isEmpty
         byComponent[.textEncoder] = usesOpenCLIP ? openCLIP : clip
     }
 
-    /// The names under `component`'s prefix, which must not be empty.
-    func names(_ component: SingleFileComponent) throws -> [String] {
-        guard let names = byComponent[component], !names.isEmpty else {
+    /// The names under `component`'s prefix in `family`'s layout, which must not be empty.
+    func names(_ component: SingleFileComponent, family: SingleFileFamily) throws -> [String] {
+        let names: [String]? = switch (component, family.hasSecondTextEncoder) {
+        case (.textEncoder, true): sdxlText
+        case (.textEncoder2, _): sdxlText2
+        default: byComponent[component]
+        }
+        guard let names, !names.isEmpty else {
             let prefix = switch component {
             case .unet: LDMUNetKeyMapping.prefix
             case .vae: LDMVAEKeyMapping.prefix
-            case .textEncoder: "cond_stage_model."
+            case .textEncoder: family.hasSecondTextEncoder ? LDMCLIPKeyMapping.sdxlPrefix : "cond_stage_model."
+            case .textEncoder2: OpenCLIPKeyMapping.sdxlPrefix
             }
             throw SingleFileError.missingComponent(component: component.rawValue, prefix: prefix, file: location)
         }

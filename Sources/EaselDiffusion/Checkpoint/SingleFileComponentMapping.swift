@@ -5,6 +5,8 @@ public enum SingleFileComponent: String, Sendable, CaseIterable, CustomStringCon
     case unet
     case vae
     case textEncoder = "text_encoder"
+    /// SDXL's second text encoder (OpenCLIP bigG with its projection).
+    case textEncoder2 = "text_encoder_2"
 
     public var description: String { rawValue }
 }
@@ -22,7 +24,7 @@ public struct SingleFileSkippedTensor: Sendable, Equatable {
         case positionIDs = "position_ids buffer"
         /// OpenCLIP's last layer: SD 2.x conditions on the penultimate layer's output.
         case unusedTextEncoderLayer = "text-encoder layer SD 2.x does not use"
-        /// OpenCLIP's `text_projection` and `logit_scale`, for CLIP's image-text loss only.
+        /// OpenCLIP's `text_projection` (SD 2.x) and `logit_scale`, for CLIP's image-text loss only.
         case clipProjection = "CLIP projection or logit scale"
         /// The training step some files record (`global_step`).
         case trainingStep = "training step"

@@ -11,6 +11,10 @@ struct SingleFileConfigCheck {
         try checkUNet(SingleFileConfigFields(configs.unet, component: .unet))
         try checkVAE(SingleFileConfigFields(configs.vae, component: .vae))
         try checkTextEncoder(SingleFileConfigFields(configs.textEncoder, component: .textEncoder))
+        if let config2 = configs.textEncoder2 {
+            try checkTextEncoder(SingleFileConfigFields(config2, component: .textEncoder2),
+                                 probes: [OpenCLIPKeyMapping.sdxlPrefix + "token_embedding.weight"])
+        }
     }
 
     private func checkUNet(_ config: SingleFileConfigFields) throws {
@@ -28,6 +32,14 @@ struct SingleFileConfigCheck {
            let toK = shape(key), toK.count == 2 {
             try expect(config, "cross_attention_dim", width, toK[1], key, toK)
         }
+        let added = unet + "label_emb.0.0.weight"
+        if let linear = shape(added), linear.count == 2 {
+            guard config.has("projection_class_embeddings_input_dim") else {
+                throw mismatch(config, "the file's UNet has an added embedding ('\(added)'), the config none")
+            }
+            try expect(config, "projection_class_embeddings_input_dim", try config.int("projection_class_embeddings_input_dim"),
+                       linear[1], added, linear)
+        }
     }
 
     private func checkVAE(_ config: SingleFileConfigFields) throws {
@@ -37,9 +49,9 @@ struct SingleFileConfigCheck {
         try expect(config, "block_out_channels[0]", try config.ints("block_out_channels").first ?? -1, convIn[0], name, convIn)
     }
 
-    private func checkTextEncoder(_ config: SingleFileConfigFields) throws {
-        let names = [OpenCLIPKeyMapping.prefix + "token_embedding.weight"] + SingleFileFamilyDetector.clipProbes
-        guard let name = names.first(where: { shape($0) != nil }), let table = shape(name), table.count == 2 else { return }
+    private func checkTextEncoder(_ config: SingleFileConfigFields,
+                                  probes: [String] = SingleFileFamilyDetector.firstTextEncoderProbes) throws {
+        guard let name = probes.first(where: { shape($0) != nil }), let table = shape(name), table.count == 2 else { return }
         try expect(config, "hidden_size", try config.int("hidden_size"), table[1], name, table)
         try expect(config, "vocab_size", try config.int("vocab_size", default: 49408), table[0], name, table)
     }
@@ -49,14 +61,17 @@ struct SingleFileConfigCheck {
     private func expect(_ config: SingleFileConfigFields, _ field: String, _ value: Int, _ found: Int,
                         _ tensor: String, _ shape: [Int]) throws {
         guard value != found else { return }
+        throw mismatch(config, "config field '\(field)' is \(value), but '\(tensor)' has shape \(shape) (\(found))")
+    }
+
+    private func mismatch(_ config: SingleFileConfigFields, _ problem: String) -> SingleFileError {
         let advice = switch configs.origin {
         case let .builtIn(family):
             "the file is not a standard \(family) checkpoint; give its diffusers config folder, or name its family"
         case let .folder(url):
             "the config folder \(url.path) does not describe this checkpoint"
         }
-        throw SingleFileError.layoutMismatch(
-            component: config.component.rawValue, file: archive.location,
-            detail: "config field '\(field)' is \(value), but '\(tensor)' has shape \(shape) (\(found)); \(advice)")
+        return SingleFileError.layoutMismatch(component: config.component.rawValue, file: archive.location,
+                                              detail: "\(problem); \(advice)")
     }
 }

@@ -22,6 +22,8 @@ public enum SingleFileError: Error, Sendable, Equatable, CustomStringConvertible
     case layoutMismatch(component: String, file: String, detail: String)
     /// A configuration given to the mapping lacks a field it needs or has an unusable value.
     case invalidConfig(component: String, field: String, reason: String)
+    /// An SDXL refiner (one OpenCLIP text encoder, aesthetic-score conditioning), which Easel does not run.
+    case sdxlRefiner(file: String, reason: String)
 
     public var description: String {
         switch self {
@@ -32,11 +34,14 @@ public enum SingleFileError: Error, Sendable, Equatable, CustomStringConvertible
         case let .missingComponent(component, prefix, file):
             return "\(file): no \(component) weights (no tensor starts with '\(prefix)')"
         case let .unknownFamily(file, reason):
-            return "\(file): cannot tell whether this is SD 1.x or SD 2.x (\(reason)); name the family explicitly"
+            return "\(file): cannot tell whether this is SD 1.x, SD 2.x or SDXL (\(reason)); name the family explicitly"
         case let .layoutMismatch(component, file, detail):
             return "\(file): the \(component) does not match its configuration: \(detail)"
         case let .invalidConfig(component, field, reason):
             return "\(component) config: field '\(field)': \(reason)"
+        case let .sdxlRefiner(file, reason):
+            return "\(file) is an SDXL refiner checkpoint (\(reason)); Easel runs SDXL base models, not the refiner "
+                + "(one text encoder, aesthetic-score conditioning)"
         }
     }
 

@@ -9,25 +9,35 @@ import Foundation
 ///   v-prediction, 768x768; configs as `stabilityai/stable-diffusion-2-1`.
 /// - `sd2Base`: SD 2.x 512-base. Same architecture as `sd2` but epsilon prediction at
 ///   512x512; configs as `stabilityai/stable-diffusion-2-1-base`.
+/// - `sdxl`: SDXL base, in SGM's layout (`conditioner.embedders.*`). CLIP ViT-L/14 and
+///   OpenCLIP bigG/14 with its projection, the `text_time` added embedding, epsilon, 1024x1024;
+///   configs as `stabilityai/stable-diffusion-xl-base-1.0`. Its fine-tunes and few-step
+///   variants (Turbo, Lightning) are the same tensors.
 public enum SingleFileFamily: String, Sendable, CaseIterable, CustomStringConvertible {
     case sd1 = "sd1"
     case sd2 = "sd2"
     case sd2Base = "sd2-base"
+    case sdxl = "sdxl"
 
-    /// Whether the family uses OpenCLIP's text encoder (SD 2.x).
-    public var usesOpenCLIP: Bool { self != .sd1 }
+    /// Whether the family's (only) text encoder is OpenCLIP's (SD 2.x).
+    public var usesOpenCLIP: Bool { self == .sd2 || self == .sd2Base }
 
     /// The scheduler's `prediction_type`.
     public var predictionType: String { self == .sd2 ? "v_prediction" : "epsilon" }
 
-    /// The tokenizer's padding token: SD 2.x pads with "!", SD 1.x with the end token.
+    /// The (first) tokenizer's padding token: SD 2.x pads with "!", SD 1.x and SDXL's first
+    /// tokenizer with the end token (SDXL's second pads with "!").
     public var padToken: String { usesOpenCLIP ? "!" : "<|endoftext|>" }
+
+    /// Whether the family has a second text encoder (`text_encoder_2`).
+    public var hasSecondTextEncoder: Bool { self == .sdxl }
 
     public var description: String {
         switch self {
         case .sd1: "SD 1.x"
         case .sd2: "SD 2.x (768-v, v-prediction)"
         case .sd2Base: "SD 2.x (512-base, epsilon)"
+        case .sdxl: "SDXL"
         }
     }
 }
@@ -42,6 +52,12 @@ public struct SingleFileFamilyDetection: Sendable, Equatable {
 /// Tells the family from the tensors' names and shapes, as diffusers' single-file loader
 /// does (`infer_diffusers_model_type` and `_legacy_load_scheduler` in diffusers 0.42.1,
 /// `loaders/single_file_utils.py`).
+///
+/// SDXL: SGM's second embedder, OpenCLIP under `conditioner.embedders.1.model.`, is SDXL base
+/// (diffusers probes one of its layers). OpenCLIP as the *first* embedder
+/// (`conditioner.embedders.0.model.`, and no CLIP) is the SDXL refiner, which is refused. A file
+/// without text encoders is SDXL when its UNet has the added embedding (`label_emb`) and
+/// 2048-wide cross-attention (1280 is the refiner's).
 ///
 /// SD 1.x or 2.x: the text encoder's keys decide — OpenCLIP's `cond_stage_model.model.*` is
 /// SD 2.x, transformers' CLIP under `cond_stage_model.transformer.*` is SD 1.x. A file without
@@ -59,11 +75,25 @@ enum SingleFileFamilyDetector {
         "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight",
         "cond_stage_model.transformer.embeddings.token_embedding.weight",
     ]
+    /// The token table of a (first) text encoder: SD 2.x's OpenCLIP, SD 1.x's CLIP, SDXL's CLIP.
+    static let firstTextEncoderProbes = [openCLIPProbe] + clipProbes
+        + ["conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight",
+           "conditioner.embedders.0.transformer.embeddings.token_embedding.weight"]
     static let crossAttentionProbe = "model.diffusion_model.input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight"
     /// The last training step of SD 2.x 512-base, which diffusers takes as "epsilon".
     static let sd2BaseGlobalStep = 875_000
 
+    static let sdxlProbe = "conditioner.embedders.1.model.positional_embedding"
+    static let refinerProbe = "conditioner.embedders.0.model.positional_embedding"
+    static let addedEmbeddingProbe = "model.diffusion_model.label_emb.0.0.weight"
+
     static func detect(_ archive: any TensorArchive, globalStep: Int?) throws -> SingleFileFamilyDetection {
+        if archive.info(sdxlProbe) != nil {
+            return SingleFileFamilyDetection(family: .sdxl, reason: "SGM's second text encoder, OpenCLIP ('\(sdxlProbe)')")
+        }
+        if archive.info(refinerProbe) != nil {
+            throw SingleFileError.sdxlRefiner(file: archive.location, reason: "its only text encoder is OpenCLIP ('\(refinerProbe)')")
+        }
         let generation: Int
         var reason: String
         if archive.info(openCLIPProbe) != nil {
@@ -72,6 +102,18 @@ enum SingleFileFamilyDetector {
         } else if let probe = clipProbes.first(where: { archive.info($0) != nil }) {
             generation = 1
             reason = "CLIP text encoder ('\(probe)')"
+        } else if archive.info(addedEmbeddingProbe) != nil {
+            // No text encoder: the UNet tells SDXL (added embedding, 2048-wide cross-attention).
+            switch crossAttentionWidth(archive) {
+            case 2048:
+                return SingleFileFamilyDetection(family: .sdxl, reason: "no text encoder; UNet added embedding and cross-attention width 2048")
+            case 1280:
+                throw SingleFileError.sdxlRefiner(file: archive.location, reason: "no text encoder; cross-attention width 1280")
+            case let width:
+                throw SingleFileError.unknownFamily(
+                    file: archive.location,
+                    reason: "a UNet with an added embedding (label_emb) and a cross-attention width of \(width.map(String.init) ?? "none"), not SDXL's 2048")
+            }
         } else if let width = crossAttentionWidth(archive) {
             switch width {
             case 1024: generation = 2

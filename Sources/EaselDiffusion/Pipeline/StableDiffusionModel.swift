@@ -78,12 +78,12 @@ public struct StableDiffusionModel: Sendable {
         if folder.components["text_encoder_2"]?.className != nil, folder.components["text_encoder"]?.className == nil {
             throw ModelLoadingError.sdxlRefiner(url.path)
         }
+        let sdxl = folder.components["text_encoder_2"]?.className != nil
+        try lora.checkComponents(present: sdxl ? [.unet, .textEncoder, .textEncoder2] : [.unet, .textEncoder])
         let tokenizer = try CLIPTokenizer(folder: try folder.component("tokenizer").directory)
         let textEncoder = try CLIPTextModel.load(from: try folder.component("text_encoder").directory,
                                                  matrixType: matrixType, lora: lora)
         let conditioner: any TextConditioner
-        let sdxl = folder.components["text_encoder_2"]?.className != nil
-        try lora.checkComponents(present: sdxl ? [.unet, .textEncoder, .textEncoder2] : [.unet, .textEncoder])
         if sdxl {
             // SDXL: a second tokenizer and text encoder (with projection).
             conditioner = SDXLTextConditioner(
@@ -110,15 +110,30 @@ public struct StableDiffusionModel: Sendable {
                                        withEncoder: Bool, matrixType: ElementType,
                                        lora: LoRAFusion) throws -> StableDiffusionModel {
         let checkpoint = try SingleFileCheckpoint(url: url, familyOverride: family, configFolder: configFolder)
-        try lora.checkComponents(present: [.unet, .textEncoder])
+        let sdxl = checkpoint.family.hasSecondTextEncoder
+        try lora.checkComponents(present: sdxl ? [.unet, .textEncoder, .textEncoder2] : [.unet, .textEncoder])
         let configs = checkpoint.configs
         let path = url.path
 
-        let textConfig = try ConfigFile.decode(CLIPTextConfig.self, from: configs.textEncoder,
-                                               path: "\(path) (text_encoder config)")
-        let textWeights = try lora.fusing(into: checkpoint.weights(for: .textEncoder, matrixType: matrixType), .textEncoder)
-        let textEncoder = try CLIPTextModel(config: textConfig, weights: textWeights)
-        try textWeights.checkAllConsumed(allowing: .buffers)
+        func textEncoder(_ component: SingleFileComponent, config: Data, role: LoRAComponent) throws -> CLIPTextModel {
+            let textConfig = try ConfigFile.decode(CLIPTextConfig.self, from: config, path: "\(path) (\(component) config)")
+            let weights = try lora.fusing(into: checkpoint.weights(for: component, matrixType: matrixType), role)
+            let model = try CLIPTextModel(config: textConfig, weights: weights)
+            try weights.checkAllConsumed(allowing: .buffers)
+            return model
+        }
+        let textEncoder1 = try textEncoder(.textEncoder, config: configs.textEncoder, role: .textEncoder)
+        let tokenizer = try singleFileTokenizer(family: checkpoint.family, configFolder: configFolder)
+        let conditioner: any TextConditioner
+        if sdxl, let config2 = configs.textEncoder2 {
+            conditioner = SDXLTextConditioner(
+                tokenizer: tokenizer, textEncoder: textEncoder1,
+                tokenizer2: try singleFileTokenizer(family: checkpoint.family, configFolder: configFolder, second: true),
+                textEncoder2: try textEncoder(.textEncoder2, config: config2, role: .textEncoder2),
+                zeroesEmptyNegativePrompt: configs.forceZerosForEmptyPrompt)
+        } else {
+            conditioner = CLIPTextConditioner(tokenizer: tokenizer, textEncoder: textEncoder1)
+        }
 
         let unetConfig = try ConfigFile.decode(UNet2DConditionConfig.self, from: configs.unet,
                                                path: "\(path) (unet config)")
@@ -134,9 +149,7 @@ public struct StableDiffusionModel: Sendable {
         try vaeWeights.checkAllConsumed(allowing: withEncoder ? .none : .prefixes(["encoder.", "quant_conv."]))
 
         let scheduler = try SchedulerConfiguration.decode(configs.scheduler, path: "\(path) (scheduler config)")
-        let tokenizer = try singleFileTokenizer(family: checkpoint.family, configFolder: configFolder)
-        return StableDiffusionModel(conditioner: CLIPTextConditioner(tokenizer: tokenizer, textEncoder: textEncoder),
-                                    unet: unet, vae: vae,
+        return StableDiffusionModel(conditioner: conditioner, unet: unet, vae: vae,
                                     schedulerConfiguration: scheduler, location: path,
                                     kind: "single file (\(checkpoint.family))")
     }
@@ -145,12 +158,12 @@ public struct StableDiffusionModel: Sendable {
 extension StableDiffusionModel {
     /// A single file carries no tokenizer: CLIP's built-in vocabulary, dressed as the config
     /// folder's tokenizer when one is given (its own files when it has them), else as the
-    /// family's published one (SD 2.x pads with "!").
-    static func singleFileTokenizer(family: SingleFileFamily, configFolder: URL?) throws -> CLIPTokenizer {
+    /// family's published one (SD 2.x and SDXL's second tokenizer pad with "!").
+    static func singleFileTokenizer(family: SingleFileFamily, configFolder: URL?, second: Bool = false) throws -> CLIPTokenizer {
         guard let configFolder else {
-            return try CLIPTokenizer.builtin(family.usesOpenCLIP ? .stableDiffusion2 : .stableDiffusion1)
+            return try CLIPTokenizer.builtin(family.usesOpenCLIP || second ? .stableDiffusion2 : .stableDiffusion1)
         }
-        let folder = configFolder.appendingPathComponent("tokenizer", isDirectory: true)
+        let folder = configFolder.appendingPathComponent(second ? "tokenizer_2" : "tokenizer", isDirectory: true)
         let manager = FileManager.default
         if manager.fileExists(atPath: folder.appendingPathComponent("vocab.json").path)
             || manager.fileExists(atPath: folder.appendingPathComponent("tokenizer.json").path) {

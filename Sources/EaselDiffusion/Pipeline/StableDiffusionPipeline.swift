@@ -56,7 +56,8 @@ public struct StableDiffusionPipeline: Sendable {
             guidance: runsUnguidedPass(request) ? .classifierFree(scale: Float(request.guidanceScale)) : .unguided)
 
         let previewer = previews.map { _ in
-            LatentPreviewer(configuration: model.schedulerConfiguration, tinyAutoencoder: tinyAutoencoder)
+            LatentPreviewer(configuration: model.schedulerConfiguration, tinyAutoencoder: tinyAutoencoder,
+                            palette: .of(model))
         }
         var stepSeconds: [Double] = []
         while !loop.isFinished {
