@@ -58,6 +58,17 @@ final class MappedFile: @unchecked Sendable {
         _ = madvise(UnsafeMutableRawPointer(mutating: base + start), range.upperBound - start, MADV_WILLNEED)
     }
 
+    /// Tells the kernel this process is done with `range` for now: its pages leave the
+    /// process's resident set (they stay in the page cache, and a later read faults them
+    /// back in). Called once a tensor is converted, so loading a checkpoint holds the
+    /// converted weights, not the converted weights plus every mapped page of the file.
+    func doneWith(_ range: Range<Int>) {
+        guard let base, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = range.lowerBound / page * page
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), range.upperBound - start, MADV_DONTNEED)
+    }
+
     private static func lastErrorDescription() -> String {
         String(cString: strerror(errno))
     }

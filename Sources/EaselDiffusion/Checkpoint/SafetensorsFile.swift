@@ -57,8 +57,11 @@ public final class SafetensorsFile: TensorArchive, @unchecked Sendable {
             throw SafetensorsError(file: path, tensor: name, .notFloatWeights(entry.dtype))
         }
         let range = (dataStart + entry.byteRange.lowerBound)..<(dataStart + entry.byteRange.upperBound)
-        if range.count >= 1 << 20 { file.willNeed(range) }
-        return Tensor(shape: entry.shape, converting: file.bytes(range), from: format)
+        let large = range.count >= 1 << 20
+        if large { file.willNeed(range) }
+        let tensor = Tensor(shape: entry.shape, converting: file.bytes(range), from: format)
+        if large { file.doneWith(range) }
+        return tensor
     }
 
     /// Calls `body` with tensor `name`'s stored bytes, whatever its dtype (for integer
