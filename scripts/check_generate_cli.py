@@ -44,48 +44,39 @@ SDXL = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "sdxl")
 
 
 def sdxl(binary, tmp):
-    """The tiny SDXL model's image cases (Fixtures/sdxl) through the binary."""
+    """The tiny SDXL model's cases (Fixtures/sdxl) through the binary: the folder and the same
+    model as an SGM single file, a kohya-named LoRA on the single file, image to image."""
     import shutil
     folder = os.path.join(tmp, "sdxl", "tiny-sdxl")
     shutil.copytree(os.path.join(SDXL, "tiny-sdxl"), folder)
     for tok in ("tokenizer", "tokenizer_2"):
         for f in ("vocab.json", "merges.txt"):
             shutil.copy(os.path.join(REPO, "Sources", "EaselDiffusion", "Resources", "clip", f), os.path.join(folder, tok, f))
-    failures = 0
-    single = os.path.join(SDXL, "tiny-sdxl.safetensors")
-    # The folder, and the same model as an SGM single file (with the folder's configs).
-    for form, model in (("folder", [folder]), ("single file", [single, "--config", folder])):
-        for c in json.load(open(os.path.join(SDXL, "cases.json"))):
-            cmd = [binary, "generate", "--model", *model, "--prompt", c["prompt"], "--negative-prompt", c["negative"],
-                   "--steps", str(c["steps"]), "--seed", str(c["seed"]), "--guidance", str(c["guidance"]),
-                   "--count", str(c["count"]), "--width", str(c["width"]), "--height", str(c["height"]),
-                   "-o", os.path.join(tmp, f"sdxl-{c['file']}.png")]
-            if c["scheduler"] != "default":
-                cmd += ["--scheduler", c["scheduler"]]
-            worst = worst_pixel(cmd, os.path.join(SDXL, c["file"]), c["shape"])
-            failures += worst > 2
-            print(f"sdxl ({form}) {c['scheduler']:>8} x{c['count']} {c['width']}x{c['height']}: worst {worst}/255")
-    # A kohya-named SDXL LoRA (SGM module paths), on the single file.
-    c = json.load(open(os.path.join(SDXL, "lora.json")))
-    cmd = [binary, "generate", "--model", single, "--config", folder, "--prompt", c["prompt"],
-           "--negative-prompt", c["negative"], "--steps", str(c["steps"]), "--seed", str(c["seed"]),
-           "--guidance", str(c["guidance"]), "--width", str(c["width"]), "--height", str(c["height"]),
-           "--lora", f"{os.path.join(SDXL, 'lora-kohya.safetensors')}:{c['scale']}", "-o", os.path.join(tmp, "sdxl-lora.png")]
-    worst = worst_pixel(cmd, os.path.join(SDXL, c["file"]), c["shape"])
-    failures += worst > 2
-    print(f"sdxl (single file) kohya LoRA: worst {worst}/255")
-    # Image to image.
+    single = [os.path.join(SDXL, "tiny-sdxl.safetensors"), "--config", folder]
     init = os.path.join(REPO, "Tests", "EaselDiffusionTests", "Fixtures", "img2img", "init.png")
-    for c in json.load(open(os.path.join(SDXL, "img2img.json"))):
-        cmd = [binary, "generate", "--model", folder, "--prompt", c["prompt"], "--negative-prompt", c["negative"],
+
+    def check(label, model, c, extra=()):
+        cmd = [binary, "generate", "--model", *model, "--prompt", c["prompt"], "--negative-prompt", c["negative"],
                "--steps", str(c["steps"]), "--seed", str(c["seed"]), "--guidance", str(c["guidance"]),
-               "--count", str(c["count"]), "--init-image", init, "--strength", str(c["strength"]),
-               "-o", os.path.join(tmp, f"sdxl-{c['file']}.png")]
-        if c["scheduler"] != "default":
+               "--count", str(c.get("count", 1)), *extra, "-o", os.path.join(tmp, f"sdxl-{c['file']}.png")]
+        if "width" in c:
+            cmd += ["--width", str(c["width"]), "--height", str(c["height"])]
+        if c.get("scheduler", "default") != "default":
             cmd += ["--scheduler", c["scheduler"]]
         worst = worst_pixel(cmd, os.path.join(SDXL, c["file"]), c["shape"])
-        failures += worst > 2
-        print(f"sdxl img2img {c['scheduler']:>8} strength {c['strength']} x{c['count']}: worst {worst}/255")
+        print(f"sdxl {label}: worst {worst}/255")
+        return worst > 2
+
+    failures = 0
+    for form, model in (("folder", [folder]), ("single file", single)):
+        for c in json.load(open(os.path.join(SDXL, "cases.json"))):
+            failures += check(f"({form}) {c['scheduler']} x{c['count']} {c['width']}x{c['height']}", model, c)
+    c = json.load(open(os.path.join(SDXL, "lora.json")))
+    failures += check("(single file) kohya LoRA", single, c,
+                      ["--lora", f"{os.path.join(SDXL, 'lora-kohya.safetensors')}:{c['scale']}"])
+    for c in json.load(open(os.path.join(SDXL, "img2img.json"))):
+        failures += check(f"img2img {c['scheduler']} strength {c['strength']} x{c['count']}", [folder], c,
+                          ["--init-image", init, "--strength", str(c["strength"])])
     return failures
 
 

@@ -104,20 +104,41 @@ import Testing
         var width: Int
         var height: Int
         var file: String
+
+        var request: GenerationRequest {
+            GenerationRequest(prompt: prompt, negativePrompt: negative.isEmpty ? nil : negative, steps: steps,
+                              width: width, height: height, seed: seed, guidanceScale: guidance, count: count,
+                              scheduler: scheduler == "default" ? nil : scheduler)
+        }
+
+        static func all() throws -> [Case] {
+            try JSONDecoder().decode([Case].self, from: Data(contentsOf: try SDXLParityTests.root.appendingPathComponent("cases.json")))
+        }
     }
 
     @Test func imagesMatchDiffusers() throws {
         try Self.checkImages(StableDiffusionPipeline(model: try StableDiffusionModel.load(from: try Self.model())), "folder")
     }
 
+    /// The bf16 fast path on SDXL: every image case within 35 dB PSNR of diffusers' float32.
+    @Test func bfloat16StaysWithin35dBOfDiffusersFloat32() throws {
+        let model = try StableDiffusionModel.load(from: try Self.model(), precision: .bfloat16)
+        let pipeline = StableDiffusionPipeline(model: model)
+        var worst = Double.infinity
+        for c in try Case.all() {
+            let actual = try pipeline.generate(c.request).images.flatMap(\.pixels)
+            let expected = [UInt8](try Data(contentsOf: try Self.root.appendingPathComponent(c.file)))
+            #expect(actual.count == expected.count)
+            let db = BFloat16ParityTests.psnr(actual, expected)
+            worst = min(worst, db)
+            #expect(db >= 35, "SDXL bf16 \(c.scheduler) x\(c.count): PSNR \(db) dB")
+        }
+        print("SDXL bf16 parity: worst PSNR against diffusers float32 \(String(format: "%.1f", worst)) dB")
+    }
+
     static func checkImages(_ pipeline: StableDiffusionPipeline, _ form: String) throws {
-        let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: try Self.root.appendingPathComponent("cases.json")))
-        for c in cases {
-            let request = GenerationRequest(
-                prompt: c.prompt, negativePrompt: c.negative.isEmpty ? nil : c.negative, steps: c.steps,
-                width: c.width, height: c.height, seed: c.seed, guidanceScale: c.guidance, count: c.count,
-                scheduler: c.scheduler == "default" ? nil : c.scheduler)
-            let result = try pipeline.generate(request)
+        for c in try Case.all() {
+            let result = try pipeline.generate(c.request)
             let worst = try FixtureImages.worstPixel(result.images, against: try Self.root.appendingPathComponent(c.file))
             #expect(worst <= 2, "\(c.scheduler) \(c.steps) steps x\(c.count) \(c.width)x\(c.height): worst pixel \(worst)/255")
             print("SDXL parity (\(form)) \(result.scheduler) \(c.steps) steps guidance \(c.guidance) x\(c.count) "
@@ -136,8 +157,9 @@ import Testing
         #expect(throws: ModelLoadingError.sdxlRefiner(folder.path)) { try StableDiffusionModel.load(from: folder) }
     }
 
-    struct LoRACase: Decodable {
-        var scale: Double
+    /// One generation and its image: lora.json (with the LoRA's scale), taesd.json.
+    struct SingleCase: Decodable {
+        var scale: Double?
         var steps: Int
         var guidance: Double
         var seed: UInt64
@@ -146,16 +168,28 @@ import Testing
         var width: Int
         var height: Int
         var file: String
+
+        static func named(_ file: String) throws -> SingleCase {
+            try JSONDecoder().decode(SingleCase.self, from: Data(contentsOf: try SDXLParityTests.root.appendingPathComponent(file)))
+        }
+
+        var request: GenerationRequest {
+            GenerationRequest(prompt: prompt, negativePrompt: negative, steps: steps, width: width, height: height,
+                              seed: seed, guidanceScale: guidance)
+        }
+
+        func lora(_ file: String) throws -> LoRAAdapter {
+            LoRAAdapter(url: try SDXLParityTests.root.appendingPathComponent(file), scale: try #require(scale))
+        }
     }
 
     /// A PEFT-named LoRA on the UNet and both text encoders (`text_encoder_2.` included),
     /// fused at 0.8 as diffusers' `fuse_lora(lora_scale=0.8)`.
     @Test func aLoRAOnBothTextEncodersMatchesDiffusers() throws {
-        let c = try JSONDecoder().decode(LoRACase.self, from: Data(contentsOf: try Self.root.appendingPathComponent("lora.json")))
-        let lora = LoRAAdapter(url: try Self.root.appendingPathComponent("lora.safetensors"), scale: c.scale)
+        let c = try SingleCase.named("lora.json")
+        let lora = try c.lora("lora.safetensors")
         let folder = try Self.model()
-        let request = GenerationRequest(prompt: c.prompt, negativePrompt: c.negative, steps: c.steps, width: c.width,
-                                        height: c.height, seed: c.seed, guidanceScale: c.guidance)
+        let request = c.request
         let fused = try StableDiffusionPipeline(model: try StableDiffusionModel.load(from: folder, loras: [lora])).generate(request)
         let plain = try StableDiffusionPipeline(model: try StableDiffusionModel.load(from: folder)).generate(request)
         let worst = try FixtureImages.worstPixel(fused.images, against: try Self.root.appendingPathComponent(c.file))
@@ -176,11 +210,10 @@ import Testing
     /// `lora_te1_`/`lora_te2_`, alpha half the rank. The same LoRA as lora.safetensors, so the
     /// same image (diffusers draws it within 1/255 of the PEFT one: the script checks).
     @Test func aKohyaNamedSDXLLoRAMatchesDiffusers() throws {
-        let c = try JSONDecoder().decode(LoRACase.self, from: Data(contentsOf: try Self.root.appendingPathComponent("lora.json")))
-        let lora = LoRAAdapter(url: try Self.root.appendingPathComponent("lora-kohya.safetensors"), scale: c.scale)
+        let c = try SingleCase.named("lora.json")
+        let lora = try c.lora("lora-kohya.safetensors")
         let model = try StableDiffusionModel.load(from: try Self.model(), loras: [lora])
-        let request = GenerationRequest(prompt: c.prompt, negativePrompt: c.negative, steps: c.steps, width: c.width,
-                                        height: c.height, seed: c.seed, guidanceScale: c.guidance)
+        let request = c.request
         let result = try StableDiffusionPipeline(model: model).generate(request)
         let worst = try FixtureImages.worstPixel(result.images, against: try Self.root.appendingPathComponent(c.file))
         #expect(worst <= 2, "SDXL + kohya LoRA: worst pixel \(worst)/255")
@@ -214,10 +247,9 @@ import Testing
         #expect((model.conditioner as? SDXLTextConditioner)?.zeroesEmptyNegativePrompt == true)
         try Self.checkImages(StableDiffusionPipeline(model: model), "single file")
         // The kohya LoRA on the single file gives the folder's LoRA image too.
-        let c = try JSONDecoder().decode(LoRACase.self, from: Data(contentsOf: try Self.root.appendingPathComponent("lora.json")))
-        let lora = LoRAAdapter(url: try Self.root.appendingPathComponent("lora-kohya.safetensors"), scale: c.scale)
-        let request = GenerationRequest(prompt: c.prompt, negativePrompt: c.negative, steps: c.steps, width: c.width,
-                                        height: c.height, seed: c.seed, guidanceScale: c.guidance)
+        let c = try SingleCase.named("lora.json")
+        let lora = try c.lora("lora-kohya.safetensors")
+        let request = c.request
         let fused = try StableDiffusionPipeline(model: try StableDiffusionModel.load(from: file, configFolder: folder, loras: [lora]))
         let worst = try FixtureImages.worstPixel(try fused.generate(request).images, against: try Self.root.appendingPathComponent(c.file))
         #expect(worst <= 2, "SDXL single file + kohya LoRA: worst pixel \(worst)/255")
@@ -231,25 +263,13 @@ import Testing
         #expect(error?.description.contains("not a standard SDXL checkpoint") == true, "\(String(describing: error))")
     }
 
-    struct ImageToImageCase: Decodable {
-        var scheduler: String
-        var strength: Double
-        var count: Int
-        var steps: Int
-        var seed: UInt64
-        var guidance: Double
-        var prompt: String
-        var negative: String
-        var file: String
-    }
-
     /// `StableDiffusionXLImg2ImgPipeline` from Fixtures/img2img/init.png: Euler at 0.6, Euler a
     /// at 0.3 with two images and an empty negative prompt, DPM++ 2M at 1.0 unguided.
     @Test func imageToImageMatchesDiffusers() throws {
         let model = try StableDiffusionModel.load(from: try Self.model(), withEncoder: true)
         let pipeline = StableDiffusionPipeline(model: model)
         let initImage = try ImageDecoder().decode(contentsOf: try ImageToImageParityTests.fixture("init.png"))
-        let cases = try JSONDecoder().decode([ImageToImageCase].self,
+        let cases = try JSONDecoder().decode([ImageToImageParityTests.Case].self,
                                              from: Data(contentsOf: try Self.root.appendingPathComponent("img2img.json")))
         for c in cases {
             let request = GenerationRequest(
@@ -263,26 +283,13 @@ import Testing
         }
     }
 
-    struct TinyAutoencoderCase: Decodable {
-        var steps: Int
-        var guidance: Double
-        var seed: UInt64
-        var prompt: String
-        var negative: String
-        var width: Int
-        var height: Int
-        var file: String
-    }
-
     /// The pipeline decoding with a tiny autoencoder (TAESD's architecture, as TAESD-XL is).
     @Test func theTinyAutoencoderDecodesAsInDiffusers() throws {
-        let c = try JSONDecoder().decode(TinyAutoencoderCase.self,
-                                         from: Data(contentsOf: try Self.root.appendingPathComponent("taesd.json")))
+        let c = try SingleCase.named("taesd.json")
         let tinyRoot = try #require(Bundle.module.url(forResource: "tiny-autoencoder", withExtension: nil, subdirectory: "Fixtures"))
         let tiny = try AutoencoderTiny.load(from: tinyRoot.appendingPathComponent("diffusers"))
         let pipeline = StableDiffusionPipeline(model: try StableDiffusionModel.load(from: try Self.model()), tinyAutoencoder: tiny)
-        let request = GenerationRequest(prompt: c.prompt, negativePrompt: c.negative, steps: c.steps, width: c.width,
-                                        height: c.height, seed: c.seed, guidanceScale: c.guidance)
+        let request = c.request
         let worst = try FixtureImages.worstPixel(try pipeline.generate(request).images,
                                                  against: try Self.root.appendingPathComponent(c.file))
         #expect(worst <= 2, "SDXL + tiny autoencoder: worst pixel \(worst)/255")
