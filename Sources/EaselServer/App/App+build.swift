@@ -18,6 +18,8 @@ public struct ServerComponents: Sendable {
     public let webhookSignal: WakeSignal
     public let publicURL: PublicBaseURL
     public let estimator: ThroughputEstimator
+    /// Workspaces of recently used API keys (`configuration.keyCacheTTL`).
+    public let keyCache: APIKeyCache
     public let logger: Logger
 
     public init(
@@ -35,6 +37,7 @@ public struct ServerComponents: Sendable {
         publicURL = PublicBaseURL(
             configured: configuration.publicURL, host: configuration.host, port: configuration.port)
         estimator = ThroughputEstimator()
+        keyCache = APIKeyCache(ttl: configuration.keyCacheTTL)
     }
 
     /// Opens the data directory's SQLite store and image folder.
@@ -172,12 +175,12 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
 private func addAPIRoutes(to router: Router<EaselRequestContext>, components: ServerComponents) {
     router.addRoutes(PlaygroundController().endpoints)
     router.addRoutes(ImagesController(components: components).endpoints, atPath: "/images")
-    let api = router.group("api").add(middleware: AuthMiddleware(store: components.store))
+    let api = router.group("api").add(middleware: AuthMiddleware(store: components.store, keys: components.keyCache))
     api.addRoutes(InferencesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
     api.addRoutes(
         WebhookDeliveriesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
     api.addRoutes(ModelsController(components: components).endpoints, atPath: "/v2/images/models")
     let openAI = router.group("v1").add(middleware: OpenAIErrorMiddleware()).add(
-        middleware: AuthMiddleware(store: components.store))
+        middleware: AuthMiddleware(store: components.store, keys: components.keyCache))
     openAI.addRoutes(OpenAIImagesController(components: components).endpoints)
 }

@@ -39,16 +39,18 @@ public struct EaselRequestContext: RequestContext {
     }
 }
 
-/// `Authorization: Bearer <key>` -> the key's workspace, looked up per request so keys
-/// created or revoked by `easel keys` take effect at once. Anything else is 401.
+/// `Authorization: Bearer <key>` -> the key's workspace. A new key created by `easel keys`
+/// works at once; a revoked one is refused within the key cache's time to live (seconds).
+/// Anything else is 401.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = EaselRequestContext
     let store: any AccountStore
+    let keys: APIKeyCache
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        guard let workspace = try await Self.workspace(for: request, store: store) else {
+        guard let workspace = try await Self.workspace(for: request, store: store, keys: keys) else {
             throw APIError.unauthorized(keyGiven: request.headers[.authorization] != nil)
         }
         var context = context
@@ -58,9 +60,9 @@ struct AuthMiddleware: RouterMiddleware {
     }
 
     /// The workspace of the request's bearer key; nil when there is no valid key.
-    static func workspace(for request: Request, store: any AccountStore) async throws -> Workspace? {
+    static func workspace(for request: Request, store: any AccountStore, keys: APIKeyCache) async throws -> Workspace? {
         guard let token = bearerToken(request) else { return nil }
-        return try await store.authenticate(keyHash: Credentials.hash(apiKey: token))
+        return try await keys.workspace(keyHash: Credentials.hash(apiKey: token), store: store)
     }
 
     static func bearerToken(_ request: Request) -> String? {
