@@ -121,6 +121,7 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
     let router = Router(context: EaselRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware())
+    router.add(middleware: StoreWaitLimitMiddleware(limit: configuration.storeWaitLimit))
     router.addRoutes(ServiceController(components: components).endpoints)
     if configuration.role != .worker {
         addAPIRoutes(to: router, components: components)

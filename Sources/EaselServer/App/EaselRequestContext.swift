@@ -96,3 +96,17 @@ struct RequestLogMiddleware: RouterMiddleware {
         return response
     }
 }
+
+/// Bounds how long the request's store operations may wait for the database
+/// (`StoreWaitLimit`): with the database gone, the request fails with 503 in about that
+/// time instead of waiting for it to return.
+struct StoreWaitLimitMiddleware<Context: RequestContext>: RouterMiddleware {
+    let limit: Duration?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard let limit else { return try await next(request, context) }
+        return try await StoreWaitLimit.$current.withValue(limit) { try await next(request, context) }
+    }
+}

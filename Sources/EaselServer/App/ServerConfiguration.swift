@@ -108,6 +108,9 @@ public struct ServerConfiguration: Sendable {
     /// a key revoked by `easel keys revoke` is refused at the latest this long after. Zero:
     /// every request reads the key.
     public var keyCacheTTL: Duration = .seconds(5)
+    /// How long a request's store operation may wait for the database before the request is
+    /// answered 503 (the database is down or unreachable). Nil: wait for it. Workers always wait.
+    public var storeWaitLimit: Duration? = .seconds(2)
     /// Images may be fetched without a key (their unguessable URI is the capability, as
     /// with Leap's CDN). A request that does carry a key must own the image.
     public var imagesRequireKey = false
