@@ -147,8 +147,15 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
     let webhooks = WebhookDispatcher(
         store: components.store, policy: configuration.webhooks, signal: components.webhookSignal,
         pollInterval: configuration.queuePollInterval, logger: logger)
-    // Services shut down in reverse order: the HTTP server first, then webhooks, then the
-    // workers (which finish or re-queue the job in hand).
+    // Services shut down in reverse order: the HTTP server first, then the image sweeper,
+    // webhooks, then the workers (which finish or re-queue the job in hand).
+    var services: [any Service] = [workers, webhooks]
+    if configuration.runningWorkers > 0 {
+        let sweeper = OrphanImageSweeper(
+            images: components.images, store: components.store, minimumAge: configuration.orphanImageAge,
+            logger: logger)
+        services.append(OrphanImageSweeps(sweeper: sweeper, interval: configuration.orphanSweepInterval, logger: logger))
+    }
     let publicURL = components.publicURL
     let connections = configuration.connections
     return Application(
@@ -163,7 +170,7 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port), serverName: "Easel",
             availableConnectionsDelegate: MaximumAvailableConnections(connections.maxConnections, logger: logger)),
-        services: [workers, webhooks],
+        services: services,
         onServerRunning: { channel in
             publicURL.bind(channel.localAddress)
             logger.info("listening", metadata: ["address": "\(publicURL.value)"])

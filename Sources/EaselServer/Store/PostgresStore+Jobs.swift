@@ -114,6 +114,17 @@ extension PostgresStore {
         return JobView(snapshot: snapshot, queue: queue)
     }
 
+    public func referencedImageFiles(_ fileNames: [String]) async throws -> Set<String> {
+        guard !fileNames.isEmpty else { return [] }
+        let logger = self.logger
+        return try await read { connection in
+            Set(
+                try await connection.rows(
+                    "SELECT file_name FROM images WHERE file_name = ANY(\(fileNames))", logger: logger
+                ).map { try $0.value("file_name", as: String.self) })
+        }
+    }
+
     public func initImage(jobId: String) async throws -> RGBImage? {
         let logger = self.logger
         let png = try await read { connection in

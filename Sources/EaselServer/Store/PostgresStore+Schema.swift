@@ -149,6 +149,10 @@ enum PostgresSchema {
         Migration(version: 2, name: "model recipes", statements: [
             "ALTER TABLE models ADD COLUMN recipe text NOT NULL DEFAULT '{}'",
         ]),
+        // SQLite's v8: the orphan image sweeper asks which files are named by an image.
+        Migration(version: 3, name: "images by file name", statements: [
+            "CREATE INDEX images_by_file ON images (file_name)",
+        ]),
     ]
 }
 

@@ -85,6 +85,23 @@ extension SQLiteStore {
         }
     }
 
+    public func referencedImageFiles(_ fileNames: [String]) async throws -> Set<String> {
+        guard !fileNames.isEmpty else { return [] }
+        return try await pool.read { db in
+            var found: Set<String> = []
+            // Within SQLite's bound-parameter limit per statement.
+            for start in stride(from: 0, to: fileNames.count, by: 500) {
+                let batch = Array(fileNames[start..<min(start + 500, fileNames.count)])
+                let marks = Array(repeating: "?", count: batch.count).joined(separator: ",")
+                found.formUnion(
+                    try String.fetchAll(
+                        db, sql: "SELECT fileName FROM images WHERE fileName IN (\(marks))",
+                        arguments: StatementArguments(batch)))
+            }
+            return found
+        }
+    }
+
     public func initImage(jobId: String) async throws -> RGBImage? {
         let png = try await pool.read { db in
             try Data.fetchOne(db, sql: "SELECT png FROM jobInitImages WHERE jobId = ?", arguments: [jobId])

@@ -41,6 +41,8 @@ public protocol JobStore: Sendable {
     func jobView(id: String, workspaceId: String) async throws -> JobView?
     /// An image by its id (any workspace: the caller checks ownership).
     func image(id: String) async throws -> ImageRecord?
+    /// Which of these image file names a stored image (of any job) names.
+    func referencedImageFiles(_ fileNames: [String]) async throws -> Set<String>
     /// The init image of an image-to-image job, nil for a text-to-image one.
     func initImage(jobId: String) async throws -> RGBImage?
     /// Newest first.
