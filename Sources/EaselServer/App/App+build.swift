@@ -150,6 +150,12 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
     // Services shut down in reverse order: the HTTP server first, then the image sweeper,
     // webhooks, then the workers (which finish or re-queue the job in hand).
     var services: [any Service] = [workers, webhooks]
+    if let feed = components.store as? any JobNotificationFeed {
+        services.append(
+            JobNotificationRelay(
+                feed: feed, events: configuration.role == .worker ? nil : components.events,
+                workSignal: configuration.runningWorkers > 0 ? components.workSignal : nil))
+    }
     if configuration.runningWorkers > 0 {
         let sweeper = OrphanImageSweeper(
             images: components.images, store: components.store, minimumAge: configuration.orphanImageAge,
