@@ -52,6 +52,14 @@ def complete_model(path, parent=None):
     return copy
 
 
+def fresh_database(url, prefix):
+    """A new, empty database on the PostgreSQL server `url` names (made with psql); its URL."""
+    name = f"{prefix}_{os.getpid()}_{int(time.time() * 1000)}"
+    subprocess.run(["psql", url, "-qc", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    scheme, rest = url.split("://", 1)
+    return scheme + "://" + re.sub(r"/[^/?]*(\?|$)", f"/{name}\\1", rest, count=1)
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -77,8 +85,8 @@ class Easel:
             raise SystemExit(f"FAILED: easel {' '.join(args)}: {result.stderr or result.stdout}")
         return result.stdout
 
-    def create_key(self, workspace):
-        output = self.run("keys", "create", "--workspace", workspace)
+    def create_key(self, workspace, *extra):
+        output = self.run("keys", "create", "--workspace", workspace, *extra)
         tokens = [t for t in re.findall(r"\S+", output) if len(t) >= 32]
         if len(tokens) != 1:
             raise SystemExit(f"FAILED: `easel keys create` printed {len(tokens)} long tokens: {output}")

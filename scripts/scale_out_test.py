@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.request
 
-from easel_process import REPOSITORY, Easel, free_port
+from easel_process import REPOSITORY, Easel, free_port, fresh_database
 
 BUNDLED_ID = "1185eeaf-da6a-56d7-859c-ef1fe41c4a9a"
 
@@ -102,10 +102,7 @@ def main():
     database = args.database
     if database:
         # A database of its own on that server: the model rows must match this data directory.
-        name = f"easel_scale_{os.getpid()}_{int(time.time())}"
-        subprocess.run(["psql", database, "-qc", f"CREATE DATABASE {name}"], check=True, capture_output=True)
-        database = re.sub(r"/[^/?]*(\?|$)", f"/{name}\\1", database.split("://", 1)[1], count=1)
-        database = args.database.split("://", 1)[0] + "://" + database
+        database = fresh_database(database, "easel_scale")
     else:
         root = tempfile.mkdtemp(prefix="easel-pg-")
         os.chmod(root, 0o755)

@@ -7,7 +7,8 @@
 # Uses Debian's postgresql (initdb, pg_ctl from /usr/lib/postgresql/<version>/bin). The
 # server refuses to run as root, so when run as root the cluster belongs to the `postgres`
 # system user (created by the package) or, failing that, `nobody`. It listens on 127.0.0.1
-# and a unix socket inside DIR, never on another address.
+# and a unix socket inside DIR, never on another address. fsync is off (a throwaway cluster
+# for tests); EASEL_TEST_PG_FSYNC=on keeps it on, for benchmarks of durable commits.
 set -euo pipefail
 
 action=${1:?start or stop}
@@ -41,7 +42,7 @@ start)
         --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     rm -f "$dir.pw"
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" start \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=${EASEL_TEST_PG_FSYNC:-off} -c max_connections=200" start \
         >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
     PGPASSWORD=easel "$bin/psql" -h 127.0.0.1 -p "$port" -U easel -d postgres -qc "CREATE DATABASE easel" >/dev/null
     echo "postgres://easel:easel@127.0.0.1:$port/easel"

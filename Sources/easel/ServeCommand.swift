@@ -47,6 +47,8 @@ struct ServeCommand: AsyncParsableCommand {
     var shutdownGrace = 10
     @Option(name: .customLong("job-lease"), help: "Seconds a worker's claim on a job holds unrenewed; a job whose worker died is run again after it.")
     var jobLease = 30
+    @Option(name: .customLong("key-cache-seconds"), help: "Seconds a valid API key is remembered; a revoked key is refused at the latest this long after (0: read every time).")
+    var keyCacheSeconds = 5
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may sit idle (or send half a request) before it is closed.")
     var idleTimeout = 30
     @Option(name: .customLong("request-timeout"), help: "Seconds a request's headers and body may take to arrive.")
@@ -71,6 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard (0...86400).contains(shutdownGrace) else { throw ValidationError("--shutdown-grace must be 0 to 86400 seconds") }
         guard (3...86400).contains(jobLease) else { throw ValidationError("--job-lease must be 3 to 86400 seconds") }
+        guard (0...3600).contains(keyCacheSeconds) else { throw ValidationError("--key-cache-seconds must be 0 to 3600") }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be 1 or more") }
         guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level is not a log level") }
@@ -114,6 +117,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.modelCacheBytes = modelCacheMB * 1024 * 1024
         configuration.shutdownGrace = .seconds(max(0, shutdownGrace))
         configuration.jobLease = .seconds(jobLease)
+        configuration.keyCacheTTL = .seconds(keyCacheSeconds)
         configuration.connections.idleTimeout = .seconds(idleTimeout)
         configuration.connections.requestReadTimeout = .seconds(requestTimeout)
         configuration.connections.maxConnections = maxConnections

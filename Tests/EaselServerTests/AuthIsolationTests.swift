@@ -37,7 +37,8 @@ import Testing
     }
 
     @Test func revokedAndNewKeysTakeEffectWithoutRestart() async throws {
-        let server = try await TestServer.make()
+        // No key cache: a revocation is seen by the next request.
+        let server = try await TestServer.make { $0.keyCacheTTL = .zero }
         try await server.application().test(.router) { client in
             #expect(try await client.send(.get, server.inferencesPath, key: server.keyA).status == .ok)
             let keys = try await server.store.keys(workspaceId: server.workspaceA.id)
@@ -46,6 +47,33 @@ import Testing
             let (_, fresh) = try await TestServer.makeKey(workspace: "alpha", store: server.store)
             #expect(try await client.send(.get, server.inferencesPath, key: fresh).status == .ok)
             #expect(keys.allSatisfy { $0.keyHash != server.keyA }, "the key itself is never stored")
+        }
+    }
+
+    /// With the key cache on, a revoked key still works for at most the cache's time to
+    /// live, then is refused; a new key works at once (unknown keys are never cached).
+    @Test func aRevokedKeyIsRefusedOnceTheKeyCacheTTLHasPassed() async throws {
+        let ttl = Duration.seconds(2)
+        let server = try await TestServer.make { $0.keyCacheTTL = ttl }
+        try await server.application().test(.router) { client in
+            // The key is cached at some moment during this request: after `cachedFrom`.
+            let cachedFrom = ContinuousClock.now
+            #expect(try await client.send(.get, server.inferencesPath, key: server.keyA).status == .ok)
+            let revokedAt = ContinuousClock.now
+            let keys = try await server.store.keys(workspaceId: server.workspaceA.id)
+            #expect(try await server.store.revokeKey(id: try #require(keys.first?.id)))
+            let (_, fresh) = try await TestServer.makeKey(workspace: "alpha", store: server.store)
+            #expect(try await client.send(.get, server.inferencesPath, key: fresh).status == .ok)
+            let early = try await client.send(.get, server.inferencesPath, key: server.keyA).status
+            // A loaded machine may take longer than the TTL over these requests: the cached
+            // answer is only certain when this one ended before the earliest possible expiry.
+            if ContinuousClock.now - cachedFrom < ttl {
+                #expect(early == .ok, "within the TTL the cached key is still honoured")
+            }
+            try await Task.sleep(until: revokedAt + ttl + .milliseconds(50))
+            let late = try await client.send(.get, server.inferencesPath, key: server.keyA)
+            #expect(late.status == .unauthorized)
+            #expect(try await client.send(.get, server.inferencesPath, key: fresh).status == .ok)
         }
     }
 

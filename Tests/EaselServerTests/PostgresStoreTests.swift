@@ -99,7 +99,7 @@ final class SilentListener: @unchecked Sendable {
         return port
     }
 
-    private static func bind(listen: Bool) throws -> (Int32, Int) {
+    static func bind(listen: Bool) throws -> (Int32, Int) {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw StoreError.corrupt("socket() failed") }
         var address = sockaddr_in()

@@ -112,6 +112,32 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: directory.root.appendingPathComponent(first.record.path).path))
     }
 
+    /// Processes starting together on a fresh database each ensure the bundled model: one
+    /// installs it, the others find it (none fails, none copies over another's files).
+    @Test(arguments: StoreKind.available) func processesEnsuringTheSameModelAtOnceInstallItOnce(_ kind: StoreKind) async throws {
+        let opened = try await kind.makeStore()
+        let directory = DataDirectory(path: TestServer.makeTemporaryFolder().path)
+        let source = try TestServer.makeModelFolder()
+        var stores: [any EaselStore] = [opened.store]
+        for _ in 0..<3 { stores.append(try await opened.reopen()) }
+        let outcomes = try await withThrowingTaskGroup(of: (record: ModelRecord, installed: Bool).self) { group in
+            for store in stores {
+                group.addTask {
+                    try await ModelInstaller(dataDirectory: directory, store: store).ensurePublicModel(
+                        source: source, name: "bundled")
+                }
+            }
+            return try await group.reduce(into: [(record: ModelRecord, installed: Bool)]()) { $0.append($1) }
+        }
+        #expect(outcomes.count == 4)
+        #expect(outcomes.filter(\.installed).count == 1)
+        #expect(Set(outcomes.map(\.record.id)).count == 1)
+        let record = try #require(try await opened.store.model(id: ModelInstaller.stableId(name: "bundled", workspaceId: nil)))
+        let installed = directory.root.appendingPathComponent(record.path)
+        #expect(FileManager.default.fileExists(atPath: installed.appendingPathComponent("model_index.json").path))
+        #expect(try await opened.store.models(visibleTo: nil).filter { $0.name == "bundled" }.count == 1)
+    }
+
     @Test func installsASingleFileCheckpoint() async throws {
         let (installer, _, directory) = try Self.installer()
         // The tiny file is not a standard SD 1.x checkpoint: it takes its own configs.

@@ -67,6 +67,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return error.response()
+        } catch let error as StoreUnavailable {
+            context.logger.warning("database unavailable", metadata: ["error": "\(error.reason)"])
+            return APIError(error).response()
         } catch let error as any HTTPResponseError {
             return APIError(error, request: request).response()
         } catch {
@@ -77,6 +80,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 extension APIError {
+    /// 503 while the database cannot be reached; the client may retry shortly.
+    init(_ error: StoreUnavailable) {
+        self.init(
+            .serviceUnavailable, "Database unavailable (\(error.reason)); retry shortly", headers: [.retryAfter: "1"])
+    }
+
     /// An error Hummingbird threw (no route, body too large, ...) in NestJS's words.
     init(_ error: any HTTPResponseError, request: Request) {
         let message: String

@@ -18,6 +18,8 @@ public struct ServerComponents: Sendable {
     public let webhookSignal: WakeSignal
     public let publicURL: PublicBaseURL
     public let estimator: ThroughputEstimator
+    /// Workspaces of recently used API keys (`configuration.keyCacheTTL`).
+    public let keyCache: APIKeyCache
     public let logger: Logger
 
     public init(
@@ -35,6 +37,7 @@ public struct ServerComponents: Sendable {
         publicURL = PublicBaseURL(
             configured: configuration.publicURL, host: configuration.host, port: configuration.port)
         estimator = ThroughputEstimator()
+        keyCache = APIKeyCache(ttl: configuration.keyCacheTTL)
     }
 
     /// Opens the data directory's SQLite store and image folder.
@@ -118,6 +121,7 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
     let router = Router(context: EaselRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: ErrorMiddleware())
+    router.add(middleware: StoreWaitLimitMiddleware(limit: configuration.storeWaitLimit))
     router.addRoutes(ServiceController(components: components).endpoints)
     if configuration.role != .worker {
         addAPIRoutes(to: router, components: components)
@@ -143,8 +147,21 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
     let webhooks = WebhookDispatcher(
         store: components.store, policy: configuration.webhooks, signal: components.webhookSignal,
         pollInterval: configuration.queuePollInterval, logger: logger)
-    // Services shut down in reverse order: the HTTP server first, then webhooks, then the
-    // workers (which finish or re-queue the job in hand).
+    // Services shut down in reverse order: the HTTP server first, then the image sweeper,
+    // webhooks, then the workers (which finish or re-queue the job in hand).
+    var services: [any Service] = [workers, webhooks]
+    if let feed = components.store as? any JobNotificationFeed {
+        services.append(
+            JobNotificationRelay(
+                feed: feed, events: configuration.role == .worker ? nil : components.events,
+                workSignal: configuration.runningWorkers > 0 ? components.workSignal : nil))
+    }
+    if configuration.runningWorkers > 0 {
+        let sweeper = OrphanImageSweeper(
+            images: components.images, store: components.store, minimumAge: configuration.orphanImageAge,
+            logger: logger)
+        services.append(OrphanImageSweeps(sweeper: sweeper, interval: configuration.orphanSweepInterval, logger: logger))
+    }
     let publicURL = components.publicURL
     let connections = configuration.connections
     return Application(
@@ -159,7 +176,7 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port), serverName: "Easel",
             availableConnectionsDelegate: MaximumAvailableConnections(connections.maxConnections, logger: logger)),
-        services: [workers, webhooks],
+        services: services,
         onServerRunning: { channel in
             publicURL.bind(channel.localAddress)
             logger.info("listening", metadata: ["address": "\(publicURL.value)"])
@@ -172,12 +189,12 @@ public func buildApplication(_ components: ServerComponents) async throws -> som
 private func addAPIRoutes(to router: Router<EaselRequestContext>, components: ServerComponents) {
     router.addRoutes(PlaygroundController().endpoints)
     router.addRoutes(ImagesController(components: components).endpoints, atPath: "/images")
-    let api = router.group("api").add(middleware: AuthMiddleware(store: components.store))
+    let api = router.group("api").add(middleware: AuthMiddleware(store: components.store, keys: components.keyCache))
     api.addRoutes(InferencesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
     api.addRoutes(
         WebhookDeliveriesController(components: components).endpoints, atPath: "/v1/images/models/:modelId/inferences")
     api.addRoutes(ModelsController(components: components).endpoints, atPath: "/v2/images/models")
     let openAI = router.group("v1").add(middleware: OpenAIErrorMiddleware()).add(
-        middleware: AuthMiddleware(store: components.store))
+        middleware: AuthMiddleware(store: components.store, keys: components.keyCache))
     openAI.addRoutes(OpenAIImagesController(components: components).endpoints)
 }

@@ -39,16 +39,18 @@ public struct EaselRequestContext: RequestContext {
     }
 }
 
-/// `Authorization: Bearer <key>` -> the key's workspace, looked up per request so keys
-/// created or revoked by `easel keys` take effect at once. Anything else is 401.
+/// `Authorization: Bearer <key>` -> the key's workspace. A new key created by `easel keys`
+/// works at once; a revoked one is refused within the key cache's time to live (seconds).
+/// Anything else is 401.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = EaselRequestContext
     let store: any AccountStore
+    let keys: APIKeyCache
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        guard let workspace = try await Self.workspace(for: request, store: store) else {
+        guard let workspace = try await Self.workspace(for: request, store: store, keys: keys) else {
             throw APIError.unauthorized(keyGiven: request.headers[.authorization] != nil)
         }
         var context = context
@@ -58,9 +60,9 @@ struct AuthMiddleware: RouterMiddleware {
     }
 
     /// The workspace of the request's bearer key; nil when there is no valid key.
-    static func workspace(for request: Request, store: any AccountStore) async throws -> Workspace? {
+    static func workspace(for request: Request, store: any AccountStore, keys: APIKeyCache) async throws -> Workspace? {
         guard let token = bearerToken(request) else { return nil }
-        return try await store.authenticate(keyHash: Credentials.hash(apiKey: token))
+        return try await keys.workspace(keyHash: Credentials.hash(apiKey: token), store: store)
     }
 
     static func bearerToken(_ request: Request) -> String? {
@@ -92,5 +94,19 @@ struct RequestLogMiddleware: RouterMiddleware {
         if let name = context.facts.workspaceName.current { metadata["workspace"] = "\(name)" }
         context.logger.info("request", metadata: metadata)
         return response
+    }
+}
+
+/// Bounds how long the request's store operations may wait for the database
+/// (`StoreWaitLimit`): with the database gone, the request fails with 503 in about that
+/// time instead of waiting for it to return.
+struct StoreWaitLimitMiddleware<Context: RequestContext>: RouterMiddleware {
+    let limit: Duration?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard let limit else { return try await next(request, context) }
+        return try await StoreWaitLimit.$current.withValue(limit) { try await next(request, context) }
     }
 }

@@ -104,6 +104,18 @@ public struct ServerConfiguration: Sendable {
     /// How long a worker's claim on a job holds without renewal (renewed every third of it
     /// while the job runs): a job whose worker died goes back to the queue this long after.
     public var jobLease: Duration = .seconds(30)
+    /// How long a valid API key's workspace is remembered (no database read per request):
+    /// a key revoked by `easel keys revoke` is refused at the latest this long after. Zero:
+    /// every request reads the key.
+    public var keyCacheTTL: Duration = .seconds(5)
+    /// How long a request's store operation may wait for the database before the request is
+    /// answered 503 (the database is down or unreachable). Nil: wait for it. Workers always wait.
+    public var storeWaitLimit: Duration? = .seconds(2)
+    /// Image files no job names are removed by worker processes once they are this old
+    /// (younger ones may belong to a job whose finish is not committed yet)...
+    public var orphanImageAge: Duration = .seconds(15 * 60)
+    /// ...in a pass at start and then every this long.
+    public var orphanSweepInterval: Duration = .seconds(10 * 60)
     /// Images may be fetched without a key (their unguessable URI is the capability, as
     /// with Leap's CDN). A request that does carry a key must own the image.
     public var imagesRequireKey = false

@@ -124,10 +124,16 @@ public struct ModelInstaller: Sendable {
     /// is installed already. `easel serve` calls it on every start for the bundled model, so the
     /// first start offers a model and later starts leave the installed copy as it is.
     /// - Returns: the model's record, and whether it was installed by this call.
+    ///
+    /// Several processes starting at once on a fresh database (and one data directory) take
+    /// turns under a lock file in the models folder: the first installs, the others then
+    /// find its model, so none copies over another's files or fails on the name.
     public func ensurePublicModel(source: URL, name: String) async throws -> (record: ModelRecord, installed: Bool) {
-        if let existing = try await store.model(id: Self.stableId(name: name, workspaceId: nil)) {
-            return (existing, false)
-        }
+        let id = Self.stableId(name: name, workspaceId: nil)
+        if let existing = try await store.model(id: id) { return (existing, false) }
+        let lock = try await InstallLock.acquire(dataDirectory.modelsFolder.appendingPathComponent(".install.lock"))
+        defer { withExtendedLifetime(lock) {} }
+        if let existing = try await store.model(id: id) { return (existing, false) }
         return (try await install(source: source, name: name, workspaceId: nil, link: false), true)
     }
 

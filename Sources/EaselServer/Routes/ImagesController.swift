@@ -20,7 +20,7 @@ struct ImagesController: Sendable {
         let hasKey = request.headers[.authorization] != nil
         var caller: Workspace?
         if hasKey || components.configuration.imagesRequireKey {
-            guard let workspace = try await AuthMiddleware.workspace(for: request, store: components.store) else {
+            guard let workspace = try await AuthMiddleware.workspace(for: request, store: components.store, keys: components.keyCache) else {
                 throw APIError.unauthorized(keyGiven: hasKey)
             }
             caller = workspace

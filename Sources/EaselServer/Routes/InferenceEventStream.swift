@@ -11,8 +11,9 @@ import HummingbirdCore
 /// - `event: preview` — `{"id", "step", "uri"}` when a new live preview is stored (every few steps).
 /// - `event: deleted` — the job was deleted; the stream ends.
 ///
-/// The hub says "look now"; a once-a-second look at the store also catches changes made
-/// by another process, and a comment line keeps idle connections open.
+/// The hub says "look now" (for changes by another process too, when the store sends
+/// notifications: PostgreSQL); a once-a-second look at the store catches what no
+/// notification told, and a comment line keeps idle connections open.
 struct InferenceEventStream: Sendable {
     let components: ServerComponents
     static let tick: Duration = .seconds(1)
@@ -97,7 +98,7 @@ struct InferenceEventStream: Sendable {
                 return stepEvent(step, total: total).map { [$0] } ?? []
             case .preview:
                 return previewEvent().map { [$0] } ?? []
-            case .state, .cancelRequested:
+            case .state, .cancelRequested, .changed:
                 return try await refresh(force: event == .cancelRequested)
             case .deleted:
                 ended = true

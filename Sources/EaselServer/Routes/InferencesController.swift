@@ -78,9 +78,15 @@ struct InferencesController: Sendable {
         return Self.json(try WireJSON.encode(jobs.map { renderer.entity($0, queue: queue) }), status: .ok)
     }
 
+    /// One read of the store (the job, its images and its place in the queue together).
     @Sendable func find(request: Request, context: EaselRequestContext) async throws -> Response {
-        let (workspace, snapshot) = try await lookup(context)
-        return try await respond(snapshot, status: .ok, workspaceId: workspace.id)
+        let workspace = try context.requireWorkspace()
+        let modelId = try context.parameters.require("modelId")
+        let inferenceId = try context.parameters.require("inferenceId")
+        guard let view = try await store.jobView(id: inferenceId, workspaceId: workspace.id),
+            view.snapshot.job.modelId == modelId
+        else { throw Self.jobNotFound(inferenceId) }
+        return Self.json(try renderer.json(view.snapshot, queue: view.queue), status: .ok)
     }
 
     @Sendable func delete(request: Request, context: EaselRequestContext) async throws -> Response {
@@ -160,14 +166,11 @@ struct InferencesController: Sendable {
     ) async throws -> Response {
         var snapshot = snapshot
         var queue: QueueSnapshot?
-        if snapshot.job.state == .queued {
-            queue = try await store.queueSnapshot(workspaceId: workspaceId)
-            // Claimed since it was read: show it as it is now.
-            if queue?.aheadInLane[snapshot.job.id] == nil,
-                let current = try await store.job(id: snapshot.job.id, workspaceId: workspaceId)
-            {
-                snapshot = current
-            }
+        // A queued job is read again with its place in the queue (as it is now: it may have
+        // been claimed since).
+        if snapshot.job.state == .queued, let view = try await store.jobView(id: snapshot.job.id, workspaceId: workspaceId) {
+            snapshot = view.snapshot
+            queue = view.queue
         }
         var response = Self.json(try renderer.json(snapshot, queue: queue), status: status)
         response.headers.append(contentsOf: headers)

@@ -114,6 +114,9 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return error.response()
         } catch let error as APIError {
             return OpenAIError(error).response()
+        } catch let error as StoreUnavailable {
+            context.logger.warning("database unavailable", metadata: ["error": "\(error.reason)"])
+            return OpenAIError(APIError(error)).response()
         } catch let error as any HTTPResponseError {
             return OpenAIError(APIError(error, request: request)).response()
         } catch {

@@ -149,7 +149,46 @@ enum PostgresSchema {
         Migration(version: 2, name: "model recipes", statements: [
             "ALTER TABLE models ADD COLUMN recipe text NOT NULL DEFAULT '{}'",
         ]),
+        // SQLite's v8: the orphan image sweeper asks which files are named by an image.
+        Migration(version: 3, name: "images by file name", statements: [
+            "CREATE INDEX images_by_file ON images (file_name)",
+        ]),
+        // Notifications on commit, so other processes learn of a change at once instead
+        // of at their next look: a job queued (workers wake), a job's state, step or
+        // cancel flag changed or the job deleted (event streams read it again).
+        Migration(version: 4, name: "job notifications", statements: [
+            """
+            CREATE FUNCTION easel_notify_job() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'DELETE' THEN
+                    PERFORM pg_notify('\(jobChangedChannel)', OLD.id);
+                    RETURN OLD;
+                END IF;
+                IF NEW.state = 'queued' AND (TG_OP = 'INSERT' OR OLD.state IS DISTINCT FROM 'queued') THEN
+                    PERFORM pg_notify('\(jobQueuedChannel)', '');
+                END IF;
+                IF TG_OP = 'UPDATE' THEN
+                    PERFORM pg_notify('\(jobChangedChannel)', NEW.id);
+                END IF;
+                RETURN NEW;
+            END
+            $$
+            """,
+            "CREATE TRIGGER jobs_notify_insert AFTER INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION easel_notify_job()",
+            """
+            CREATE TRIGGER jobs_notify_update AFTER UPDATE ON jobs FOR EACH ROW
+            WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.current_step IS DISTINCT FROM NEW.current_step
+                  OR OLD.cancel_requested IS DISTINCT FROM NEW.cancel_requested)
+            EXECUTE FUNCTION easel_notify_job()
+            """,
+            "CREATE TRIGGER jobs_notify_delete AFTER DELETE ON jobs FOR EACH ROW EXECUTE FUNCTION easel_notify_job()",
+        ]),
     ]
+
+    /// Payload: the job's id.
+    static let jobChangedChannel = "easel_job_changed"
+    /// No payload: some job became queued.
+    static let jobQueuedChannel = "easel_job_queued"
 }
 
 extension PostgresStore {

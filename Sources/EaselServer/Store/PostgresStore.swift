@@ -69,26 +69,66 @@ public final class PostgresStore: EaselStore {
 
     /// Runs `body` on one pooled connection, outside any transaction.
     @discardableResult
-    func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in try await body(connection) }
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let client = self.client
+        return try await bounded { try await client.withConnection { connection in try await body(connection) } }
     }
 
     /// Runs `body` in one transaction (READ COMMITTED); rolled back if it throws, and the
     /// error rethrown as it was.
     @discardableResult
-    func write<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let logger = self.logger
-        return try await client.withConnection { connection in
-            try await connection.query("BEGIN", logger: logger)
-            do {
-                let value = try await body(connection)
-                try await connection.query("COMMIT", logger: logger)
-                return value
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw error
+        let client = self.client
+        return try await bounded {
+            try await client.withConnection { connection in
+                try await connection.query("BEGIN", logger: logger)
+                do {
+                    let value = try await body(connection)
+                    try await connection.query("COMMIT", logger: logger)
+                    return value
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw error
+                }
             }
         }
+    }
+
+    /// Runs `operation` within the task's `StoreWaitLimit` (if any), and tells a lost or
+    /// unreachable database as `StoreUnavailable`. Without a limit the pool waits for the
+    /// database to come back (workers).
+    func bounded<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        do {
+            if let limit = StoreWaitLimit.current { return try await withTimeout(limit, operation) }
+            return try await operation()
+        } catch let problem as TimeoutProblem {
+            throw StoreUnavailable("no answer within \(problem.after)")
+        } catch let error as PSQLError where error.meansConnectionLost {
+            throw StoreUnavailable(error.connectionLossReason)
+        }
+    }
+}
+
+extension PSQLError {
+    /// The connection went (server shut down or restarting, network cut, pool closed), as
+    /// opposed to a query the server refused.
+    var meansConnectionLost: Bool {
+        switch code {
+        case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed:
+            return true
+        case .server:
+            // 08xxx: connection exceptions; 57P01-57P03: shutting down, crashed, starting up.
+            let state = serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state)
+        default:
+            return false
+        }
+    }
+
+    var connectionLossReason: String {
+        if let message = serverInfo?[.message] { return message }
+        return code == .poolClosed ? "the store is closed" : "the connection to the database was lost"
     }
 }
 

@@ -160,6 +160,19 @@ public struct JobSnapshot: Sendable, Equatable {
     public var images: [ImageRecord]
 }
 
+/// A job as GET shows it, from one read: the job, its images and, while it is queued, its
+/// place in the queue (`queue.aheadInLane` holds this job only).
+public struct JobView: Sendable, Equatable {
+    public var snapshot: JobSnapshot
+    /// Set when the job is queued.
+    public var queue: QueueSnapshot?
+
+    public init(snapshot: JobSnapshot, queue: QueueSnapshot?) {
+        self.snapshot = snapshot
+        self.queue = queue
+    }
+}
+
 /// What a client asked for, validated, before it becomes a job.
 public struct NewJob: Sendable {
     public var id: String

@@ -76,11 +76,11 @@ extension SQLiteStore {
     public func authenticate(keyHash: String) async throws -> Workspace? {
         try await pool.read { db in
             try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT w.* FROM apiKeys k JOIN workspaces w ON w.id = k.workspaceId
-                    WHERE k.keyHash = ? AND k.revokedAt IS NULL
-                    """,
+                try db.cachedStatement(
+                    sql: """
+                        SELECT w.* FROM apiKeys k JOIN workspaces w ON w.id = k.workspaceId
+                        WHERE k.keyHash = ? AND k.revokedAt IS NULL
+                        """),
                 arguments: [keyHash]
             ).map(Workspace.init(row:))
         }

@@ -66,6 +66,42 @@ extension SQLiteStore {
         }
     }
 
+    /// Statements compiled once per connection (GRDB's cache): compiling is most of a
+    /// small read's cost.
+    public func jobView(id: String, workspaceId: String) async throws -> JobView? {
+        try await pool.read { db in
+            guard let job = try Self.fetchJob(db, id: id), job.workspaceId == workspaceId else { return nil }
+            let images = try Row.fetchAll(
+                try db.cachedStatement(sql: "SELECT * FROM images WHERE jobId = ? ORDER BY position"), arguments: [id]
+            ).map(ImageRecord.init(row:))
+            let snapshot = JobSnapshot(job: job, images: images)
+            guard job.state == .queued else { return JobView(snapshot: snapshot, queue: nil) }
+            let ahead = try Int.fetchOne(
+                try db.cachedStatement(sql: "SELECT count(*) FROM jobs WHERE state = 'queued' AND workspaceId = ? AND seq < ?"),
+                arguments: [workspaceId, job.seq]) ?? 0
+            let queue = QueueSnapshot(
+                lanes: try Self.fetchLanes(db), aheadInLane: [id: ahead], processing: try Self.countProcessing(db))
+            return JobView(snapshot: snapshot, queue: queue)
+        }
+    }
+
+    public func referencedImageFiles(_ fileNames: [String]) async throws -> Set<String> {
+        guard !fileNames.isEmpty else { return [] }
+        return try await pool.read { db in
+            var found: Set<String> = []
+            // Within SQLite's bound-parameter limit per statement.
+            for start in stride(from: 0, to: fileNames.count, by: 500) {
+                let batch = Array(fileNames[start..<min(start + 500, fileNames.count)])
+                let marks = Array(repeating: "?", count: batch.count).joined(separator: ",")
+                found.formUnion(
+                    try String.fetchAll(
+                        db, sql: "SELECT fileName FROM images WHERE fileName IN (\(marks))",
+                        arguments: StatementArguments(batch)))
+            }
+            return found
+        }
+    }
+
     public func initImage(jobId: String) async throws -> RGBImage? {
         let png = try await pool.read { db in
             try Data.fetchOne(db, sql: "SELECT png FROM jobInitImages WHERE jobId = ?", arguments: [jobId])
@@ -272,23 +308,31 @@ extension SQLiteStore {
 
     public func queueSnapshot(workspaceId: String) async throws -> QueueSnapshot {
         try await pool.read { db in
-            let lanes = try Row.fetchAll(
-                db,
+            let lanes = try Self.fetchLanes(db)
+            let mine = try String.fetchAll(
+                db, sql: "SELECT id FROM jobs WHERE workspaceId = ? AND state = 'queued' ORDER BY seq",
+                arguments: [workspaceId])
+            var ahead: [String: Int] = [:]
+            for (index, id) in mine.enumerated() { ahead[id] = index }
+            return QueueSnapshot(lanes: lanes, aheadInLane: ahead, processing: try Self.countProcessing(db))
+        }
+    }
+
+    /// Workspaces with queued jobs, in claim order.
+    static func fetchLanes(_ db: Database) throws -> [QueueSnapshot.Lane] {
+        try Row.fetchAll(
+            try db.cachedStatement(
                 sql: """
                     SELECT w.id AS workspaceId, count(j.seq) AS queued
                     FROM workspaces w JOIN jobs j ON j.workspaceId = w.id AND j.state = 'queued'
                     GROUP BY w.id
                     ORDER BY w.lastClaimSeq, min(j.seq)
-                    """
-            ).map { QueueSnapshot.Lane(workspaceId: $0["workspaceId"], queued: $0["queued"]) }
-            let mine = try String.fetchAll(
-                db, sql: "SELECT id FROM jobs WHERE workspaceId = ? AND state = 'queued' ORDER BY seq",
-                arguments: [workspaceId])
-            let processing = try Int.fetchOne(db, sql: "SELECT count(*) FROM jobs WHERE state = 'processing'") ?? 0
-            var ahead: [String: Int] = [:]
-            for (index, id) in mine.enumerated() { ahead[id] = index }
-            return QueueSnapshot(lanes: lanes, aheadInLane: ahead, processing: processing)
-        }
+                    """)
+        ).map { QueueSnapshot.Lane(workspaceId: $0["workspaceId"], queued: $0["queued"]) }
+    }
+
+    static func countProcessing(_ db: Database) throws -> Int {
+        try Int.fetchOne(try db.cachedStatement(sql: "SELECT count(*) FROM jobs WHERE state = 'processing'")) ?? 0
     }
 
     public func countQueued() async throws -> Int {
@@ -300,7 +344,8 @@ extension SQLiteStore {
     // MARK: - Shared steps (inside a write transaction)
 
     static func fetchJob(_ db: Database, id: String) throws -> JobRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(JobRecord.init(row:))
+        try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM jobs WHERE id = ?"), arguments: [id])
+            .map(JobRecord.init(row:))
     }
 
     static func fetchImages(_ db: Database, jobIds: [String]) throws -> [String: [ImageRecord]] {

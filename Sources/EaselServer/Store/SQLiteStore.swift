@@ -165,6 +165,10 @@ public final class SQLiteStore: EaselStore {
                 ALTER TABLE jobs ADD COLUMN leaseUntil REAL;
                 """)
         }
+        migrator.registerMigration("v8: images by file name") { db in
+            // The orphan image sweeper asks which files are named by an image.
+            try db.execute(sql: "CREATE INDEX imagesByFile ON images(fileName)")
+        }
         return migrator
     }
 }

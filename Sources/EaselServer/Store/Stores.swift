@@ -36,8 +36,13 @@ public protocol JobStore: Sendable {
     /// made, or refuses when the workspace has `maxQueued` jobs waiting), atomically.
     func enqueue(_ job: NewJob, idempotency: IdempotencyClaim?, maxQueued: Int) async throws -> EnqueueOutcome
     func job(id: String, workspaceId: String) async throws -> JobSnapshot?
+    /// The job, its images and (while queued) its place in the queue, in one read: what a
+    /// GET renders, consistent with itself, for one round trip to the database.
+    func jobView(id: String, workspaceId: String) async throws -> JobView?
     /// An image by its id (any workspace: the caller checks ownership).
     func image(id: String) async throws -> ImageRecord?
+    /// Which of these image file names a stored image (of any job) names.
+    func referencedImageFiles(_ fileNames: [String]) async throws -> Set<String>
     /// The init image of an image-to-image job, nil for a text-to-image one.
     func initImage(jobId: String) async throws -> RGBImage?
     /// Newest first.

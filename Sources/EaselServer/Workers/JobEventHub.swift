@@ -12,6 +12,8 @@ public enum JobEvent: Sendable, Equatable {
     case cancelRequested
     /// The job was deleted.
     case deleted
+    /// The stored job changed, perhaps in another process (a database notification): read it.
+    case changed
     /// A heartbeat a subscriber injects into its own stream (never published).
     case tick
 }

@@ -212,11 +212,21 @@ struct JobRunner: Sendable {
                         createdAt: now))
             }
             let renderer = self.renderer
-            guard
-                let ended = try await store.finish(
+            let finished: JobSnapshot?
+            do {
+                finished = try await store.finish(
                     id: job.id, attempt: job.attempts, images: written, timings: timings, now: Date(),
                     webhookPayload: { try renderer.json($0) })
-            else {
+            } catch {
+                // The database may or may not have committed (it went away mid-answer): the
+                // files stay (the orphan sweeper removes them if the job does not name them),
+                // and the job, if still processing, goes back to the queue when its lease ends.
+                logger.error(
+                    "could not record the finished job; it is run again once its lease ends unless it was recorded",
+                    metadata: ["error": "\(error)"])
+                return
+            }
+            guard let ended = finished else {
                 for image in written { images.delete(fileName: image.fileName) }
                 logger.info("job deleted, or its lease lost, while processing; its images were discarded")
                 return
