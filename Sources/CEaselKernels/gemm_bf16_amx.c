@@ -11,10 +11,15 @@
 
 #include "EaselKernels.h"
 
+long easel_amx_packed_size(long outer, long k) {
+    return (outer + 31) / 32 * 32 * ((k + 31) / 32 * 32);
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
 #include "workspace.h"
+#include "amx.h"
 
 #define MR 32
 #define NR 32
@@ -22,8 +27,6 @@
 #define KC 512
 #define MC 256
 #define NC 1024
-
-#define AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
 
 static inline long min_l(long a, long b) { return a < b ? a : b; }
 
@@ -42,12 +45,12 @@ static inline uint16_t element(const void *base, easel_element_type type, long r
 }
 
 /// Packs op(A) rows [i0, i0+mc) x k [p0, p0+kc) (kc padded to kcp, a multiple of 32):
-/// panel r0 (32 rows) at dst + r0*kcp; within it, step s, half t, row r, element e at
-/// ((s*2 + t)*16 + r)*32 + e. Out-of-range rows and k are zero.
+/// panel r0 (32 rows) at dst + (r0/32)*panelStride; within it, step s, half t, row r,
+/// element e at ((s*2 + t)*16 + r)*32 + e. Out-of-range rows and k are zero.
 AMX static void pack_a(int trans, const void *a, easel_element_type type, long lda, long m,
-                       long i0, long mc, long p0, long kc, long kcp, uint16_t *dst) {
+                       long i0, long mc, long p0, long kc, long kcp, uint16_t *dst, long panelStride) {
     for (long r0 = 0; r0 < mc; r0 += MR) {
-        uint16_t *panel = dst + r0 * kcp;
+        uint16_t *panel = dst + (r0 / MR) * panelStride;
         for (long rr = 0; rr < MR; rr++) {
             long row = i0 + r0 + rr;
             long t = rr / 16, r = rr % 16;
@@ -76,16 +79,15 @@ AMX static void pack_a(int trans, const void *a, easel_element_type type, long l
     }
 }
 
-/// Interleaves k pairs: [x0..x15 | y0..y15] -> x0 y0 x1 y1 ... x15 y15.
-static const uint16_t pairOrder[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+const uint16_t easel_amx_pair_order[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                           8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
 
 /// One 16-pair x 16-column VNNI tile of op(B): k [k0, k0+32), columns [col0, col0+16),
 /// all inside B, at dst (512 elements).
 AMX static void pack_b_tile(int trans, const void *b, easel_element_type type, long ldb,
                             long k0, long col0, uint16_t *dst) {
     if (!trans) {
-        __m512i order = _mm512_loadu_si512(pairOrder);
+        __m512i order = _mm512_loadu_si512(easel_amx_pair_order);
         for (long q = 0; q < 16; q++) {
             long k = k0 + 2 * q;
             __m512i both;
@@ -109,7 +111,7 @@ AMX static void pack_b_tile(int trans, const void *b, easel_element_type type, l
         for (long q = 0; q < 16; q++)
             _mm512_store_si512(dst + q * 32, _mm512_i32gather_epi32(rows, base + 2 * q, 2));
     } else {
-        __m512i order = _mm512_loadu_si512(pairOrder);
+        __m512i order = _mm512_loadu_si512(easel_amx_pair_order);
         const float *base = (const float *)b + col0 * ldb + k0;
         for (long q = 0; q < 16; q++) {
             __m512 even = _mm512_i32gather_ps(rows, base + 2 * q, 4);
@@ -123,12 +125,12 @@ AMX static void pack_b_edge(int trans, const void *b, easel_element_type type, l
                             long first, long end, long p0, long kc, long s0, long s1, uint16_t *panel);
 
 /// Packs op(B) k [p0, p0+kc) x columns [j0, j0+nc) (kc padded to kcp): panel c0 (32
-/// columns) at dst + c0*kcp; within it, step s, half t, k pair q, column c, element e
-/// (k = s*32 + 2q + e) at (((s*2 + t)*16 + q)*16 + c)*2 + e. Out-of-range is zero.
+/// columns) at dst + (c0/32)*panelStride; within it, step s, half t, k pair q, column c,
+/// element e (k = s*32 + 2q + e) at (((s*2 + t)*16 + q)*16 + c)*2 + e. Out-of-range is zero.
 AMX static void pack_b(int trans, const void *b, easel_element_type type, long ldb, long n,
-                       long j0, long nc, long p0, long kc, long kcp, uint16_t *dst) {
+                       long j0, long nc, long p0, long kc, long kcp, uint16_t *dst, long panelStride) {
     for (long c0 = 0; c0 < nc; c0 += NR) {
-        uint16_t *panel = dst + c0 * kcp;
+        uint16_t *panel = dst + (c0 / NR) * panelStride;
         if (c0 + NR <= nc && j0 + c0 + NR <= n) {
             // Whole panel inside B: vector packing for every full step of k.
             long fullSteps = kc / KSTEP;
@@ -226,8 +228,7 @@ AMX static void micro_kernel(long steps, const uint16_t *a, const uint16_t *b,
     }
 }
 
-/// Tile shapes: C tiles 0-3, A tiles 4-5, B tiles 6-7, each 16 rows of 64 bytes.
-AMX static void configure_tiles(void) {
+AMX void easel_amx_configure_tiles(void) {
     struct {
         uint8_t palette, start;
         uint8_t reserved[14];
@@ -243,10 +244,8 @@ AMX static void configure_tiles(void) {
     _tile_loadconfig(&config);
 }
 
-AMX void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, float alpha,
-                             const void *a, easel_element_type aType, long lda,
-                             const void *b, easel_element_type bType, long ldb,
-                             float beta, float *c, long ldc) {
+AMX void easel_gemm_bf16_amx_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
+                                      float beta, float *c, long ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
         easel_scale_block(m, n, beta, c, ldc);
@@ -255,22 +254,41 @@ AMX void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, flo
     long kcMax = (min_l(KC, k) + KSTEP - 1) / KSTEP * KSTEP;
     long ncMax = min_l(NC, (n + NR - 1) / NR * NR);
     long mcMax = min_l(MC, (m + MR - 1) / MR * MR);
-    uint16_t *packedB = easel_workspace(2, sizeof(uint16_t) * (size_t)(kcMax * ncMax));
-    uint16_t *packedA = easel_workspace(3, sizeof(uint16_t) * (size_t)(kcMax * mcMax));
-    if (!packedA || !packedB) easel_out_of_memory("packing buffers of a matrix product");
-    configure_tiles();
+    uint16_t *packedB = b.packed ? NULL : easel_workspace(2, sizeof(uint16_t) * (size_t)(kcMax * ncMax));
+    uint16_t *packedA = a.packed ? NULL : easel_workspace(3, sizeof(uint16_t) * (size_t)(kcMax * mcMax));
+    if ((!a.packed && !packedA) || (!b.packed && !packedB)) easel_out_of_memory("packing buffers of a matrix product");
+    easel_amx_configure_tiles();
     for (long j0 = 0; j0 < n; j0 += NC) {
         long nc = min_l(NC, n - j0);
         for (long p0 = 0; p0 < k; p0 += KC) {
             long kc = min_l(KC, k - p0);
             long kcp = (kc + KSTEP - 1) / KSTEP * KSTEP;
-            pack_b(transB, b, bType, ldb, n, j0, nc, p0, kc, kcp, packedB);
+            // A packed operand already holds every step of k: block p0 starts p0*32 in.
+            const uint16_t *blockB;
+            long strideB;
+            if (b.packed) {
+                blockB = (const uint16_t *)b.base + (j0 / NR) * b.ld + p0 * 32;
+                strideB = b.ld;
+            } else {
+                pack_b(b.trans, b.base, b.type, b.ld, n, j0, nc, p0, kc, kcp, packedB, NR * kcp);
+                blockB = packedB;
+                strideB = NR * kcp;
+            }
             for (long i0 = 0; i0 < m; i0 += MC) {
                 long mc = min_l(MC, m - i0);
-                pack_a(transA, a, aType, lda, m, i0, mc, p0, kc, kcp, packedA);
+                const uint16_t *blockA;
+                long strideA;
+                if (a.packed) {
+                    blockA = (const uint16_t *)a.base + (i0 / MR) * a.ld + p0 * 32;
+                    strideA = a.ld;
+                } else {
+                    pack_a(a.trans, a.base, a.type, a.ld, m, i0, mc, p0, kc, kcp, packedA, MR * kcp);
+                    blockA = packedA;
+                    strideA = MR * kcp;
+                }
                 for (long jr = 0; jr < nc; jr += NR) {
                     for (long ir = 0; ir < mc; ir += MR) {
-                        micro_kernel(kcp / KSTEP, packedA + ir * kcp, packedB + jr * kcp,
+                        micro_kernel(kcp / KSTEP, blockA + (ir / MR) * strideA, blockB + (jr / NR) * strideB,
                                      c + (i0 + ir) * ldc + j0 + jr, ldc,
                                      min_l(MR, mc - ir), min_l(NR, nc - jr),
                                      alpha, beta, p0 > 0);
@@ -280,6 +298,26 @@ AMX void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, flo
         }
     }
     _tile_release();
+}
+
+void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, float alpha,
+                         const void *a, easel_element_type aType, long lda,
+                         const void *b, easel_element_type bType, long ldb,
+                         float beta, float *c, long ldc) {
+    easel_operand opA = {a, aType, lda, transA, 0}, opB = {b, bType, ldb, transB, 0};
+    easel_gemm_bf16_amx_operands(m, n, k, alpha, opA, opB, beta, c, ldc);
+}
+
+AMX void easel_amx_pack_a(int trans, long m, long k, const void *a, easel_element_type type, long lda,
+                          uint16_t *dst, long panelStride) {
+    if (m <= 0 || k <= 0) return;
+    pack_a(trans, a, type, lda, m, 0, m, 0, k, (k + KSTEP - 1) / KSTEP * KSTEP, dst, panelStride);
+}
+
+AMX void easel_amx_pack_b(int trans, long k, long n, const void *b, easel_element_type type, long ldb,
+                          uint16_t *dst, long panelStride) {
+    if (n <= 0 || k <= 0) return;
+    pack_b(trans, b, type, ldb, n, 0, n, 0, k, (k + KSTEP - 1) / KSTEP * KSTEP, dst, panelStride);
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
@@ -310,6 +348,23 @@ void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, float a
                          float beta, float *c, long ldc) {
     (void)transA; (void)transB; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)aType;
     (void)lda; (void)b; (void)bType; (void)ldb; (void)beta; (void)c; (void)ldc;
+}
+
+// The AMX entry points exist on every architecture; callers only use them where
+// easel_cpu_features() reports AMX, which it never does here.
+void easel_gemm_bf16_amx_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
+                                  float beta, float *c, long ldc) {
+    (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)b; (void)beta; (void)c; (void)ldc;
+}
+
+void easel_amx_pack_a(int trans, long m, long k, const void *a, easel_element_type type, long lda,
+                      uint16_t *dst, long panelStride) {
+    (void)trans; (void)m; (void)k; (void)a; (void)type; (void)lda; (void)dst; (void)panelStride;
+}
+
+void easel_amx_pack_b(int trans, long k, long n, const void *b, easel_element_type type, long ldb,
+                      uint16_t *dst, long panelStride) {
+    (void)trans; (void)k; (void)n; (void)b; (void)type; (void)ldb; (void)dst; (void)panelStride;
 }
 
 static uint16_t round_bf16(float value) {

@@ -12,6 +12,7 @@
 // (256 queries against 4,096 keys) pay best: every piece makes OpenBLAS repack the
 // head's keys and values, which costs as much as a thin block's products.
 
+import CEaselKernels
 import Foundation
 
 extension Tensor {
@@ -60,6 +61,10 @@ extension Tensor {
         let plan = AttentionPlan(batch: batch, heads: heads, nq: nq, nk: nk, d: max(d, dv), scoreBudget: scoreBudget)
         let qp = UnsafePointer(query.storage.pointer), kp = UnsafePointer(key.storage.pointer)
         let vp = UnsafePointer(value.storage.pointer), op = out.storage.pointer
+        // With AMX, every head's keys and values are packed once, not once per piece.
+        let packed = multiplyIn == .bfloat16 && Kernels.current.contains(.amxBFloat16)
+            ? PackedKeysAndValues(kp, vp, batch: batch, heads: heads, nk: nk, d: d, dv: dv) : nil
+        defer { withExtendedLifetime(packed) {} }
         // One index per piece: libdispatch hands them out in order as threads free up, so
         // neighbouring pieces (same head: its keys and values in cache) run together.
         Parallel.forEach(plan.pieceCount) { piece in
@@ -71,28 +76,83 @@ extension Tensor {
             let buffer = TensorStorage(uninitializedCount: rows * keys + rows)
             defer { withExtendedLifetime(buffer) {} }
             let scores = buffer.pointer, inverseSums = buffer.pointer + rows * keys
-            BLAS.gemm(transB: true, m: rows, n: keys, k: d, alpha: alpha,
+            BLAS.gemm(transB: packed == nil, m: rows, n: keys, k: d, alpha: alpha,
                       a: MatrixOperand(qp + (b * nq + q0) * width + h * d, ld: width),
-                      b: MatrixOperand(kp + b * nk * width + h * d, ld: width),
+                      b: packed?.keys(b, h) ?? MatrixOperand(kp + b * nk * width + h * d, ld: width),
                       c: scores, ldc: keys, parallel: false, multiplyIn: multiplyIn)
-            for i in 0..<rows {
-                let row = scores + i * keys
-                if causal {
-                    let visible = min(keys, q0 + i + 1)
-                    if visible < keys { (row + visible).update(repeating: -.infinity, count: keys - visible) }
-                }
-                let total = exponentiateRow(row, keys)
-                inverseSums[i] = total > 0 ? 1 / total : 0
-            }
             let o = op + (b * nq + q0) * valueWidth + h * dv
-            BLAS.gemm(m: rows, n: dv, k: keys,
-                      a: MatrixOperand(scores, ld: keys),
-                      b: MatrixOperand(vp + b * nk * valueWidth + h * dv, ld: valueWidth),
-                      c: o, ldc: valueWidth, parallel: false, multiplyIn: multiplyIn)
+            if let packed {
+                // Exponentials straight into the packed left operand of the second product.
+                let panelStride = 32 * LayerWeight.padded(keys)
+                let probabilities = TensorStorage(uninitializedCount: easel_amx_packed_size(rows, keys), elementType: .bfloat16)
+                defer { withExtendedLifetime(probabilities) {} }
+                easel_softmax_pack_bf16(scores, rows, keys, keys, causal ? q0 : -1,
+                                        probabilities.rawPointer.assumingMemoryBound(to: UInt16.self), panelStride, inverseSums)
+                BLAS.gemm(m: rows, n: dv, k: keys,
+                          a: MatrixOperand(packed: probabilities.rawPointer, panelStride: panelStride),
+                          b: packed.values(b, h), c: o, ldc: valueWidth, parallel: false)
+            } else {
+                for i in 0..<rows {
+                    let row = scores + i * keys
+                    if causal {
+                        let visible = min(keys, q0 + i + 1)
+                        if visible < keys { (row + visible).update(repeating: -.infinity, count: keys - visible) }
+                    }
+                    let total = exponentiateRow(row, keys)
+                    inverseSums[i] = total > 0 ? 1 / total : 0
+                }
+                BLAS.gemm(m: rows, n: dv, k: keys,
+                          a: MatrixOperand(scores, ld: keys),
+                          b: MatrixOperand(vp + b * nk * valueWidth + h * dv, ld: valueWidth),
+                          c: o, ldc: valueWidth, parallel: false, multiplyIn: multiplyIn)
+            }
             // Softmax's division, applied to the dv outputs instead of the nk scores.
             for i in 0..<rows { scaleRow(o + i * valueWidth, dv, by: inverseSums[i]) }
         }
         return out
+    }
+}
+
+/// Every head's keys (as `kᵀ`, `[D, Nk]`) and values (`[Nk, Dv]`) packed for AMX, the right
+/// operands of the two products of every piece of that head (bfloat16 attention on a CPU
+/// with AMX). A value past a piece's causal limit multiplies a zero probability.
+final class PackedKeysAndValues {
+    let storage: TensorStorage
+    let keyStride: Int, valueStride: Int
+    /// Elements of one head's packed keys, and of its keys and values.
+    let keysPerHead: Int, perHead: Int
+    let heads: Int
+
+    init(_ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, batch: Int, heads: Int, nk: Int, d: Int, dv: Int) {
+        self.heads = heads
+        keyStride = 32 * LayerWeight.padded(d)
+        valueStride = 32 * LayerWeight.padded(nk)
+        keysPerHead = easel_amx_packed_size(nk, d)
+        perHead = keysPerHead + easel_amx_packed_size(dv, nk)
+        storage = TensorStorage(uninitializedCount: batch * heads * perHead, elementType: .bfloat16)
+        let base = storage.rawPointer.assumingMemoryBound(to: UInt16.self)
+        let (width, valueWidth) = (heads * d, heads * dv)
+        let (keyStride, valueStride, keysPerHead, perHead) = (keyStride, valueStride, keysPerHead, perHead)
+        Parallel.forEach(batch * heads) { index in
+            let (b, h) = (index / heads, index % heads)
+            let head = base + index * perHead
+            easel_amx_pack_b(1, d, nk, k + b * nk * width + h * d, EASEL_FLOAT32, width, head, keyStride)
+            easel_amx_pack_b(0, nk, dv, v + b * nk * valueWidth + h * dv, EASEL_FLOAT32, valueWidth,
+                             head + keysPerHead, valueStride)
+        }
+    }
+
+    /// Head h of image b: its keys, then its values.
+    private func head(_ b: Int, _ h: Int) -> UnsafeMutableRawPointer {
+        storage.rawPointer + (b * heads + h) * perHead * 2
+    }
+
+    func keys(_ b: Int, _ h: Int) -> MatrixOperand {
+        MatrixOperand(packed: head(b, h), panelStride: keyStride)
+    }
+
+    func values(_ b: Int, _ h: Int) -> MatrixOperand {
+        MatrixOperand(packed: head(b, h) + keysPerHead * 2, panelStride: valueStride)
     }
 }
 

@@ -88,6 +88,8 @@ public enum BLAS {
             return
         }
         let bfloat16 = multiplyIn == .bfloat16 || a.elementType != .float32 || b.elementType != .float32
+        require(!(a.isPacked || b.isPacked) || kernels.contains(.amxBFloat16), "a packed operand needs the AMX kernels")
+        require(!(a.isPacked && transA) && !(b.isPacked && transB), "a packed operand is never read transposed")
         if bfloat16 && !kernels.contains(.amxBFloat16) {
             // No bfloat16 multiplier: widen both operands (rounding a float32 one to
             // bfloat16 first, so the products are the same) and multiply in float32.
@@ -108,13 +110,13 @@ public enum BLAS {
             Parallel.forEach(count) { panel in
                 let j0 = panel * width, cols = min(width, n - j0)
                 call(kernels, bfloat16, transA, transB, m, cols, k, alpha, a,
-                     b.advanced(by: transB ? j0 * b.ld : j0), beta, c + j0, ldc)
+                     b.from(j0, transposed: transB, isA: false), beta, c + j0, ldc)
             }
         case let .rows(height, count):
             // Every panel reads all of B and its own rows of A and C.
             Parallel.forEach(count) { panel in
                 let i0 = panel * height, rows = min(height, m - i0)
-                call(kernels, bfloat16, transA, transB, rows, n, k, alpha, a.advanced(by: transA ? i0 : i0 * a.ld),
+                call(kernels, bfloat16, transA, transB, rows, n, k, alpha, a.from(i0, transposed: transA, isA: true),
                      b, beta, c + i0 * ldc, ldc)
             }
         }
@@ -157,9 +159,8 @@ public enum BLAS {
         _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
     ) {
         if bfloat16 {
-            easel_gemm_bf16_amx(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha,
-                                a.base, a.elementType.kernelType, a.ld,
-                                b.base, b.elementType.kernelType, b.ld, beta, c, ldc)
+            easel_gemm_bf16_amx_operands(m, n, k, alpha, a.kernelOperand(transposed: transA),
+                                         b.kernelOperand(transposed: transB), beta, c, ldc)
         } else if kernels.contains(.avx512) {
             easel_sgemm_avx512(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha,
                                a.floats, a.ld, b.floats, b.ld, beta, c, ldc)

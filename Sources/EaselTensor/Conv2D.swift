@@ -52,13 +52,28 @@ extension Tensor {
         conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: nil)
     }
 
+    /// `conv2d` with a layer's prepared weight (packed for AMX once, where it can be: then
+    /// stride-1 convolutions run as direct AMX convolutions, `DirectConvolution`).
+    public static func conv2d(
+        _ x: Tensor, weight: LayerWeight, bias: Tensor? = nil, stride: Int = 1, padding: Padding2D = 0
+    ) -> Tensor {
+        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: nil)
+    }
+
     /// `conv2d` with the method forced: a `columnBudget` means im2col building at most that
     /// many floats of column matrix at a time; nil picks the method and budget itself.
     static func conv2d(
         _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Padding2D, columnBudget: Int?
     ) -> Tensor {
-        require(x.rank == 4, "conv2d input must be [B, C, H, W], got \(x.shape)")
         require(weight.rank == 4, "conv2d weight must be [Cout, Cin, kh, kw], got \(weight.shape)")
+        return conv2d(x, weight: LayerWeight(convolution: weight, kernels: []), bias: bias, stride: stride,
+                      padding: padding, columnBudget: columnBudget)
+    }
+
+    static func conv2d(
+        _ x: Tensor, weight: LayerWeight, bias: Tensor?, stride: Int, padding: Padding2D, columnBudget: Int?
+    ) -> Tensor {
+        require(x.rank == 4, "conv2d input must be [B, C, H, W], got \(x.shape)")
         require(stride >= 1, "conv2d stride must be positive")
         let (batch, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (cout, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
@@ -72,7 +87,7 @@ extension Tensor {
         let out = Tensor(uninitializedShape: [batch, cout, geometry.ho, geometry.wo])
         let pixels = geometry.ho * geometry.wo
         let k = geometry.columnRows
-        let xp = UnsafePointer(x.storage.pointer), wp = MatrixOperand(weight, ld: k)
+        let xp = UnsafePointer(x.storage.pointer), wp = weight.operand(ld: k)
         let bp = bias.map { UnsafePointer($0.storage.pointer) }
 
         if geometry.isPointwise {
@@ -86,7 +101,13 @@ extension Tensor {
             return out
         }
 
-        if columnBudget == nil && ShiftedConvolution.isPreferred(for: geometry, cout: cout) {
+        if case let .packed(storage, panelStride) = weight.form, stride == 1, columnBudget == nil {
+            DirectConvolution(geometry: geometry, cout: cout)
+                .run(xp, batch: batch, weight: storage, panelStride: panelStride, bias: bp, into: out.storage.pointer)
+            return out
+        }
+
+        if !weight.isPacked && columnBudget == nil && ShiftedConvolution.isPreferred(for: geometry, cout: cout) {
             ShiftedConvolution(geometry: geometry, cout: cout)
                 .run(xp, batch: batch, weight: wp, bias: bp, into: out.storage.pointer)
             return out
@@ -102,7 +123,7 @@ extension Tensor {
             while row0 < geometry.ho {
                 let rows = min(bandRows, geometry.ho - row0)
                 let n = rows * geometry.wo
-                geometry.im2col(image, into: columns.pointer, outputRows: row0..<(row0 + rows))
+                geometry.im2col(image, into: columns.pointer, outputRows: row0..<(row0 + rows), tapMajor: weight.isPacked)
                 let oBand = o + row0 * geometry.wo
                 if let bp { fillRows(oBand, rowLength: n, ldo: pixels, values: bp, rows: cout) }
                 BLAS.gemm(m: cout, n: n, k: k, a: wp, b: MatrixOperand(columns.pointer, ld: n),
@@ -143,20 +164,39 @@ struct ConvGeometry {
         kh == 1 && kw == 1 && stride == 1 && padding == Padding2D(0)
     }
 
+    /// Copies an output laid out in rows of `wp` pixels (`[cout, ho, wp]`, the last
+    /// `wp - wo` of each row junk) into `out` `[cout, ho, wo]`, adding `bias[co]` on the way.
+    func dropJunkColumns(
+        _ wide: UnsafePointer<Float>, wp: Int, cout: Int, bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>
+    ) {
+        let (ho, wo) = (self.ho, self.wo)
+        Parallel.forRanges(cout * ho, cost: wo) { rows in
+            for row in rows {
+                let shift = bias?[row / ho] ?? 0
+                applyVec(wide + row * wp, out + row * wo, wo) { $0 + shift }
+            }
+        }
+    }
+
     /// Output rows per band so that the band's columns fit in `budget` floats.
     func bandRows(budget: Int) -> Int {
         max(1, min(ho, budget / max(1, columnRows * wo)))
     }
 
-    /// Writes the column matrix `[cin*kh*kw, rows*wo]` for the output rows `outputRows`.
-    func im2col(_ image: UnsafePointer<Float>, into columns: UnsafeMutablePointer<Float>, outputRows: Range<Int>) {
+    /// Writes the column matrix `[cin*kh*kw, rows*wo]` for the output rows `outputRows`:
+    /// row (c, i, j) as PyTorch's weight `[Cout, Cin, kh, kw]` orders its columns, or with
+    /// `tapMajor` row (i, j, c), as a packed `LayerWeight` orders them.
+    func im2col(
+        _ image: UnsafePointer<Float>, into columns: UnsafeMutablePointer<Float>, outputRows: Range<Int>, tapMajor: Bool = false
+    ) {
         let n = outputRows.count * wo
         Parallel.forRanges(cin, cost: kh * kw * n) { channels in
             for c in channels {
                 let plane = image + c * h * w
                 for i in 0..<kh {
                     for j in 0..<kw {
-                        let dst = columns + ((c * kh + i) * kw + j) * n
+                        let row = tapMajor ? (i * kw + j) * cin + c : (c * kh + i) * kw + j
+                        let dst = columns + row * n
                         fillColumnRow(plane, dst, i: i, j: j, outputRows: outputRows)
                     }
                 }

@@ -57,16 +57,7 @@ struct ShiftedConvolution {
                           beta: t == 0 ? 0 : 1,
                           c: wide.pointer, ldc: wideCount)
             }
-            // Drop the junk columns (rows of wp -> rows of wo), adding the bias on the way.
-            let o = out + b * cout * g.ho * g.wo
-            let src = UnsafePointer(wide.pointer)
-            let (ho, wo) = (g.ho, g.wo)
-            Parallel.forRanges(cout * ho, cost: wo) { rows in
-                for row in rows {
-                    let shift = bias?[row / ho] ?? 0
-                    applyVec(src + row * wp, o + row * wo, wo) { $0 + shift }
-                }
-            }
+            g.dropJunkColumns(wide.pointer, wp: wp, cout: cout, bias: bias, into: out + b * cout * g.ho * g.wo)
         }
     }
 

@@ -57,23 +57,34 @@ public struct Kernels: OptionSet, Sendable, CustomStringConvertible {
     }
 }
 
-/// One operand of a product: its first element, what the elements are, and its row stride.
+/// One operand of a product: its first element, what the elements are, and its row stride;
+/// or a bfloat16 operand already packed for AMX (`LayerWeight`, attention's keys and values).
 struct MatrixOperand {
     let base: UnsafeRawPointer
     let elementType: ElementType
-    /// Row stride in elements.
+    /// Row stride in elements; for a packed operand, elements from one 32-wide panel to the next.
     let ld: Int
+    /// In the AMX tile layout of `easel_amx_pack_a` / `easel_amx_pack_b` (then bfloat16,
+    /// never transposed: the packing applied any transposition).
+    let isPacked: Bool
 
     init(_ pointer: UnsafePointer<Float>, ld: Int) {
-        base = UnsafeRawPointer(pointer)
-        elementType = .float32
-        self.ld = ld
+        self.init(base: UnsafeRawPointer(pointer), elementType: .float32, ld: ld)
     }
 
     init(base: UnsafeRawPointer, elementType: ElementType, ld: Int) {
         self.base = base
         self.elementType = elementType
         self.ld = ld
+        isPacked = false
+    }
+
+    /// A packed operand whose 32-wide panels are `panelStride` elements apart.
+    init(packed base: UnsafeRawPointer, panelStride: Int) {
+        self.base = base
+        elementType = .bfloat16
+        ld = panelStride
+        isPacked = true
     }
 
     /// A tensor's elements from the start, rows `ld` apart.
@@ -81,9 +92,27 @@ struct MatrixOperand {
         self.init(base: UnsafeRawPointer(tensor.storage.rawPointer), elementType: tensor.elementType, ld: ld)
     }
 
-    /// The operand starting `elements` further on.
+    /// The operand starting `elements` further on (a row-major operand only).
     func advanced(by elements: Int) -> MatrixOperand {
-        MatrixOperand(base: base + elements * elementType.byteSize, elementType: elementType, ld: ld)
+        require(!isPacked, "a packed operand is not addressed by element")
+        return MatrixOperand(base: base + elements * elementType.byteSize, elementType: elementType, ld: ld)
+    }
+
+    /// op(self) from row (`ofA`) or column (B) `index` on: for a row-major operand the
+    /// element offset (transposed or not), for a packed one its panel (`index` a multiple
+    /// of 32).
+    func from(_ index: Int, transposed: Bool, isA: Bool) -> MatrixOperand {
+        if isPacked {
+            require(index % 32 == 0, "a packed operand is split at panels of 32, not at \(index)")
+            return MatrixOperand(packed: base + index / 32 * ld * 2, panelStride: ld)
+        }
+        // A's rows (B's columns) are strided unless transposed (unless not transposed).
+        return advanced(by: transposed == isA ? index : index * ld)
+    }
+
+    /// The kernels' description of it.
+    func kernelOperand(transposed: Bool) -> easel_operand {
+        easel_operand(base: base, type: elementType.kernelType, ld: ld, trans: transposed ? 1 : 0, packed: isPacked ? 1 : 0)
     }
 
     /// The first element as float32 (only for float32 operands).

@@ -58,7 +58,23 @@ extension Tensor {
     ///   before the product, which then accumulates onto it (so no separate bias pass).
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         require(weight.rank == 2, "linear weight must be [out, in], got \(weight.shape)")
-        let outFeatures = weight.shape[0], inFeatures = weight.shape[1]
+        return linear(x, outFeatures: weight.shape[0], inFeatures: weight.shape[1], bias: bias,
+                      weight: MatrixOperand(weight, ld: weight.shape[1]), transposed: true)
+    }
+
+    /// `linear` with a layer's prepared weight (packed for AMX once, where it can be).
+    public static func linear(_ x: Tensor, weight: LayerWeight, bias: Tensor? = nil) -> Tensor {
+        guard case let .packed(storage, panelStride) = weight.form else {
+            return linear(x, weight: weight.tensor!, bias: bias)
+        }
+        // Packed as weightᵀ already.
+        return linear(x, outFeatures: weight.shape[0], inFeatures: weight.shape[1], bias: bias,
+                      weight: MatrixOperand(packed: storage.rawPointer, panelStride: panelStride), transposed: false)
+    }
+
+    private static func linear(
+        _ x: Tensor, outFeatures: Int, inFeatures: Int, bias: Tensor?, weight: MatrixOperand, transposed: Bool
+    ) -> Tensor {
         require(x.shape.last == inFeatures, "linear: input \(x.shape) does not end in \(inFeatures)")
         if let bias { require(bias.count == outFeatures, "linear bias \(bias.shape) for \(outFeatures) outputs") }
         var outShape = x.shape
@@ -72,9 +88,8 @@ extension Tensor {
                 for row in r { (op + row * outFeatures).update(from: bp, count: outFeatures) }
             }
         }
-        BLAS.gemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
-                  a: MatrixOperand(x.storage.pointer, ld: inFeatures),
-                  b: MatrixOperand(weight, ld: inFeatures),
+        BLAS.gemm(transB: transposed, m: rows, n: outFeatures, k: inFeatures,
+                  a: MatrixOperand(x.storage.pointer, ld: inFeatures), b: weight,
                   beta: bias == nil ? 0 : 1, c: op, ldc: outFeatures)
         return out
     }

@@ -32,16 +32,23 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "Only run cases whose name contains this text.")
     var filter: String?
 
+    @Option(help: "Precision of the layers' weights and attention's products: fp32 or bf16 (the sgemm beside them stays float32).")
+    var precision = "fp32"
+
     func run() throws {
         let env = ProcessInfo.processInfo.environment
         print("OpenBLAS core: \(BLAS.coreName), threads: \(BLAS.threadCount), cores: \(ProcessInfo.processInfo.activeProcessorCount)")
         print("OpenBLAS config: \(BLAS.configuration)")
         print("Easel kernels: \(Kernels.current) (detected: \(Kernels.detected); EASEL_CPU narrows them)")
         print("OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"] ?? "(unset)") OPENBLAS_L2_SIZE=\(env["OPENBLAS_L2_SIZE"] ?? "(unset)")")
+        guard let weightType = ["fp32": ElementType.float32, "bf16": .bfloat16][precision] else {
+            throw ValidationError("--precision must be fp32 or bf16")
+        }
+        print("precision: \(precision) (weights prepared as a loaded model's layers hold them)")
         print("best of \(repeats) runs (kernel and sgemm alternate); ratio = Easel GFLOP/s / sgemm GFLOP/s")
         print(pad("case", 44) + pad("ms", 10, right: true) + pad("GFLOP/s", 10, right: true)
               + pad("sgemm ms", 10, right: true) + pad("sgemm GF/s", 12, right: true) + pad("ratio", 8, right: true))
-        for c in KernelCase.all where filter.map({ c.name.contains($0) }) ?? true {
+        for c in KernelCase.all(weightType) where filter.map({ c.name.contains($0) }) ?? true {
             let measurement = c.measure(repeats: repeats)
             report(c.name, flops: c.flops, measurement)
         }
@@ -91,7 +98,7 @@ private struct KernelCase {
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
-    static var all: [KernelCase] {
+    static func all(_ weightType: ElementType) -> [KernelCase] {
         var cases: [KernelCase] = []
         for (cin, cout, size, k, stride) in [
             (320, 320, 64, 3, 1), (640, 640, 32, 3, 1), (1280, 1280, 16, 3, 1),
@@ -99,33 +106,35 @@ private struct KernelCase {
             (320, 320, 64, 1, 1), (320, 640, 32, 1, 1), (640, 1280, 16, 1, 1),
         ] {
             for batch in [1, 2] {
-                cases.append(conv(batch: batch, cin: cin, cout: cout, size: size, k: k, stride: stride))
+                cases.append(conv(batch: batch, cin: cin, cout: cout, size: size, k: k, stride: stride, weightType))
             }
         }
-        cases.append(conv(batch: 1, cin: 128, cout: 128, size: 256, k: 3, stride: 1))  // VAE decoder, banded columns
+        cases.append(conv(batch: 1, cin: 128, cout: 128, size: 256, k: 3, stride: 1, weightType))  // VAE decoder
+        cases.append(conv(batch: 1, cin: 128, cout: 128, size: 512, k: 3, stride: 1, weightType))
         for (rows, inF, outF) in [(4096, 320, 320), (8192, 320, 320), (4096, 320, 2560), (4096, 1280, 320), (1024, 640, 640)] {
-            cases.append(linear(rows: rows, inF: inF, outF: outF))
+            cases.append(linear(rows: rows, inF: inF, outF: outF, weightType))
         }
         for (batch, nq, nk, heads, d, causal) in [
             (1, 4096, 4096, 8, 40, false), (2, 4096, 4096, 8, 40, false), (2, 4096, 77, 8, 40, false),
             (2, 1024, 1024, 8, 80, false), (2, 1024, 77, 8, 80, false), (1, 4096, 4096, 1, 512, false),
             (1, 77, 77, 12, 64, true),
         ] {
-            cases.append(attention(batch: batch, nq: nq, nk: nk, heads: heads, d: d, causal: causal))
+            cases.append(attention(batch: batch, nq: nq, nk: nk, heads: heads, d: d, causal: causal, weightType))
         }
         cases += memoryBound()
         return cases
     }
 
-    private static func conv(batch: Int, cin: Int, cout: Int, size: Int, k: Int, stride: Int) -> KernelCase {
+    private static func conv(batch: Int, cin: Int, cout: Int, size: Int, k: Int, stride: Int, _ type: ElementType) -> KernelCase {
         let x = Tensor.random([batch, cin, size, size], seed: 1)
-        let w = Tensor.random([cout, cin, k, k], seed: 2, scale: 0.05)
+        let plain = Tensor.random([cout, cin, k, k], seed: 2, scale: 0.05)
+        let w = LayerWeight(convolution: plain.converted(to: type))
         let bias = Tensor.random([cout], seed: 3)
         let pad = k / 2
         let out = (size + 2 * pad - k) / stride + 1
         let kk = cin * k * k
         let columns = Tensor.random([kk, out * out], seed: 4)
-        let weights = w.reshaped([cout, kk])
+        let weights = plain.reshaped([cout, kk])
         let flops = 2.0 * Double(batch * cout * kk * out * out)
         return KernelCase(
             name: "conv \(k)x\(k)\(stride > 1 ? "/\(stride)" : "") \(cin)->\(cout) \(size)x\(size) b\(batch)",
@@ -134,18 +143,19 @@ private struct KernelCase {
             sgemm: { for _ in 0..<batch { _ = Tensor.matmul(weights, columns) } })
     }
 
-    private static func linear(rows: Int, inF: Int, outF: Int) -> KernelCase {
+    private static func linear(rows: Int, inF: Int, outF: Int, _ type: ElementType) -> KernelCase {
         let x = Tensor.random([rows, inF], seed: 5)
-        let w = Tensor.random([outF, inF], seed: 6, scale: 0.05)
+        let plain = Tensor.random([outF, inF], seed: 6, scale: 0.05)
+        let w = LayerWeight(linear: plain.converted(to: type))
         let bias = Tensor.random([outF], seed: 7)
         return KernelCase(
             name: "linear \(rows)x\(inF) -> \(outF) +bias",
             flops: 2.0 * Double(rows * inF * outF),
             kernel: { _ = Tensor.linear(x, weight: w, bias: bias) },
-            sgemm: { _ = Tensor.matmul(x, w, transposeB: true) })
+            sgemm: { _ = Tensor.matmul(x, plain, transposeB: true) })
     }
 
-    private static func attention(batch: Int, nq: Int, nk: Int, heads: Int, d: Int, causal: Bool) -> KernelCase {
+    private static func attention(batch: Int, nq: Int, nk: Int, heads: Int, d: Int, causal: Bool, _ type: ElementType) -> KernelCase {
         let q = Tensor.random([batch, nq, heads * d], seed: 8)
         let k = Tensor.random([batch, nk, heads * d], seed: 9)
         let v = Tensor.random([batch, nk, heads * d], seed: 10)
@@ -154,7 +164,7 @@ private struct KernelCase {
         return KernelCase(
             name: "attention b\(batch) \(nq)x\(nk) \(heads)x\(d)\(causal ? " causal" : "")",
             flops: 4.0 * Double(batch * heads * nq * nk * d),
-            kernel: { _ = Tensor.attention(query: q, key: k, value: v, heads: heads, causal: causal) },
+            kernel: { _ = Tensor.attention(query: q, key: k, value: v, heads: heads, causal: causal, multiplyIn: type) },
             sgemm: {
                 for _ in 0..<(batch * heads) {
                     let scores = Tensor.matmul(qh, kh, transposeB: true)

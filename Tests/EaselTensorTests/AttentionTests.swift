@@ -83,15 +83,16 @@ private func referenceAttention(
     /// bfloat16 products (as models loaded in bf16 run them): within bfloat16's rounding of
     /// the float32 definition, on shapes with ragged heads and blocks.
     @Test func bfloat16ProductsStayWithinRoundingOfTheDefinition() {
-        for (nq, nk, heads, d) in [(70, 77, 2, 40), (300, 300, 1, 64), (33, 5, 3, 8)] {
+        for (nq, nk, heads, d, causal) in [(70, 77, 2, 40, false), (300, 300, 1, 64, false), (33, 5, 3, 8, false),
+                                           (77, 77, 12, 64, true), (40, 40, 2, 24, true)] {
             let q = Tensor.random([2, nq, heads * d], seed: 31)
             let k = Tensor.random([2, nk, heads * d], seed: 32)
             let v = Tensor.random([2, nk, heads * d], seed: 33)
-            let reference = referenceAttention(q: q, k: k, v: v, heads: heads, scale: nil, causal: false)
-            let bf16 = Tensor.attention(query: q, key: k, value: v, heads: heads, multiplyIn: .bfloat16)
-            let float = Tensor.attention(query: q, key: k, value: v, heads: heads)
+            let reference = referenceAttention(q: q, k: k, v: v, heads: heads, scale: nil, causal: causal)
+            let bf16 = Tensor.attention(query: q, key: k, value: v, heads: heads, causal: causal, multiplyIn: .bfloat16)
+            let float = Tensor.attention(query: q, key: k, value: v, heads: heads, causal: causal)
             let error = relativeError(bf16, reference)
-            #expect(error < 2e-2, "\(nq)x\(nk) heads \(heads) d \(d): \(error)")
+            #expect(error < 2e-2, "\(nq)x\(nk) heads \(heads) d \(d) causal \(causal): \(error)")
             #expect(relativeError(float, reference) < 1e-5)
         }
     }

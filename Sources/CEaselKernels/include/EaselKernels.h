@@ -53,6 +53,66 @@ void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, float a
                          const void *b, easel_element_type bType, long ldb,
                          float beta, float *c, long ldc);
 
+/// One operand of an AMX product: a row-major matrix of float32 or bfloat16 elements (read
+/// transposed when `trans`), or one packed by `easel_amx_pack_a` / `easel_amx_pack_b`.
+typedef struct {
+    /// The first element, or the first panel of a packed operand.
+    const void *base;
+    /// The element type of a row-major operand (a packed one is bfloat16).
+    easel_element_type type;
+    /// Row stride in elements; for a packed operand, elements from one 32-wide panel to the next.
+    long ld;
+    int trans;
+    int packed;
+} easel_operand;
+
+/// `easel_gemm_bf16_amx` with operands that may be packed already (weights packed once at
+/// load). A packed operand covers all of k, so the sums are the same as with the operand
+/// packed per call. Needs EASEL_CPU_AMX_BF16.
+void easel_gemm_bf16_amx_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
+                                  float beta, float *c, long ldc);
+
+/// Elements of a packed operand with `outer` rows (A) or columns (B) and inner extent k:
+/// both rounded up to a multiple of 32.
+long easel_amx_packed_size(long outer, long k);
+
+/// Packs op(A) [m, k] for AMX products: panel r (rows 32r..32r+31) at dst + r*panelStride,
+/// k padded with zeros to a multiple of 32 (kp), panelStride >= 32*kp. A layer's weights
+/// are packed once, several matrices may share panels (a convolution's taps one after
+/// another along k, each at dst + tap*32*kp). Needs EASEL_CPU_AMX_BF16.
+void easel_amx_pack_a(int trans, long m, long k, const void *a, easel_element_type type, long lda,
+                      uint16_t *dst, long panelStride);
+
+/// Packs op(B) [k, n] likewise, in panels of 32 columns.
+void easel_amx_pack_b(int trans, long k, long n, const void *b, easel_element_type type, long ldb,
+                      uint16_t *dst, long panelStride);
+
+/// Writes `channels` (even) float32 planes [h, w] as bfloat16 "pair rows" for
+/// `easel_conv_bf16_amx`: pair row p holds channels 2p and 2p+1 interleaved element by
+/// element over the zero-padded plane [hp, wp] (image at row `top`, column `left`)
+/// followed by `tail` zero pixels; row p starts at dst + p * 2 * (hp*wp + tail).
+void easel_amx_pair_rows(const float *image, long channels, long h, long w,
+                         long top, long left, long hp, long wp, long tail, uint16_t *dst);
+
+/// Stride-1 convolution on AMX tiles: C[co, q] = sum over taps t and channels c of
+/// W_t[co, c] * X[c, q + offsets[t]] for co < cout, q < n. W is packed by easel_amx_pack_a
+/// with the taps one after another along k (cin each; cin a multiple of 32); X is in pair
+/// rows (`easel_amx_pair_rows`, pairPitch elements from one pair row to the next) and must
+/// be readable for q + offset up to n rounded up to 32. C is overwritten.
+void easel_conv_bf16_amx(long cout, long n, long cin, long taps, const long *offsets,
+                         const uint16_t *weights, long panelStride,
+                         const uint16_t *pairs, long pairPitch,
+                         float *c, long ldc);
+
+/// Attention's softmax numerators for a bfloat16 product with the values: for each of
+/// `rows` rows of `scores` (row stride ld, `keys` columns), e^(x - max) over the visible keys
+/// (all, or with `causalStart` >= 0 the first causalStart + r + 1), 0 past them, rounded to
+/// bfloat16 and written as the packed left operand [rows, keys] of `easel_amx_pack_a`
+/// (`panelStride` >= 32 * keys rounded up to 32); `inverseSums[r]` gets 1 / (the row's
+/// float32 sum), or 0 for a row with nothing visible. Needs EASEL_CPU_AMX_BF16's AVX-512 BF16.
+void easel_softmax_pack_bf16(const float *scores, long rows, long keys, long ld, long causalStart,
+                             uint16_t *packed, long panelStride, float *inverseSums);
+
 /// C = beta * C for an m x n block (0 when beta is 0, never reading C): what a product
 /// with nothing to multiply (k or alpha 0) leaves. Plain C, any CPU.
 void easel_scale_block(long m, long n, float beta, float *c, long ldc);

@@ -1,0 +1,103 @@
+import CEaselKernels
+import Foundation
+import Testing
+@testable import EaselTensor
+
+/// Weights packed once for AMX (`LayerWeight`) and attention's packed keys and values: the
+/// same products as packing per call. Runs where the CPU has AMX; elsewhere a weight stays
+/// a tensor, which the other suites cover (and `.ci/run` runs them under EASEL_CPU=baseline).
+@Suite(.enabled(if: Kernels.current.contains(.amxBFloat16)))
+struct PackedWeightTests {
+    /// A packed operand covers all of k, so the sums are bit for bit those of the operand
+    /// packed per call: across k blocks (512), ragged panels, the column and row splits
+    /// across threads, alpha and beta.
+    @Test func packedOperandsGiveTheSumsOfPackingPerCall() {
+        for (index, (m, n, k)) in [(13, 31, 7), (33, 65, 513), (70, 17, 1030), (300, 700, 130), (900, 96, 200)].enumerated() {
+            for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
+                let seed = UInt64(index * 10) + (transA ? 2 : 0) + (transB ? 1 : 0)
+                let a = Tensor.random(transA ? [k, m] : [m, k], seed: seed).converted(to: .bfloat16)
+                let b = Tensor.random(transB ? [n, k] : [k, n], seed: seed + 500)
+                let (lda, ldb) = (transA ? m : k, transB ? k : n)
+                let packedA = Self.pack(a, rows: m, k: k, transposed: transA, ld: lda, asA: true)
+                let packedB = Self.pack(b, rows: n, k: k, transposed: transB, ld: ldb, asA: false)
+                let start = Tensor.random([m, n], seed: seed + 900)
+                func product(_ opA: MatrixOperand, _ tA: Bool, _ opB: MatrixOperand, _ tB: Bool) -> [Float] {
+                    var c = start
+                    c.withUnsafeMutableBufferPointer { c in
+                        BLAS.gemm(transA: tA, transB: tB, m: m, n: n, k: k, alpha: 0.5, a: opA, b: opB,
+                                  beta: 0.25, c: c.baseAddress!, ldc: n)
+                    }
+                    return c.scalars
+                }
+                let perCall = product(MatrixOperand(a, ld: lda), transA, MatrixOperand(b, ld: ldb), transB)
+                let name = "m\(m) n\(n) k\(k) tA \(transA) tB \(transB)"
+                #expect(product(packedA.operand, false, MatrixOperand(b, ld: ldb), transB) == perCall, "A packed, \(name)")
+                #expect(product(MatrixOperand(a, ld: lda), transA, packedB.operand, false) == perCall, "B packed, \(name)")
+                #expect(product(packedA.operand, false, packedB.operand, false) == perCall, "both packed, \(name)")
+            }
+        }
+    }
+
+    @Test func packedLinearWeightsGiveTheSumsOfTheTensor() {
+        for (rows, inputs, outputs) in [(2 * 5, 48, 40), (4096, 320, 96), (77, 768, 3072)] {
+            let x = Tensor.random([rows, inputs], seed: 1)
+            let weight = Tensor.random([outputs, inputs], seed: 2).converted(to: .bfloat16)
+            let bias = Tensor.random([outputs], seed: 3)
+            let packed = LayerWeight(linear: weight)
+            #expect(packed.isPacked && packed.shape == [outputs, inputs] && packed.elementType == .bfloat16)
+            #expect(Tensor.linear(x, weight: packed, bias: bias).scalars == Tensor.linear(x, weight: weight, bias: bias).scalars,
+                    "\(rows)x\(inputs) -> \(outputs)")
+        }
+        // Float32 weights, and bfloat16 ones without AMX, stay tensors.
+        #expect(!LayerWeight(linear: Tensor.random([4, 32], seed: 4)).isPacked)
+        #expect(!LayerWeight(linear: Tensor.random([4, 32], seed: 4).converted(to: .bfloat16), kernels: [.avx512]).isPacked)
+    }
+
+    /// Packed convolutions (direct AMX convolution at stride 1, tap-major columns otherwise)
+    /// against the float32 convolution of the same bfloat16 values: the same products,
+    /// summed in another order.
+    @Test func packedConvolutionWeightsGiveTheConvolutionOfTheirValues() {
+        let cases: [(batch: Int, cin: Int, cout: Int, h: Int, w: Int, k: Int, stride: Int, padding: Padding2D)] = [
+            (2, 64, 40, 20, 20, 3, 1, 1),     // ragged output channels and columns
+            (1, 32, 4, 5, 7, 3, 1, 1),        // a tiny image, a model's last layer
+            (1, 96, 64, 64, 64, 3, 1, 1),     // many column blocks
+            (2, 64, 128, 9, 9, 1, 1, 0),      // pointwise
+            (1, 64, 48, 17, 16, 3, 2, 1),     // stride 2
+            (2, 32, 32, 16, 16, 3, 2, Padding2D(top: 0, left: 0, bottom: 1, right: 1)),  // VAE downsampling
+            (1, 32, 36, 12, 10, 5, 1, 2),     // 5x5 taps
+        ]
+        for c in cases {
+            let image = Tensor.random([c.batch, c.cin, c.h, c.w], seed: 5)
+            let weight = Tensor.random([c.cout, c.cin, c.k, c.k], seed: 6).converted(to: .bfloat16)
+            let bias = Tensor.random([c.cout], seed: 7)
+            let packed = LayerWeight(convolution: weight)
+            #expect(packed.isPacked)
+            let got = Tensor.conv2d(image, weight: packed, bias: bias, stride: c.stride, padding: c.padding)
+            let want = Tensor.conv2d(image.converted(to: .bfloat16).converted(to: .float32),
+                                     weight: weight.converted(to: .float32), bias: bias, stride: c.stride, padding: c.padding)
+            #expect(got.shape == want.shape)
+            #expect(relativeError(got, want.scalars.map(Double.init)) < 1e-5, "\(c)")
+        }
+        // Input channels that do not start a tile (a model's first layer) stay a tensor.
+        #expect(!LayerWeight(convolution: Tensor.random([8, 4, 3, 3], seed: 8).converted(to: .bfloat16)).isPacked)
+    }
+
+    /// A packed operand and the storage that keeps it alive.
+    struct Packed {
+        let storage: TensorStorage
+        let panelStride: Int
+        var operand: MatrixOperand { MatrixOperand(packed: storage.rawPointer, panelStride: panelStride) }
+    }
+
+    static func pack(_ t: Tensor, rows: Int, k: Int, transposed: Bool, ld: Int, asA: Bool) -> Packed {
+        let panelStride = 32 * LayerWeight.padded(k)
+        let storage = TensorStorage(uninitializedCount: easel_amx_packed_size(rows, k), elementType: .bfloat16)
+        let destination = storage.rawPointer.assumingMemoryBound(to: UInt16.self)
+        if asA {
+            easel_amx_pack_a(transposed ? 1 : 0, rows, k, t.storage.rawPointer, t.elementType.kernelType, ld, destination, panelStride)
+        } else {
+            easel_amx_pack_b(transposed ? 1 : 0, k, rows, t.storage.rawPointer, t.elementType.kernelType, ld, destination, panelStride)
+        }
+        return Packed(storage: storage, panelStride: panelStride)
+    }
+}
