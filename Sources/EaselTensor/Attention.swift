@@ -58,13 +58,15 @@ extension Tensor {
         let alpha = scale ?? 1 / Float(d).squareRoot()
         let out = Tensor(uninitializedShape: [batch, nq, valueWidth])
 
-        let plan = AttentionPlan(batch: batch, heads: heads, nq: nq, nk: nk, d: max(d, dv), scoreBudget: scoreBudget)
         let qp = UnsafePointer(query.storage.pointer), kp = UnsafePointer(key.storage.pointer)
         let vp = UnsafePointer(value.storage.pointer), op = out.storage.pointer
-        // With AMX, every head's keys and values are packed once, not once per piece.
+        // With AMX, every head's keys and values are packed once, not once per piece; then
+        // short blocks cost nothing more, and a quarter of the scores keeps them in L2.
         let packed = multiplyIn == .bfloat16 && Kernels.current.contains(.amxBFloat16)
             ? PackedKeysAndValues(kp, vp, batch: batch, heads: heads, nk: nk, d: d, dv: dv) : nil
         defer { withExtendedLifetime(packed) {} }
+        let plan = AttentionPlan(batch: batch, heads: heads, nq: nq, nk: nk, d: max(d, dv),
+                                 scoreBudget: packed == nil ? scoreBudget : scoreBudget / 4)
         // One index per piece: libdispatch hands them out in order as threads free up, so
         // neighbouring pieces (same head: its keys and values in cache) run together.
         Parallel.forEach(plan.pieceCount) { piece in
