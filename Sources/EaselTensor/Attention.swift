@@ -9,8 +9,11 @@
 // rows of the score matrix exists at a time, never the whole Nq x Nk of a 4,096-token
 // image.
 // The pieces run on all cores, each product on its piece's thread. Tall blocks
-// (256 queries against 4,096 keys) pay best: every piece makes OpenBLAS repack the
-// head's keys and values, which costs as much as a thin block's products.
+// (256 queries against 4,096 keys) pay best when every piece packs the head's keys and
+// values again, which costs as much as a thin block's products. In bfloat16 on AMX they
+// are packed once per head instead (`PackedKeysAndValues`), the softmax writes its
+// exponentials straight into the packed left operand of the second product, and blocks
+// are a quarter as tall so that their scores stay in L2.
 
 import CEaselKernels
 import Foundation
