@@ -312,7 +312,8 @@ func withTimeout<T: Sendable>(
     }
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { continuation in
-            outcome.withLock { $0.wait(continuation) }
+            // Cancelled before it began: answered already, nothing to start.
+            guard outcome.withLock({ $0.wait(continuation) }) else { return }
             work = Task {
                 do { settle(.success(try await body())) } catch { settle(.failure(error)) }
             }
@@ -336,13 +337,15 @@ private enum Outcome<T: Sendable> {
     case early(Result<T, any Error>)
     case settled
 
-    mutating func wait(_ continuation: CheckedContinuation<T, any Error>) {
+    /// False when it was settled already (the continuation is resumed at once).
+    mutating func wait(_ continuation: CheckedContinuation<T, any Error>) -> Bool {
         if case .early(let result) = self {
             self = .settled
             continuation.resume(with: result)
-        } else {
-            self = .waiting(continuation)
+            return false
         }
+        self = .waiting(continuation)
+        return true
     }
 
     mutating func settle(_ result: Result<T, any Error>) {
