@@ -8,12 +8,13 @@ Easel's side is `easel generate --model DIR --steps N` (it prints per-stage time
 under `/usr/bin/time -v` for peak memory). Both run the same prompt, guidance 7, PNDM.
 """
 import argparse
-import json
 import os
-import resource
-import time
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_torch_common import time_pipeline  # noqa: E402
 
 
 SD15_UNET = dict(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
@@ -50,32 +51,12 @@ def bench_torch(folder, steps, size, dtype="float32"):
     from diffusers import StableDiffusionPipeline
     pipe = StableDiffusionPipeline.from_pretrained(folder, torch_dtype=getattr(torch, dtype), safety_checker=None,
                                                    requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
-    prompt, negative = "a photo of an astronaut riding a horse on mars", "asymmetric, watermarks"
-    with torch.inference_mode():
-        t0 = time.perf_counter()
+
+    def encode(pipe, prompt, negative):
         embeds, negative_embeds = pipe.encode_prompt(prompt, "cpu", 1, True, negative)
-        t_text = time.perf_counter() - t0
-        step_times = []
+        return dict(prompt_embeds=embeds, negative_prompt_embeds=negative_embeds)
 
-        def on_step(p, i, t, kwargs):
-            step_times.append(time.perf_counter())
-            return kwargs
-
-        g = torch.Generator("cpu").manual_seed(4523184)
-        t1 = time.perf_counter()
-        latents = pipe(prompt_embeds=embeds, negative_prompt_embeds=negative_embeds, num_inference_steps=steps,
-                       guidance_scale=7.0, width=size, height=size, generator=g, output_type="latent",
-                       callback_on_step_end=on_step).images
-        steps_done = len(step_times)
-        per_step = (step_times[-1] - t1) / steps_done
-        t2 = time.perf_counter()
-        image = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
-        t_decode = time.perf_counter() - t2
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
-    print(json.dumps({"torch": torch.__version__, "dtype": dtype, "threads": torch.get_num_threads(), "text_encoder_s": t_text,
-                      "unet_step_with_guidance_s": per_step, "steps": steps_done, "vae_decode_s": t_decode,
-                      "peak_rss_gib": peak}))
+    time_pipeline(pipe, encode, steps, size, dtype)
 
 
 if __name__ == "__main__":

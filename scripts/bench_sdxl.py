@@ -11,16 +11,14 @@ prints its per-stage times; scripts/bench_compare.py --arch sdxl runs both, alte
 Both run the same prompt, guidance 7, Euler (the model's scheduler).
 """
 import argparse
-import json
 import os
-import resource
 import sys
-import time
 
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from bench_torch_common import time_pipeline  # noqa: E402
 from make_single_file_fixtures import published_sdxl_configs  # noqa: E402
 
 CONFIGS = published_sdxl_configs()
@@ -63,32 +61,14 @@ def make(folder):
 def bench_torch(folder, steps, size, dtype="float32"):
     from diffusers import StableDiffusionXLPipeline
     pipe = StableDiffusionXLPipeline.from_pretrained(folder, torch_dtype=getattr(torch, dtype))
-    pipe.set_progress_bar_config(disable=True)
-    prompt, negative = "a photo of an astronaut riding a horse on mars", "asymmetric, watermarks"
-    with torch.inference_mode():
-        t0 = time.perf_counter()
+
+    def encode(pipe, prompt, negative):
         embeds, negative_embeds, pooled, negative_pooled = pipe.encode_prompt(
             prompt, device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=True, negative_prompt=negative)
-        t_text = time.perf_counter() - t0
-        step_times = []
+        return dict(prompt_embeds=embeds, negative_prompt_embeds=negative_embeds, pooled_prompt_embeds=pooled,
+                    negative_pooled_prompt_embeds=negative_pooled)
 
-        def on_step(p, i, t, kwargs):
-            step_times.append(time.perf_counter())
-            return kwargs
-
-        g = torch.Generator("cpu").manual_seed(4523184)
-        t1 = time.perf_counter()
-        latents = pipe(prompt_embeds=embeds, negative_prompt_embeds=negative_embeds, pooled_prompt_embeds=pooled,
-                       negative_pooled_prompt_embeds=negative_pooled, num_inference_steps=steps, guidance_scale=7.0,
-                       width=size, height=size, generator=g, output_type="latent", callback_on_step_end=on_step).images
-        per_step = (step_times[-1] - t1) / len(step_times)
-        t2 = time.perf_counter()
-        pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
-        t_decode = time.perf_counter() - t2
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
-    print(json.dumps({"torch": torch.__version__, "dtype": dtype, "threads": torch.get_num_threads(), "text_encoder_s": t_text,
-                      "unet_step_with_guidance_s": per_step, "steps": len(step_times), "vae_decode_s": t_decode,
-                      "peak_rss_gib": peak}))
+    time_pipeline(pipe, encode, steps, size, dtype)
 
 
 def flops(size):

@@ -180,6 +180,27 @@ import Testing
         }
     }
 
+    /// Every route that reads the store may answer 503 (database unavailable) with Retry-After.
+    @Test func openAPIListsTheDatabaseUnavailableAnswer() async throws {
+        let server = try await TestServer.make()
+        try await server.application().test(.router) { client in
+            let document = try await client.send(.get, "/openapi.json").jsonObject()
+            let components = try #require(document["components"] as? [String: Any])
+            let responses = try #require(components["responses"] as? [String: [String: Any]])
+            for name in ["Unavailable", "OpenAIUnavailable"] {
+                let headers = try #require(responses[name]?["headers"] as? [String: Any], "\(name)")
+                #expect(headers["Retry-After"] != nil, "\(name)")
+            }
+            let paths = try #require(document["paths"] as? [String: [String: Any]])
+            for (path, item) in paths where path != "/openapi.json" && path != "/" {
+                for (method, operation) in item where method != "parameters" {
+                    let answers = try #require((operation as? [String: Any])?["responses"] as? [String: Any])
+                    #expect(answers["503"] != nil, "\(method) \(path) does not list 503")
+                }
+            }
+        }
+    }
+
     @Test func imageURIsAreUnguessableAndBadNamesAre404() async throws {
         let server = try await TestServer.make()
         try await server.application().test(.router) { client in

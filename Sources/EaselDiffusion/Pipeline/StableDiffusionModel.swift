@@ -83,18 +83,14 @@ public struct StableDiffusionModel: Sendable {
         let tokenizer = try CLIPTokenizer(folder: try folder.component("tokenizer").directory)
         let textEncoder = try CLIPTextModel.load(from: try folder.component("text_encoder").directory,
                                                  matrixType: matrixType, lora: lora)
-        let conditioner: any TextConditioner
+        var second: SecondTextEncoder?
         if sdxl {
-            // SDXL: a second tokenizer and text encoder (with projection).
-            conditioner = SDXLTextConditioner(
-                tokenizer: tokenizer, textEncoder: textEncoder,
-                tokenizer2: try CLIPTokenizer(folder: try folder.component("tokenizer_2").directory),
-                textEncoder2: try CLIPTextModel.load(from: try folder.component("text_encoder_2").directory,
-                                                     matrixType: matrixType, lora: lora, role: .textEncoder2),
-                zeroesEmptyNegativePrompt: folder.forceZerosForEmptyPrompt)
-        } else {
-            conditioner = CLIPTextConditioner(tokenizer: tokenizer, textEncoder: textEncoder)
+            second = (try CLIPTokenizer(folder: try folder.component("tokenizer_2").directory),
+                      try CLIPTextModel.load(from: try folder.component("text_encoder_2").directory,
+                                             matrixType: matrixType, lora: lora, role: .textEncoder2))
         }
+        let conditioner = textConditioner(tokenizer: tokenizer, textEncoder: textEncoder, second: second,
+                                          zeroesEmptyNegativePrompt: folder.forceZerosForEmptyPrompt)
         let unet = try UNet2DConditionModel.load(from: try folder.component("unet"), matrixType: matrixType, lora: lora)
         let vae = try AutoencoderKL.load(from: try folder.component("vae"),
                                          parts: withEncoder ? .encoderAndDecoder : .decoderOnly, matrixType: matrixType)
@@ -124,16 +120,13 @@ public struct StableDiffusionModel: Sendable {
         }
         let textEncoder1 = try textEncoder(.textEncoder, config: configs.textEncoder, role: .textEncoder)
         let tokenizer = try singleFileTokenizer(family: checkpoint.family, configFolder: configFolder)
-        let conditioner: any TextConditioner
+        var second: SecondTextEncoder?
         if sdxl, let config2 = configs.textEncoder2 {
-            conditioner = SDXLTextConditioner(
-                tokenizer: tokenizer, textEncoder: textEncoder1,
-                tokenizer2: try singleFileTokenizer(family: checkpoint.family, configFolder: configFolder, second: true),
-                textEncoder2: try textEncoder(.textEncoder2, config: config2, role: .textEncoder2),
-                zeroesEmptyNegativePrompt: configs.forceZerosForEmptyPrompt)
-        } else {
-            conditioner = CLIPTextConditioner(tokenizer: tokenizer, textEncoder: textEncoder1)
+            second = (try singleFileTokenizer(family: checkpoint.family, configFolder: configFolder, second: true),
+                      try textEncoder(.textEncoder2, config: config2, role: .textEncoder2))
         }
+        let conditioner = textConditioner(tokenizer: tokenizer, textEncoder: textEncoder1, second: second,
+                                          zeroesEmptyNegativePrompt: configs.forceZerosForEmptyPrompt)
 
         let unetConfig = try ConfigFile.decode(UNet2DConditionConfig.self, from: configs.unet,
                                                path: "\(path) (unet config)")
@@ -156,6 +149,19 @@ public struct StableDiffusionModel: Sendable {
 }
 
 extension StableDiffusionModel {
+    /// SDXL's second tokenizer and text encoder (with projection).
+    typealias SecondTextEncoder = (tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel)
+
+    /// The prompt's conditioner, from text encoders already loaded (from a folder or a
+    /// single file alike): SDXL's two when there is a second, else one CLIP.
+    static func textConditioner(tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, second: SecondTextEncoder?,
+                                zeroesEmptyNegativePrompt: Bool) -> any TextConditioner {
+        guard let second else { return CLIPTextConditioner(tokenizer: tokenizer, textEncoder: textEncoder) }
+        return SDXLTextConditioner(
+            tokenizer: tokenizer, textEncoder: textEncoder, tokenizer2: second.tokenizer,
+            textEncoder2: second.textEncoder, zeroesEmptyNegativePrompt: zeroesEmptyNegativePrompt)
+    }
+
     /// A single file carries no tokenizer: CLIP's built-in vocabulary, dressed as the config
     /// folder's tokenizer when one is given (its own files when it has them), else as the
     /// family's published one (SD 2.x and SDXL's second tokenizer pad with "!").

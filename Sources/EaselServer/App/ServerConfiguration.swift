@@ -109,7 +109,9 @@ public struct ServerConfiguration: Sendable {
     /// every request reads the key.
     public var keyCacheTTL: Duration = .seconds(5)
     /// How long a request's store operation may wait for the database before the request is
-    /// answered 503 (the database is down or unreachable). Nil: wait for it. Workers always wait.
+    /// answered 503 (the database is down or unreachable). Nil: wait for it. Workers wait up
+    /// to a job lease (`jobLease`), and a stopping process no longer than its shutdown grace
+    /// and a few seconds.
     public var storeWaitLimit: Duration? = .seconds(2)
     /// Image files no job names are removed by worker processes once they are this old
     /// (younger ones may belong to a job whose finish is not committed yet)...

@@ -37,6 +37,7 @@ enum OpenAPIDocument {
                   "201": {"description": "Job queued (or the first job of a repeated Idempotency-Key).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceEntity"}}}},
                   "400": {"$ref": "#/components/responses/BadRequest"},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "503": {"$ref": "#/components/responses/Unavailable"},
                   "404": {"$ref": "#/components/responses/NotFound"},
                   "413": {"$ref": "#/components/responses/Error"},
                   "422": {"description": "Idempotency-Key reused with a different request.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
@@ -54,7 +55,8 @@ enum OpenAPIDocument {
                 "responses": {
                   "200": {"description": "Jobs.", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/InferenceEntity"}}}}},
                   "400": {"$ref": "#/components/responses/BadRequest"},
-                  "401": {"$ref": "#/components/responses/Unauthorized"}
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "503": {"$ref": "#/components/responses/Unavailable"}
                 }
               }
             },
@@ -65,6 +67,7 @@ enum OpenAPIDocument {
                 "responses": {
                   "200": {"description": "The job.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceEntity"}}}},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "503": {"$ref": "#/components/responses/Unavailable"},
                   "404": {"$ref": "#/components/responses/NotFound"}
                 }
               },
@@ -74,6 +77,7 @@ enum OpenAPIDocument {
                 "responses": {
                   "200": {"description": "Deleted; the body is the job as it was.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceEntity"}}}},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "503": {"$ref": "#/components/responses/Unavailable"},
                   "404": {"$ref": "#/components/responses/NotFound"}
                 }
               }
@@ -87,6 +91,7 @@ enum OpenAPIDocument {
                   "200": {"description": "Cancelled.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceEntity"}}}},
                   "202": {"description": "Stopping at the next step.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceEntity"}}}},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "503": {"$ref": "#/components/responses/Unavailable"},
                   "404": {"$ref": "#/components/responses/NotFound"},
                   "409": {"$ref": "#/components/responses/Error"}
                 }
@@ -100,6 +105,7 @@ enum OpenAPIDocument {
                 "responses": {
                   "200": {"description": "An event stream until the job ends.", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "503": {"$ref": "#/components/responses/Unavailable"},
                   "404": {"$ref": "#/components/responses/NotFound"}
                 }
               }
@@ -112,6 +118,7 @@ enum OpenAPIDocument {
                 "responses": {
                   "200": {"description": "The preview.", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "503": {"$ref": "#/components/responses/Unavailable"},
                   "404": {"$ref": "#/components/responses/NotFound"}
                 }
               }
@@ -124,6 +131,7 @@ enum OpenAPIDocument {
                 "responses": {
                   "200": {"description": "The deliveries (empty when the job has no webhook or has not ended).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookDeliveries"}}}},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "503": {"$ref": "#/components/responses/Unavailable"},
                   "404": {"$ref": "#/components/responses/NotFound"}
                 }
               }
@@ -134,7 +142,8 @@ enum OpenAPIDocument {
                 "description": "Public models (installed by the operator) and this workspace's own.",
                 "responses": {
                   "200": {"description": "Models.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ListModelsV2Response"}}}},
-                  "401": {"$ref": "#/components/responses/Unauthorized"}
+                  "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "503": {"$ref": "#/components/responses/Unavailable"}
                 }
               }
             },
@@ -142,7 +151,7 @@ enum OpenAPIDocument {
               "post": {
                 "tags": ["Image Models"], "summary": "Train Model (not supported)", "operationId": "TrainImageModels_trainModel",
                 "description": "Easel installs checkpoints with `easel models add` instead of training.",
-                "responses": {"501": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}}
+                "responses": {"501": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "503": {"$ref": "#/components/responses/Unavailable"}}
               }
             },
             "/api/v2/images/models/{modelId}": {
@@ -152,6 +161,7 @@ enum OpenAPIDocument {
                 "responses": {
                   "200": {"description": "The model.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ModelV2Entity"}}}},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "503": {"$ref": "#/components/responses/Unavailable"},
                   "404": {"$ref": "#/components/responses/NotFound"}
                 }
               },
@@ -161,6 +171,7 @@ enum OpenAPIDocument {
                 "responses": {
                   "200": {"description": "Deleted.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ModelV2Entity"}}}},
                   "401": {"$ref": "#/components/responses/Unauthorized"},
+                  "503": {"$ref": "#/components/responses/Unavailable"},
                   "403": {"$ref": "#/components/responses/Error"},
                   "404": {"$ref": "#/components/responses/NotFound"}
                 }
@@ -171,13 +182,13 @@ enum OpenAPIDocument {
                 "tags": ["Easel"], "summary": "A generated image", "operationId": "Easel_image", "security": [],
                 "description": "The random id in the URI is the capability; a request that carries a key must own the image.",
                 "parameters": [{"name": "fileName", "in": "path", "required": true, "schema": {"type": "string", "example": "3f2a9c0d5e8b4a7f9c1d2e3f4a5b6c7d.png"}}],
-                "responses": {"200": {"description": "PNG.", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}, "404": {"$ref": "#/components/responses/NotFound"}}
+                "responses": {"200": {"description": "PNG.", "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}, "404": {"$ref": "#/components/responses/NotFound"}, "503": {"$ref": "#/components/responses/Unavailable"}}
               }
             },
             "/health": {
               "get": {
                 "tags": ["Easel"], "summary": "Health", "operationId": "Easel_health", "security": [],
-                "responses": {"200": {"description": "Accepting requests.", "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string"}, "queued": {"type": "integer"}}}}}}}
+                "responses": {"200": {"description": "Accepting requests.", "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string"}, "queued": {"type": "integer"}}}}}}, "503": {"$ref": "#/components/responses/Unavailable"}}
               }
             },
             "/openapi.json": {
@@ -202,6 +213,7 @@ enum OpenAPIDocument {
                   "200": {"description": "The images.", "headers": {"Easel-Inference-Id": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIImagesResponse"}}}},
                   "400": {"$ref": "#/components/responses/OpenAIError"},
                   "401": {"$ref": "#/components/responses/OpenAIError"},
+                  "503": {"$ref": "#/components/responses/OpenAIUnavailable"},
                   "404": {"$ref": "#/components/responses/OpenAIError"},
                   "429": {"description": "Too many jobs waiting for this workspace.", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}}},
                   "500": {"description": "The job failed (`code`: `generation_failed`, or `cancelled`).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}}}
@@ -213,7 +225,8 @@ enum OpenAPIDocument {
                 "tags": ["OpenAI"], "summary": "List models (OpenAI)", "operationId": "OpenAI_listModels",
                 "responses": {
                   "200": {"description": "Public models and the workspace's own.", "content": {"application/json": {"schema": {"type": "object", "required": ["object", "data"], "properties": {"object": {"type": "string", "enum": ["list"]}, "data": {"type": "array", "items": {"$ref": "#/components/schemas/OpenAIModel"}}}}}}},
-                  "401": {"$ref": "#/components/responses/OpenAIError"}
+                  "401": {"$ref": "#/components/responses/OpenAIError"},
+                  "503": {"$ref": "#/components/responses/OpenAIUnavailable"}
                 }
               }
             },
@@ -224,6 +237,7 @@ enum OpenAPIDocument {
                 "responses": {
                   "200": {"description": "The model.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIModel"}}}},
                   "401": {"$ref": "#/components/responses/OpenAIError"},
+                  "503": {"$ref": "#/components/responses/OpenAIUnavailable"},
                   "404": {"$ref": "#/components/responses/OpenAIError"}
                 }
               }
@@ -240,6 +254,8 @@ enum OpenAPIDocument {
               "Unauthorized": {"description": "Missing, unknown or revoked key.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
               "NotFound": {"description": "No such resource in this workspace.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
               "Error": {"description": "Error.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+              "Unavailable": {"description": "The database could not be reached in time (down, restarting, or the network to it cut); nothing was changed. Retry after the given seconds.", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}, "example": {"statusCode": 503, "message": "Database unavailable (no answer within 2.0 seconds); retry shortly", "error": "Service Unavailable"}}}},
+              "OpenAIUnavailable": {"description": "The database could not be reached in time, in OpenAI's shape; retry after the given seconds.", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}}},
               "OpenAIError": {"description": "Error in OpenAI's shape.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}, "example": {"error": {"message": "n must not be greater than 4", "type": "invalid_request_error", "param": "n", "code": null}}}}}
             },
             "schemas": {

@@ -19,17 +19,22 @@ extension PostgresStore: JobNotificationFeed {
         changed: @escaping @Sendable (String) -> Void, queued: @escaping @Sendable () -> Void
     ) async {
         let logger = self.logger
+        let client = self.client
         while !Task.isCancelled {
             do {
-                try await client.withConnection { connection in
-                    try await connection.listen(on: PostgresSchema.jobChangedChannel) { changes in
-                        try await connection.listen(on: PostgresSchema.jobQueuedChannel) { queuedJobs in
-                            try await withThrowingTaskGroup(of: Void.self) { group in
-                                group.addTask { for try await change in changes { changed(change.payload) } }
-                                group.addTask { for try await _ in queuedJobs { queued() } }
-                                // One sequence ending (connection lost) ends both.
-                                try await group.next()
-                                group.cancelAll()
+                // Abandoned (not awaited) when this task is cancelled: stopping never waits
+                // on the pool's lease or on a connection that no longer answers.
+                try await withTimeout(nil) {
+                    try await client.withConnection { connection in
+                        try await connection.listen(on: PostgresSchema.jobChangedChannel) { changes in
+                            try await connection.listen(on: PostgresSchema.jobQueuedChannel) { queuedJobs in
+                                try await withThrowingTaskGroup(of: Void.self) { group in
+                                    group.addTask { for try await change in changes { changed(change.payload) } }
+                                    group.addTask { for try await _ in queuedJobs { queued() } }
+                                    // One sequence ending (connection lost) ends both.
+                                    try await group.next()
+                                    group.cancelAll()
+                                }
                             }
                         }
                     }

@@ -96,12 +96,12 @@ public final class PostgresStore: EaselStore {
     }
 
     /// Runs `operation` within the task's `StoreWaitLimit` (if any), and tells a lost or
-    /// unreachable database as `StoreUnavailable`. Without a limit the pool waits for the
-    /// database to come back (workers).
+    /// unreachable database as `StoreUnavailable`. Without a limit it waits for the database
+    /// to come back, but never past the calling task's cancellation: a cancelled caller (a
+    /// service stopping) gets `CancellationError` at once, whatever the pool is doing.
     func bounded<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            if let limit = StoreWaitLimit.current { return try await withTimeout(limit, operation) }
-            return try await operation()
+            return try await withTimeout(StoreWaitLimit.current, operation)
         } catch let problem as TimeoutProblem {
             throw StoreUnavailable("no answer within \(problem.after)")
         } catch let error as PSQLError where error.meansConnectionLost {
@@ -292,18 +292,17 @@ struct TimeoutProblem: Error {
     let after: Duration
 }
 
-/// Runs `body`, failing with `TimeoutProblem` if it takes longer than `limit`. The body
-/// runs in a task of its own and is cancelled (not awaited) on timeout, so a body that
-/// ignores cancellation cannot turn the timeout into a hang.
+/// Runs `body`, failing with `TimeoutProblem` if it takes longer than `limit` (nil: no
+/// limit), and with `CancellationError` as soon as the calling task is cancelled. The body
+/// runs in a task of its own and is cancelled, not awaited, when either comes first, so a
+/// body that ignores cancellation (a connection lease or a query the pool never answers)
+/// cannot turn a timeout or a shutdown into a hang.
 func withTimeout<T: Sendable>(
-    _ limit: Duration, _ body: @escaping @Sendable () async throws -> T
+    _ limit: Duration?, _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    let outcome = Locked<CheckedContinuation<T, any Error>?>(nil)
+    let outcome = Locked(Outcome<T>.waiting(nil))
     let settle: @Sendable (Result<T, any Error>) -> Void = { result in
-        outcome.withLock { continuation in
-            continuation?.resume(with: result)
-            continuation = nil
-        }
+        outcome.withLock { $0.settle(result) }
     }
     var work: Task<Void, Never>?
     var timer: Task<Void, Never>?
@@ -311,14 +310,53 @@ func withTimeout<T: Sendable>(
         work?.cancel()
         timer?.cancel()
     }
-    return try await withCheckedThrowingContinuation { continuation in
-        outcome.withLock { $0 = continuation }
-        work = Task {
-            do { settle(.success(try await body())) } catch { settle(.failure(error)) }
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            // Cancelled before it began: answered already, nothing to start.
+            guard outcome.withLock({ $0.wait(continuation) }) else { return }
+            work = Task {
+                do { settle(.success(try await body())) } catch { settle(.failure(error)) }
+            }
+            if let limit {
+                timer = Task {
+                    try? await Task.sleep(for: limit)
+                    settle(.failure(TimeoutProblem(after: limit)))
+                }
+            }
         }
-        timer = Task {
-            try? await Task.sleep(for: limit)
-            settle(.failure(TimeoutProblem(after: limit)))
+    } onCancel: {
+        settle(.failure(CancellationError()))
+    }
+}
+
+/// `withTimeout`'s one answer: the first of the body's result, the timer and the caller's
+/// cancellation resumes the caller; the others find it settled.
+private enum Outcome<T: Sendable> {
+    case waiting(CheckedContinuation<T, any Error>?)
+    /// Settled before the caller waited (cancelled before it started).
+    case early(Result<T, any Error>)
+    case settled
+
+    /// False when it was settled already (the continuation is resumed at once).
+    mutating func wait(_ continuation: CheckedContinuation<T, any Error>) -> Bool {
+        if case .early(let result) = self {
+            self = .settled
+            continuation.resume(with: result)
+            return false
+        }
+        self = .waiting(continuation)
+        return true
+    }
+
+    mutating func settle(_ result: Result<T, any Error>) {
+        switch self {
+        case .waiting(let continuation?):
+            self = .settled
+            continuation.resume(with: result)
+        case .waiting(nil):
+            self = .early(result)
+        case .early, .settled:
+            break
         }
     }
 }

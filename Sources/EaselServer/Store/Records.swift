@@ -133,6 +133,15 @@ public struct JobRecord: Sendable, Equatable {
             prompt: prompt, negativePrompt: negativePrompt, steps: steps, width: width, height: height,
             seed: UInt64(max(seed, 0)), guidanceScale: guidanceScale, count: count)
     }
+
+    /// What becomes of a job whose worker stopped (its lease ran out, or the server
+    /// restarted): the reason to fail it with when it was cancelled or has had `maxAttempts`
+    /// tries, else nil (it goes back to the queue). One rule for every store.
+    public func abandonmentFailure(maxAttempts: Int) -> String? {
+        if cancelRequested { return FailureReason.cancelled }
+        if attempts >= maxAttempts { return "abandoned: its worker stopped \(attempts) times while generating this job" }
+        return nil
+    }
 }
 
 /// One generated image; its id is the unguessable part of its URI.

@@ -283,11 +283,7 @@ extension SQLiteStore {
             var requeued: [String] = []
             var failed: [String] = []
             for job in abandoned {
-                if job.cancelRequested || job.attempts >= maxAttempts {
-                    let reason =
-                        job.cancelRequested
-                        ? FailureReason.cancelled
-                        : "abandoned: its worker stopped \(job.attempts) times while generating this job"
+                if let reason = job.abandonmentFailure(maxAttempts: maxAttempts) {
                     _ = try Self.failJob(db, id: job.id, reason: reason, timings: nil, now: now, render: webhookPayload)
                     failed.append(job.id)
                 } else {

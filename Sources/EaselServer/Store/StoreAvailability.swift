@@ -12,9 +12,11 @@ public struct StoreUnavailable: Error, CustomStringConvertible {
 }
 
 /// How long one store operation may wait for the database in the current task. Request
-/// handlers set it (so a client gets a 503 in bounded time instead of waiting for the
-/// database to return); workers leave it unset and wait, so a job's end is recorded once
-/// the database is back rather than given up half-way.
+/// handlers set it short (so a client gets a 503 in bounded time instead of waiting for the
+/// database to return); workers set it to a job's lease, so a job's end is recorded once
+/// the database is back rather than given up half-way, yet a connection that never answers
+/// cannot hold a worker past the point where its claim is stale anyway. Unset, an operation
+/// waits until the calling task is cancelled.
 public enum StoreWaitLimit {
     @TaskLocal public static var current: Duration?
 }

@@ -30,13 +30,13 @@ struct GenerationWorkers: Service {
             return
         }
         let shutdown = ShutdownFlag()
+        let loops = (0..<count).map { index in { @Sendable in await loop(worker: index, shutdown: shutdown) } }
         await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                for index in 0..<count {
-                    group.addTask { await loop(worker: index, shutdown: shutdown) }
-                }
-                group.addTask { await sweepLoop(shutdown: shutdown) }
-            }
+            // Past the job's grace and a few seconds to re-queue it, what still waits (on a
+            // database that is gone) is cancelled: the service returns either way.
+            await runWithShutdownDeadline(
+                shutdown, deadline: runner.shutdownGrace + Self.storeWaitAfterGrace,
+                loops + [{ await sweepLoop(shutdown: shutdown) }])
         } onGracefulShutdown: {
             shutdown.begin()
             // Wake every idle worker so it sees the flag.
@@ -45,16 +45,23 @@ struct GenerationWorkers: Service {
         logger.info("workers stopped")
     }
 
+    /// How long after the job's grace a stopping worker may still wait for the store.
+    static let storeWaitAfterGrace: Duration = .seconds(3)
+
     func loop(worker: Int, shutdown: ShutdownFlag) async {
         var logger = self.logger
         logger[metadataKey: "worker"] = "\(worker)"
         while !shutdown.isSet && !Task.isCancelled {
             do {
-                let now = Date()
-                if let job = try await store.claimNext(
-                    now: now, worker: "\(processName)/\(worker)", leaseUntil: now.addingTimeInterval(lease.seconds))
-                {
-                    await runner.run(job, shutdown: shutdown)
+                // No store call waits longer than a lease: past it, a claim or a job's end
+                // would be stale anyway, and a lost connection cannot stall the loop.
+                let claimed = try await StoreWaitLimit.$current.withValue(lease) {
+                    let now = Date()
+                    return try await store.claimNext(
+                        now: now, worker: "\(processName)/\(worker)", leaseUntil: now.addingTimeInterval(lease.seconds))
+                }
+                if let job = claimed {
+                    await StoreWaitLimit.$current.withValue(lease) { await runner.run(job, shutdown: shutdown) }
                     continue
                 }
             } catch {
@@ -72,8 +79,39 @@ struct GenerationWorkers: Service {
         while !shutdown.isSet && !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(100))
             guard ContinuousClock.now >= next, !shutdown.isSet else { continue }
-            await sweep()
+            await StoreWaitLimit.$current.withValue(lease) { await sweep() }
             next = ContinuousClock.now + interval
+        }
+    }
+}
+
+/// Runs `tasks` side by side until all have returned. Once `shutdown` has begun, whatever
+/// still runs `deadline` later is cancelled (a store call then returns at once, however
+/// long the database would keep it waiting), so a stopping service never hangs on it.
+func runWithShutdownDeadline(
+    _ shutdown: ShutdownFlag, deadline: Duration, _ tasks: [@Sendable () async -> Void]
+) async {
+    await withTaskGroup(of: Bool.self) { group in
+        for task in tasks {
+            group.addTask {
+                await task()
+                return false
+            }
+        }
+        // The watch: true once the deadline has passed (or it was cancelled: all returned).
+        group.addTask {
+            while !shutdown.isSet && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
+            try? await Task.sleep(for: deadline)
+            return true
+        }
+        var running = tasks.count
+        for await deadlinePassed in group {
+            if deadlinePassed {
+                group.cancelAll()
+            } else {
+                running -= 1
+                if running == 0 { group.cancelAll() }
+            }
         }
     }
 }

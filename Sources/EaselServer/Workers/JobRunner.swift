@@ -73,14 +73,25 @@ struct JobRunner: Sendable {
             "job transition", metadata: ["from": "queued", "to": "processing", "attempt": "\(job.attempts)"])
         events.publish(jobId: job.id, .state(.processing))
 
-        guard let record = try? await store.model(id: job.modelId) else {
+        let found: ModelRecord?
+        do {
+            found = try await whileUnavailable { try await store.model(id: job.modelId) }
+        } catch {
+            // Not the job's fault: it stays claimed, and goes back to the queue when its lease ends.
+            logger.error("could not read the job's model", metadata: ["error": "\(error)"])
+            return
+        }
+        guard let record = found else {
             await fail(job, reason: "model \(job.modelId) is not installed", timings: nil, logger: logger)
             return
         }
         let model = InstalledModel(record: record, dataDirectory: dataDirectory)
         let request: GenerationRequest
         do {
-            request = try await generationRequest(for: job)
+            request = try await whileUnavailable { try await generationRequest(for: job) }
+        } catch is StoreUnavailable {
+            logger.error("could not read the job's init image", metadata: ["error": "database unavailable"])
+            return
         } catch {
             await fail(job, reason: "\(error)", timings: nil, logger: logger)
             return
@@ -147,6 +158,20 @@ struct JobRunner: Sendable {
                 await fail(job, reason: FailureReason.cancelled, timings: timings, logger: logger)
             } else {
                 await fail(job, reason: String(describing: error), timings: timings, logger: logger)
+            }
+        }
+    }
+
+    /// Runs `read` again while the database is unreachable (a connection lost in the middle
+    /// of a query fails at once, where a new call waits for the database), for up to the
+    /// task's store wait limit (a lease); other errors are thrown as they come.
+    func whileUnavailable<T>(_ read: () async throws -> T) async throws -> T {
+        let deadline = ContinuousClock.now + (StoreWaitLimit.current ?? lease)
+        while true {
+            do {
+                return try await read()
+            } catch is StoreUnavailable where ContinuousClock.now < deadline && !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(200))
             }
         }
     }
@@ -325,10 +350,12 @@ final class ProgressRecorder: Sendable {
         return { step, total in feed.yield((step, total, ContinuousClock.now)) }
     }
 
-    /// Waits until every reported step was recorded, then returns the timings.
+    /// Waits until every reported step was recorded, then returns the timings; cancelled,
+    /// it stops recording (the worker is stopping and the store may not answer).
     func finish() async -> GenerationTimings {
         feed.finish()
-        return await consumer.value
+        let consumer = self.consumer
+        return await withTaskCancellationHandler { await consumer.value } onCancel: { consumer.cancel() }
     }
 }
 

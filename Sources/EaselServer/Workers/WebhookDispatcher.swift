@@ -25,6 +25,21 @@ struct WebhookDispatcher: Service {
         let shutdown = ShutdownFlag()
         let inFlight = Locked<Set<String>>([])
         await withGracefulShutdownHandler {
+            await runWithShutdownDeadline(shutdown, deadline: Self.shutdownDeadline, [{ await dispatch(shutdown, inFlight) }])
+        } onGracefulShutdown: {
+            shutdown.begin()
+            signal.signal()
+        }
+    }
+
+    /// How long a stopping dispatcher lets deliveries in flight (and store calls) go on;
+    /// one cut short is sent again once its claim runs out.
+    static let shutdownDeadline: Duration = .seconds(3)
+    /// How long one store call of the dispatcher may wait; past it the pass is tried again.
+    static let storeWaitLimit: Duration = .seconds(30)
+
+    private func dispatch(_ shutdown: ShutdownFlag, _ inFlight: Locked<Set<String>>) async {
+        await StoreWaitLimit.$current.withValue(Self.storeWaitLimit) {
             await withDiscardingTaskGroup { group in
                 var nextPrune = ContinuousClock.now
                 while !shutdown.isSet && !Task.isCancelled {
@@ -47,9 +62,6 @@ struct WebhookDispatcher: Service {
                     await signal.wait(timeout: await idleTime())
                 }
             }
-        } onGracefulShutdown: {
-            shutdown.begin()
-            signal.signal()
         }
     }
 
