@@ -7,7 +7,8 @@
 // last-level cache while leaving sgemm a wide enough product to run at full speed.
 // 1x1 stride-1 convolutions need no columns: the input already is the column matrix.
 // Stride-1 convolutions over images with many pixels per output channel skip the column
-// matrix altogether (Conv2DShifted.swift).
+// matrix altogether (Conv2DShifted.swift), and so does every stride-1 convolution whose
+// weight is packed for AMX (Conv2DDirect.swift).
 
 /// Zero padding on each side of an image, in pixels.
 ///
