@@ -179,6 +179,31 @@ struct ConvGeometry {
         }
     }
 
+    /// A convolution's weights `[Cout, Cin, taps]` copied into `[taps, Cout, Cin]`: one
+    /// `[Cout, Cin]` matrix per kernel tap, as shifted products multiply them and as a
+    /// packed `LayerWeight` lays them out.
+    static func tapMajorWeights(
+        _ weight: UnsafeRawPointer, elementType: ElementType, cout: Int, cin: Int, taps: Int
+    ) -> TensorStorage {
+        let reordered = TensorStorage(uninitializedCount: taps * cout * cin, elementType: elementType)
+        func reorder<T>(_: T.Type) {
+            let (src, dst) = (weight.assumingMemoryBound(to: T.self), reordered.rawPointer.assumingMemoryBound(to: T.self))
+            Parallel.forRanges(cout, cost: cin * taps) { range in
+                for co in range {
+                    for c in 0..<cin {
+                        let from = src + (co * cin + c) * taps
+                        for t in 0..<taps { dst[(t * cout + co) * cin + c] = from[t] }
+                    }
+                }
+            }
+        }
+        switch elementType {
+        case .float32: reorder(Float.self)
+        case .bfloat16: reorder(UInt16.self)
+        }
+        return reordered
+    }
+
     /// Output rows per band so that the band's columns fit in `budget` floats.
     func bandRows(budget: Int) -> Int {
         max(1, min(ho, budget / max(1, columnRows * wo)))

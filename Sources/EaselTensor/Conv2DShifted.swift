@@ -35,11 +35,8 @@ struct ShiftedConvolution {
         let wideCount = g.ho * wp
 
         // Weights [Cout, Cin, kh, kw] -> [tap, Cout, Cin], one [Cout, Cin] matrix per tap.
-        let reordered = TensorStorage(uninitializedCount: taps * cout * cin, elementType: weight.elementType)
-        switch weight.elementType {
-        case .float32: reorder(weight.base, into: reordered.rawPointer, as: Float.self, taps: taps)
-        case .bfloat16: reorder(weight.base, into: reordered.rawPointer, as: UInt16.self, taps: taps)
-        }
+        let reordered = ConvGeometry.tapMajorWeights(weight.base, elementType: weight.elementType,
+                                                     cout: cout, cin: cin, taps: taps)
         // The last tap's junk columns read up to kw - 1 floats past the last plane.
         let padded = TensorStorage(uninitializedCount: cin * plane + g.kw)
         (padded.pointer + cin * plane).update(repeating: 0, count: g.kw)
@@ -58,19 +55,6 @@ struct ShiftedConvolution {
                           c: wide.pointer, ldc: wideCount)
             }
             g.dropJunkColumns(wide.pointer, wp: wp, cout: cout, bias: bias, into: out + b * cout * g.ho * g.wo)
-        }
-    }
-
-    /// Copies weights `[Cout, Cin, taps]` of element type `T` into `[taps, Cout, Cin]`.
-    private func reorder<T>(_ weight: UnsafeRawPointer, into destination: UnsafeMutableRawPointer, as: T.Type, taps: Int) {
-        let (cin, src, dst) = (geometry.cin, weight.assumingMemoryBound(to: T.self), destination.assumingMemoryBound(to: T.self))
-        Parallel.forRanges(cout, cost: cin * taps) { range in
-            for co in range {
-                for c in 0..<cin {
-                    let from = src + (co * cin + c) * taps
-                    for t in 0..<taps { dst[(t * cout + co) * cin + c] = from[t] }
-                }
-            }
         }
     }
 

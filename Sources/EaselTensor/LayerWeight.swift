@@ -65,25 +65,16 @@ public struct LayerWeight: @unchecked Sendable {
             return
         }
         let panelStride = 32 * taps * cin
-        let panels = (cout + 31) / 32
-        let packed = TensorStorage(uninitializedCount: panels * panelStride, elementType: .bfloat16)
-        let source = weight.storage.rawPointer.assumingMemoryBound(to: UInt16.self)
+        let packed = TensorStorage(uninitializedCount: (cout + 31) / 32 * panelStride, elementType: .bfloat16)
+        let reordered = ConvGeometry.tapMajorWeights(weight.storage.rawPointer, elementType: .bfloat16,
+                                                     cout: cout, cin: cin, taps: taps)
+        let source = reordered.rawPointer.assumingMemoryBound(to: UInt16.self)
         let destination = packed.rawPointer.assumingMemoryBound(to: UInt16.self)
-        Parallel.forRanges(panels, cost: 32 * taps * cin) { range in
-            let first = range.lowerBound * 32, count = min(cout, range.upperBound * 32) - first
-            // One tap's [count, Cin] matrix at a time, gathered from [Cout, Cin, taps].
-            var tap = [UInt16](repeating: 0, count: count * cin)
-            for t in 0..<taps {
-                for co in 0..<count {
-                    let from = source + ((first + co) * cin) * taps + t
-                    for c in 0..<cin { tap[co * cin + c] = from[c * taps] }
-                }
-                tap.withUnsafeBufferPointer { matrix in
-                    easel_amx_pack_a(0, count, cin, matrix.baseAddress!, EASEL_BFLOAT16, cin,
-                                     destination + range.lowerBound * panelStride + t * 32 * cin, panelStride)
-                }
-            }
+        // Each tap's [Cout, Cin] matrix into its place along k of every panel.
+        Parallel.forEach(taps) { t in
+            easel_amx_pack_a(0, cout, cin, source + t * cout * cin, EASEL_BFLOAT16, cin, destination + t * 32 * cin, panelStride)
         }
+        withExtendedLifetime(reordered) {}
         form = .packed(packed, panelStride: panelStride)
     }
 
