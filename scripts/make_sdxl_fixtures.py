@@ -190,6 +190,22 @@ def images(pipe):
         json.dump(records, f, indent=2)
 
 
+def draw(pipe, s):
+    """One image of settings s (prompt, negative, steps, guidance, size, seed) as uint8 pixels."""
+    out = pipe(s["prompt"], negative_prompt=s["negative"], num_inference_steps=s["steps"], guidance_scale=s["guidance"],
+               width=s["width"], height=s["height"], generator=torch.Generator("cpu").manual_seed(s["seed"]),
+               output_type="np").images
+    return (out * 255).round().astype("uint8")
+
+
+def write_case(name, s, u8):
+    """name.u8 and name.json: the pixels and the settings that drew them."""
+    u8.tofile(os.path.join(ROOT, f"{name}.u8"))
+    with open(os.path.join(ROOT, f"{name}.json"), "w") as f:
+        json.dump({**s, "file": f"{name}.u8", "shape": list(u8.shape)}, f, indent=2)
+    print(f"{name}.u8")
+
+
 LORA_TARGETS = {
     "unet": ["down_blocks.0.resnets.1.conv1", "down_blocks.1.attentions.0.transformer_blocks.1.attn2.to_k",
              "down_blocks.1.attentions.0.proj_in", "up_blocks.0.attentions.2.transformer_blocks.0.ff.net.2"],
@@ -218,14 +234,8 @@ def lora(tmp):
              negative="asymmetric, watermarks", width=64, height=64)
     pipe.load_lora_weights(os.path.join(ROOT, "lora.safetensors"))
     pipe.fuse_lora(lora_scale=s["scale"])
-    out = pipe(s["prompt"], negative_prompt=s["negative"], num_inference_steps=s["steps"], guidance_scale=s["guidance"],
-               width=s["width"], height=s["height"], generator=torch.Generator("cpu").manual_seed(s["seed"]),
-               output_type="np").images
-    u8 = (out * 255).round().astype("uint8")
-    u8.tofile(os.path.join(ROOT, "lora.u8"))
-    with open(os.path.join(ROOT, "lora.json"), "w") as f:
-        json.dump({**s, "file": "lora.u8", "shape": list(u8.shape)}, f, indent=2)
-    print("lora.u8")
+    u8 = draw(pipe, s)
+    write_case("lora", s, u8)
 
 
 # A LoRA target's kohya-ss SDXL name: SGM's module path for the UNet, transformers' for the encoders.
@@ -264,10 +274,7 @@ def kohya_lora(tmp):
     pipe = load(tmp)
     pipe.load_lora_weights(path)
     pipe.fuse_lora(lora_scale=s["scale"])
-    out = pipe(s["prompt"], negative_prompt=s["negative"], num_inference_steps=s["steps"], guidance_scale=s["guidance"],
-               width=s["width"], height=s["height"], generator=torch.Generator("cpu").manual_seed(s["seed"]),
-               output_type="np").images
-    u8 = (out * 255).round().astype("uint8")
+    u8 = draw(pipe, s)
     expected = np.fromfile(os.path.join(ROOT, "lora.u8"), dtype=np.uint8).reshape(u8.shape)
     worst = int(np.abs(u8.astype(int) - expected.astype(int)).max())
     assert worst <= 1, f"kohya-named LoRA: diffusers' image differs from the PEFT-named one by {worst}/255"
@@ -361,14 +368,8 @@ def taesd(tmp):
     pipe.set_progress_bar_config(disable=True)
     s = dict(steps=4, guidance=5.0, seed=21, prompt="a red circle on a blue background", negative="asymmetric",
              width=64, height=64)
-    out = pipe(s["prompt"], negative_prompt=s["negative"], num_inference_steps=s["steps"], guidance_scale=s["guidance"],
-               width=s["width"], height=s["height"], generator=torch.Generator("cpu").manual_seed(s["seed"]),
-               output_type="np").images
-    u8 = (out * 255).round().astype("uint8")
-    u8.tofile(os.path.join(ROOT, "taesd.u8"))
-    with open(os.path.join(ROOT, "taesd.json"), "w") as f:
-        json.dump({**s, "file": "taesd.u8", "shape": list(u8.shape)}, f, indent=2)
-    print("taesd.u8")
+    u8 = draw(pipe, s)
+    write_case("taesd", s, u8)
 
 
 def main():
