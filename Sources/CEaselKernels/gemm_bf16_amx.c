@@ -49,6 +49,8 @@ static inline uint16_t element(const void *base, easel_element_type type, long r
 /// element e at ((s*2 + t)*16 + r)*32 + e. Out-of-range rows and k are zero.
 AMX static void pack_a(int trans, const void *a, easel_element_type type, long lda, long m,
                        long i0, long mc, long p0, long kc, long kcp, uint16_t *dst, long panelStride) {
+    __m512i kOffsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                       _mm512_set1_epi32((int)lda));
     for (long r0 = 0; r0 < mc; r0 += MR) {
         uint16_t *panel = dst + (r0 / MR) * panelStride;
         for (long rr = 0; rr < MR; rr++) {
@@ -67,6 +69,13 @@ AMX static void pack_a(int trans, const void *a, easel_element_type type, long l
                     } else {
                         _mm512_store_si512(d, _mm512_loadu_si512((const uint16_t *)a + row * lda + p0 + kBase));
                     }
+                    continue;
+                }
+                if (trans && valid == KSTEP && type == EASEL_FLOAT32) {
+                    // A stored [k, m]: a row's 32 elements of k, one column apart, in two gathers.
+                    const float *src = (const float *)a + (p0 + kBase) * lda + row;
+                    __m512 lo = _mm512_i32gather_ps(kOffsets, src, 4), hi = _mm512_i32gather_ps(kOffsets, src + 16 * lda, 4);
+                    _mm512_store_si512(d, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
                     continue;
                 }
                 long e = 0;

@@ -10,10 +10,11 @@
 // image.
 // The pieces run on all cores, each product on its piece's thread. Tall blocks
 // (256 queries against 4,096 keys) pay best when every piece packs the head's keys and
-// values again, which costs as much as a thin block's products. In bfloat16 on AMX they
-// are packed once per head instead (`PackedKeysAndValues`), the softmax writes its
-// exponentials straight into the packed left operand of the second product, and blocks
-// are a quarter as tall so that their scores stay in L2.
+// values again, which costs as much as a thin block's products.
+// In bfloat16 on a CPU with AMX, every head's keys and values are packed once
+// (`PackedKeysAndValues`) and each piece runs fused in one kernel
+// (`easel_attention_bf16_amx`: scores, online softmax and the product with the values for
+// 32 queries against 128 keys at a time, the scores never leaving L1).
 
 import CEaselKernels
 import Foundation
@@ -63,13 +64,22 @@ extension Tensor {
 
         let qp = UnsafePointer(query.storage.pointer), kp = UnsafePointer(key.storage.pointer)
         let vp = UnsafePointer(value.storage.pointer), op = out.storage.pointer
-        // With AMX, every head's keys and values are packed once, not once per piece; then
-        // short blocks cost nothing more, and a quarter of the scores keeps them in L2.
-        let packed = multiplyIn == .bfloat16 && Kernels.current.contains(.amxBFloat16)
-            ? PackedKeysAndValues(kp, vp, batch: batch, heads: heads, nk: nk, d: d, dv: dv) : nil
-        defer { withExtendedLifetime(packed) {} }
-        let plan = AttentionPlan(batch: batch, heads: heads, nq: nq, nk: nk, d: max(d, dv),
-                                 scoreBudget: packed == nil ? scoreBudget : scoreBudget / 4)
+        if multiplyIn == .bfloat16 && Kernels.current.contains(.amxBFloat16) && alpha > 0 {
+            // Every head's keys and values packed once; each piece then runs fused on AMX.
+            let packed = PackedKeysAndValues(kp, vp, batch: batch, heads: heads, nk: nk, d: d, dv: dv)
+            let plan = AttentionPlan(batch: batch, heads: heads, nq: nq, rowsPerPiece: AttentionPlan.fusedRows)
+            withExtendedLifetime(packed) {
+                Parallel.forEach(plan.pieceCount) { piece in
+                    let (b, h, q0) = plan.piece(piece)
+                    easel_attention_bf16_amx(
+                        min(plan.blockQ, nq - q0), nk, d, dv, alpha, qp + (b * nq + q0) * width + h * d, width,
+                        packed.keys(b, h), packed.keyStride, packed.values(b, h), packed.valueStride,
+                        causal ? q0 : -1, op + (b * nq + q0) * valueWidth + h * dv, valueWidth)
+                }
+            }
+            return out
+        }
+        let plan = AttentionPlan(batch: batch, heads: heads, nq: nq, nk: nk, d: max(d, dv), scoreBudget: scoreBudget)
         // One index per piece: libdispatch hands them out in order as threads free up, so
         // neighbouring pieces (same head: its keys and values in cache) run together.
         Parallel.forEach(plan.pieceCount) { piece in
@@ -81,36 +91,24 @@ extension Tensor {
             let buffer = TensorStorage(uninitializedCount: rows * keys + rows)
             defer { withExtendedLifetime(buffer) {} }
             let scores = buffer.pointer, inverseSums = buffer.pointer + rows * keys
-            BLAS.gemm(transB: packed == nil, m: rows, n: keys, k: d, alpha: alpha,
+            BLAS.gemm(transB: true, m: rows, n: keys, k: d, alpha: alpha,
                       a: MatrixOperand(qp + (b * nq + q0) * width + h * d, ld: width),
-                      b: packed?.keys(b, h) ?? MatrixOperand(kp + b * nk * width + h * d, ld: width),
+                      b: MatrixOperand(kp + b * nk * width + h * d, ld: width),
                       c: scores, ldc: keys, parallel: false, multiplyIn: multiplyIn)
-            let o = op + (b * nq + q0) * valueWidth + h * dv
-            if let packed {
-                // Exponentials straight into the packed left operand of the second product.
-                let panelStride = 32 * LayerWeight.padded(keys)
-                let probabilities = TensorStorage(uninitializedCount: easel_amx_packed_size(rows, keys), elementType: .bfloat16)
-                defer { withExtendedLifetime(probabilities) {} }
-                easel_softmax_pack_bf16(scores, rows, keys, keys, causal ? q0 : -1,
-                                        probabilities.rawPointer.assumingMemoryBound(to: UInt16.self), panelStride, inverseSums)
-                BLAS.gemm(m: rows, n: dv, k: keys,
-                          a: MatrixOperand(packed: probabilities.rawPointer, panelStride: panelStride),
-                          b: packed.values(b, h), c: o, ldc: valueWidth, parallel: false)
-            } else {
-                for i in 0..<rows {
-                    let row = scores + i * keys
-                    if causal {
-                        let visible = min(keys, q0 + i + 1)
-                        if visible < keys { (row + visible).update(repeating: -.infinity, count: keys - visible) }
-                    }
-                    let total = exponentiateRow(row, keys)
-                    inverseSums[i] = total > 0 ? 1 / total : 0
+            for i in 0..<rows {
+                let row = scores + i * keys
+                if causal {
+                    let visible = min(keys, q0 + i + 1)
+                    if visible < keys { (row + visible).update(repeating: -.infinity, count: keys - visible) }
                 }
-                BLAS.gemm(m: rows, n: dv, k: keys,
-                          a: MatrixOperand(scores, ld: keys),
-                          b: MatrixOperand(vp + b * nk * valueWidth + h * dv, ld: valueWidth),
-                          c: o, ldc: valueWidth, parallel: false, multiplyIn: multiplyIn)
+                let total = exponentiateRow(row, keys)
+                inverseSums[i] = total > 0 ? 1 / total : 0
             }
+            let o = op + (b * nq + q0) * valueWidth + h * dv
+            BLAS.gemm(m: rows, n: dv, k: keys,
+                      a: MatrixOperand(scores, ld: keys),
+                      b: MatrixOperand(vp + b * nk * valueWidth + h * dv, ld: valueWidth),
+                      c: o, ldc: valueWidth, parallel: false, multiplyIn: multiplyIn)
             // Softmax's division, applied to the dv outputs instead of the nk scores.
             for i in 0..<rows { scaleRow(o + i * valueWidth, dv, by: inverseSums[i]) }
         }
@@ -118,9 +116,10 @@ extension Tensor {
     }
 }
 
-/// Every head's keys (as `kᵀ`, `[D, Nk]`) and values (`[Nk, Dv]`) packed for AMX, the right
-/// operands of the two products of every piece of that head (bfloat16 attention on a CPU
-/// with AMX). A value past a piece's causal limit multiplies a zero probability.
+/// Every head's keys (`[Nk, D]`) and transposed values (`vᵀ`, `[Dv, Nk]`) packed for AMX as
+/// the left operands of the fused attention's two transposed products (`k qᵀ` and `vᵀ pᵀ`),
+/// once per call for every piece of that head. A value past a piece's causal limit
+/// multiplies a zero probability.
 final class PackedKeysAndValues {
     let storage: TensorStorage
     let keyStride: Int, valueStride: Int
@@ -141,29 +140,25 @@ final class PackedKeysAndValues {
         Parallel.forEach(batch * heads) { index in
             let (b, h) = (index / heads, index % heads)
             let head = base + index * perHead
-            easel_amx_pack_b(1, d, nk, k + b * nk * width + h * d, EASEL_FLOAT32, width, head, keyStride)
-            easel_amx_pack_b(0, nk, dv, v + b * nk * valueWidth + h * dv, EASEL_FLOAT32, valueWidth,
+            easel_amx_pack_a(0, nk, d, k + b * nk * width + h * d, EASEL_FLOAT32, width, head, keyStride)
+            easel_amx_pack_a(1, dv, nk, v + b * nk * valueWidth + h * dv, EASEL_FLOAT32, valueWidth,
                              head + keysPerHead, valueStride)
         }
     }
 
     /// Head h of image b: its keys, then its values.
-    private func head(_ b: Int, _ h: Int) -> UnsafeMutableRawPointer {
-        storage.rawPointer + (b * heads + h) * perHead * 2
+    private func head(_ b: Int, _ h: Int) -> UnsafeMutablePointer<UInt16> {
+        storage.rawPointer.assumingMemoryBound(to: UInt16.self) + (b * heads + h) * perHead
     }
 
-    func keys(_ b: Int, _ h: Int) -> MatrixOperand {
-        MatrixOperand(packed: head(b, h), panelStride: keyStride)
-    }
+    func keys(_ b: Int, _ h: Int) -> UnsafePointer<UInt16> { UnsafePointer(head(b, h)) }
 
-    func values(_ b: Int, _ h: Int) -> MatrixOperand {
-        MatrixOperand(packed: head(b, h) + keysPerHead * 2, panelStride: valueStride)
-    }
+    func values(_ b: Int, _ h: Int) -> UnsafePointer<UInt16> { UnsafePointer(head(b, h) + keysPerHead) }
 }
 
 /// How attention's work is cut into pieces.
 struct AttentionPlan {
-    let batch: Int, heads: Int, nq: Int, nk: Int
+    let batch: Int, heads: Int, nq: Int
     /// Query rows per piece. The block's scores (`blockQ * nk` floats) should stay in a
     /// core's cache, but each piece also makes OpenBLAS pack the head's keys and values
     /// again (`nk * d` floats each), so blocks must be tall enough, relative to the head
@@ -175,12 +170,19 @@ struct AttentionPlan {
     /// Floats of scores a piece aims for (4 MB).
     static let defaultScoreBudget = 1 << 20
 
+    /// Query rows per piece of the fused bfloat16 attention, which keeps only 32 x 128
+    /// scores at a time whatever the piece's height.
+    static let fusedRows = 256
+
     init(batch: Int, heads: Int, nq: Int, nk: Int, d: Int, scoreBudget: Int = defaultScoreBudget) {
+        self.init(batch: batch, heads: heads, nq: nq, rowsPerPiece: max(16, scoreBudget / max(nk, 1), d))
+    }
+
+    init(batch: Int, heads: Int, nq: Int, rowsPerPiece: Int) {
         self.batch = batch
         self.heads = heads
         self.nq = nq
-        self.nk = nk
-        var rows = max(16, scoreBudget / max(nk, 1), d)
+        var rows = rowsPerPiece
         // Leave at least two pieces per core when the work allows it.
         let perCore = (batch * heads * nq + 2 * Parallel.coreCount - 1) / (2 * Parallel.coreCount)
         rows = min(rows, max(16, perCore))

@@ -69,7 +69,7 @@ private func referenceAttention(
 
     @Test func blocksOfQueriesBoundTheScoreBuffer() {
         let plan = AttentionPlan(batch: 2, heads: 8, nq: 4096, nk: 4096, d: 40)
-        #expect(plan.blockQ * plan.nk <= AttentionPlan.defaultScoreBudget)
+        #expect(plan.blockQ * 4096 <= AttentionPlan.defaultScoreBudget)
         #expect(plan.blockQ < 4096)
         // Wide heads get taller blocks, so repacking keys and values per block stays cheap.
         #expect(AttentionPlan(batch: 1, heads: 1, nq: 4096, nk: 4096, d: 512).blockQ >= 512)
@@ -83,8 +83,11 @@ private func referenceAttention(
     /// bfloat16 products (as models loaded in bf16 run them): within bfloat16's rounding of
     /// the float32 definition, on shapes with ragged heads and blocks.
     @Test func bfloat16ProductsStayWithinRoundingOfTheDefinition() {
+        // With AMX these run fused: several blocks of 32 queries (and a last one of 16 or
+        // fewer), several chunks of 128 keys, odd numbers of 16-wide value tiles.
         for (nq, nk, heads, d, causal) in [(70, 77, 2, 40, false), (300, 300, 1, 64, false), (33, 5, 3, 8, false),
-                                           (77, 77, 12, 64, true), (40, 40, 2, 24, true)] {
+                                           (77, 77, 12, 64, true), (40, 40, 2, 24, true), (150, 600, 2, 80, false),
+                                           (600, 600, 1, 40, true), (20, 300, 1, 160, false), (1, 129, 1, 48, false)] {
             let q = Tensor.random([2, nq, heads * d], seed: 31)
             let k = Tensor.random([2, nk, heads * d], seed: 32)
             let v = Tensor.random([2, nk, heads * d], seed: 33)
@@ -94,6 +97,26 @@ private func referenceAttention(
             let error = relativeError(bf16, reference)
             #expect(error < 2e-2, "\(nq)x\(nk) heads \(heads) d \(d) causal \(causal): \(error)")
             #expect(relativeError(float, reference) < 1e-5)
+        }
+    }
+
+    /// Sharp softmaxes (large scores, maxima that grow from one chunk of keys to the next,
+    /// exponentials that underflow) and a negative scale: as exact as the definition on the
+    /// same bfloat16 operands up to the rounding of the probabilities. (Against float32
+    /// operands such scores differ by several percent from the rounding of q and k alone.)
+    @Test func bfloat16AttentionWithLargeScores() {
+        func rounded(_ x: Tensor) -> Tensor { x.converted(to: .bfloat16).converted(to: .float32) }
+        for (scale, causal) in [(Float?.none, false), (Float?.none, true), (Float(-0.2), false)] {
+            let (nq, nk, heads, d) = (96, 520, 2, 40)
+            // Keys grow along the sequence, so later chunks hold larger maxima.
+            let ramp = Tensor(shape: [1, nk, 1], scalars: (0..<nk).map { 1 + Float($0) / 64 })
+            let q = rounded(Tensor.random([1, nq, heads * d], seed: 41, in: -3...3))
+            let k = rounded(Tensor.random([1, nk, heads * d], seed: 42, in: -3...3) * ramp)
+            let v = rounded(Tensor.random([1, nk, heads * d], seed: 43))
+            let reference = referenceAttention(q: q, k: k, v: v, heads: heads, scale: scale.map(Double.init), causal: causal)
+            let bf16 = Tensor.attention(query: q, key: k, value: v, heads: heads, scale: scale, causal: causal,
+                                        multiplyIn: .bfloat16)
+            #expect(relativeError(bf16, reference) < 1e-2, "scale \(String(describing: scale)) causal \(causal)")
         }
     }
 }

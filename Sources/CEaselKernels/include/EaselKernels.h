@@ -104,14 +104,17 @@ void easel_conv_bf16_amx(long cout, long n, long cin, long taps, const long *off
                          const uint16_t *pairs, long pairPitch,
                          float *c, long ldc);
 
-/// Attention's softmax numerators for a bfloat16 product with the values: for each of
-/// `rows` rows of `scores` (row stride ld, `keys` columns), e^(x - max) over the visible keys
-/// (all, or with `causalStart` >= 0 the first causalStart + r + 1), 0 past them, rounded to
-/// bfloat16 and written as the packed left operand [rows, keys] of `easel_amx_pack_a`
-/// (`panelStride` >= 32 * keys rounded up to 32); `inverseSums[r]` gets 1 / (the row's
-/// float32 sum), or 0 for a row with nothing visible. Needs EASEL_CPU_AMX_BF16's AVX-512 BF16.
-void easel_softmax_pack_bf16(const float *scores, long rows, long keys, long ld, long causalStart,
-                             uint16_t *packed, long panelStride, float *inverseSums);
+/// Attention of `rows` queries (float32, row stride ldq, d columns) over nk keys, fused on
+/// AMX: out[r, :dv] = softmax_k(scale * q_r . k_k) v_k, with both products in bfloat16 and
+/// float32 sums; scale > 0. Keys come packed as `easel_amx_pack_a(0, nk, d, k, ...)` packs
+/// them (panel stride keyStride), values transposed, as `easel_amx_pack_a(1, dv, nk, v, ...)`
+/// packs vᵀ (panel stride valueStride). With causalStart >= 0, row r sees keys 0 ...
+/// causalStart + r only. Out (row stride ldOut) is overwritten. Needs EASEL_CPU_AMX_BF16.
+void easel_attention_bf16_amx(long rows, long nk, long d, long dv, float scale,
+                              const float *q, long ldq,
+                              const uint16_t *keys, long keyStride,
+                              const uint16_t *values, long valueStride,
+                              long causalStart, float *out, long ldOut);
 
 /// C = beta * C for an m x n block (0 when beta is 0, never reading C): what a product
 /// with nothing to multiply (k or alpha 0) leaves. Plain C, any CPU.

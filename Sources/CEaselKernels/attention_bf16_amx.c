@@ -1,0 +1,281 @@
+// Attention for bfloat16 products on AMX, fused ("flash attention"): scores, softmax and
+// the product with the values for a block of 32 queries at a time, over the keys in
+// chunks of 128, without the scores ever leaving L1.
+//
+// Everything is computed transposed, keys along rows and queries along columns, so that a
+// vector holds one key's scores for 16 queries and every reduction of the softmax (the
+// running maximum, the sums) is a plain vector operation, with no horizontal reduction and
+// no scalar work per row. Per chunk:
+// - Sᵀ = k qᵀ, four 16 x 16 tiles per 32 keys (the head's dimensions in 32-deep steps),
+//   stored to a 128 x 32 float buffer;
+// - per group of 16 queries, the running maximum m and sum l are updated (the online
+//   softmax: the partial output is scaled by 2^(m_old - m_new) where the maximum grew), and
+//   the probabilities 2^(c s - m), c = scale / ln 2, are rounded to bfloat16 straight into
+//   the "VNNI" right tile operand of the product with the values (two keys interleaved per
+//   query);
+// - Oᵀ (dv x 32 floats) += vᵀ pᵀ on tiles.
+// Only at the end is each output divided by its query's sum, once per output element.
+// Keys and values come packed once per head as left operands (`easel_amx_pack_a`: k as
+// [nk, d], vᵀ as [dv, nk]).
+
+#include "EaselKernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+#include "amx.h"
+#include "workspace.h"
+
+#define BQ 32   // queries per block: two groups of 16
+#define KB 128  // keys per chunk: four panels of 32
+
+/// 2^t for t <= 0 above -2^22 (0 far below), to about 3e-6 relative: 2^n times a degree-4
+/// polynomial (minimax) in f = t - n, n the nearest integer (rounded by adding and taking
+/// away 1.5 * 2^23), so f is within [-0.5, 0.5].
+AMX static inline __m512 exp2_ps(__m512 t) {
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    __m512 n = _mm512_sub_ps(_mm512_add_ps(t, magic), magic);
+    __m512 f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_set1_ps(9.569967165589333e-3f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5917512625455856e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.40247443318367e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931218504905701e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.999992847442627e-1f));
+    return _mm512_scalef_ps(p, n);
+}
+
+static inline __mmask16 first_lanes(long count) {
+    return count >= 16 ? (__mmask16)0xffff : count <= 0 ? 0 : (__mmask16)((1u << count) - 1);
+}
+
+/// The block's queries (rows [0, nr) of q, row stride ldq, d columns) rounded to bfloat16
+/// as right tile operands qᵀ: step s (32 dimensions), group g (16 queries) at
+/// qb + (s*2 + g)*512, dimension pair j, query i at j*32 + i*2. Zero past d and nr.
+AMX static void pack_queries(const float *q, long ldq, long nr, long d, long dSteps, uint16_t *qb) {
+    __m512i order = _mm512_loadu_si512(easel_amx_pair_order);
+    __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (long g = 0; g < 2; g++) {
+        __mmask16 rows = first_lanes(nr - g * 16);
+        __m512i index = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)ldq));
+        const float *base = q + g * 16 * ldq;
+        for (long j = 0; j < dSteps * 16; j++) {
+            long e = 2 * j;
+            __m512 even = e < d ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rows, index, base + e, 4) : _mm512_setzero_ps();
+            __m512 odd = e + 1 < d ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rows, index, base + e + 1, 4) : _mm512_setzero_ps();
+            _mm512_store_si512(qb + ((j / 16) * 2 + g) * 512 + (j % 16) * 32,
+                               _mm512_permutexvar_epi16(order, (__m512i)_mm512_cvtne2ps_pbh(odd, even)));
+        }
+    }
+}
+
+/// Sᵀ for key panels [panel0, panel0+panels): key k, query group g at s + (g*KB + k)*16.
+AMX static void scores(const uint16_t *qb, long dSteps, const uint16_t *keys, long keyStride,
+                       long panel0, long panels, float *s) {
+    for (long p = 0; p < panels; p++) {
+        const uint16_t *kp = keys + (panel0 + p) * keyStride;
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (long step = 0; step < dSteps; step++) {
+            _tile_loadd(4, kp + step * 1024, 64);
+            _tile_loadd(5, kp + step * 1024 + 512, 64);
+            _tile_loadd(6, qb + step * 1024, 64);
+            _tile_loadd(7, qb + step * 1024 + 512, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+        }
+        float *sp = s + p * 32 * 16;
+        _tile_stored(0, sp, 64);
+        _tile_stored(1, sp + KB * 16, 64);
+        _tile_stored(2, sp + 16 * 16, 64);
+        _tile_stored(3, sp + KB * 16 + 16 * 16, 64);
+    }
+}
+
+/// Oᵀ (row stride BQ) += vᵀ pᵀ over `steps` steps of 32 keys from key step step0, for
+/// both query groups, value rows in tiles of 16.
+AMX static void accumulate_values(float *o, long valueTiles, const uint16_t *pb, long steps,
+                                  const uint16_t *values, long valueStride, long step0) {
+#define VALUE_TILE(j) (values + ((j) / 2) * valueStride + ((step0 + s) * 2 + (j) % 2) * 512)
+    for (long j = 0; j < valueTiles; j += 2) {
+        float *oj = o + j * 16 * BQ;
+        int pair = j + 1 < valueTiles;
+        _tile_loadd(0, oj, BQ * 4);
+        _tile_loadd(1, oj + 16, BQ * 4);
+        if (pair) {
+            _tile_loadd(2, oj + 16 * BQ, BQ * 4);
+            _tile_loadd(3, oj + 16 * BQ + 16, BQ * 4);
+        }
+        for (long s = 0; s < steps; s++) {
+            _tile_loadd(6, pb + s * 1024, 64);
+            _tile_loadd(7, pb + s * 1024 + 512, 64);
+            _tile_loadd(4, VALUE_TILE(j), 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            if (pair) {
+                _tile_loadd(5, VALUE_TILE(j + 1), 64);
+                _tile_dpbf16ps(2, 5, 6);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+        }
+        _tile_stored(0, oj, BQ * 4);
+        _tile_stored(1, oj + 16, BQ * 4);
+        if (pair) {
+            _tile_stored(2, oj + 16 * BQ, BQ * 4);
+            _tile_stored(3, oj + 16 * BQ + 16, BQ * 4);
+        }
+    }
+#undef VALUE_TILE
+}
+
+/// Probabilities of keys k and k + 1 as one pair row of a VNNI tile, their sums added to
+/// `total`. With `causal`, lanes whose query's last visible key (`last`) is before a key
+/// get 0.
+__attribute__((always_inline)) AMX static inline void probability_pair(
+    const float *s, long k, int second, __m512 vc, __m512 negM, int causal, __m512i last,
+    __m512i order, __m512 *total, uint16_t *dst) {
+    __m512 e0 = exp2_ps(_mm512_fmadd_ps(_mm512_load_ps(s + k * 16), vc, negM));
+    __m512 e1 = second ? exp2_ps(_mm512_fmadd_ps(_mm512_load_ps(s + k * 16 + 16), vc, negM)) : _mm512_setzero_ps();
+    if (causal) {
+        e0 = _mm512_maskz_mov_ps(_mm512_cmp_epi32_mask(_mm512_set1_epi32((int)k), last, _MM_CMPINT_LE), e0);
+        e1 = _mm512_maskz_mov_ps(_mm512_cmp_epi32_mask(_mm512_set1_epi32((int)k + 1), last, _MM_CMPINT_LE), e1);
+    }
+    *total = _mm512_add_ps(*total, _mm512_add_ps(e0, e1));
+    _mm512_store_si512(dst, _mm512_permutexvar_epi16(order, (__m512i)_mm512_cvtne2ps_pbh(e1, e0)));
+}
+
+/// The online softmax of one group of 16 queries over `valid` keys of a chunk (its scores
+/// at s, key k at s + k*16), `pairs` key pairs of probabilities written to pb (zero past
+/// valid). With `causal`, `last` holds each query's last visible key, relative to the
+/// chunk. c must be positive. Returns the factor by which the group's partial outputs must
+/// shrink.
+__attribute__((always_inline)) AMX static inline __m512 softmax_chunk(
+    const float *s, long valid, long pairs, float c, int causal, __m512i last,
+    float *maximum, float *sum, uint16_t *pb) {
+    __m512 m0 = _mm512_set1_ps(-__builtin_inff()), m1 = m0, m2 = m0, m3 = m0;
+    long k = 0;
+    if (causal) {
+        for (; k < valid; k++) {
+            __mmask16 visible = _mm512_cmp_epi32_mask(_mm512_set1_epi32((int)k), last, _MM_CMPINT_LE);
+            m0 = _mm512_mask_max_ps(m0, visible, m0, _mm512_load_ps(s + k * 16));
+        }
+    } else {
+        for (; k + 4 <= valid; k += 4) {
+            m0 = _mm512_max_ps(m0, _mm512_load_ps(s + k * 16));
+            m1 = _mm512_max_ps(m1, _mm512_load_ps(s + k * 16 + 16));
+            m2 = _mm512_max_ps(m2, _mm512_load_ps(s + k * 16 + 32));
+            m3 = _mm512_max_ps(m3, _mm512_load_ps(s + k * 16 + 48));
+        }
+        for (; k < valid; k++) m0 = _mm512_max_ps(m0, _mm512_load_ps(s + k * 16));
+    }
+    __m512 largest = _mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3));
+    __m512 old = _mm512_load_ps(maximum);
+    // Lanes with nothing visible keep their maximum (-FLT_MAX before any key), so stay finite;
+    // the first keys' shrink factor, 2^(-FLT_MAX - m), is 0 (its argument bounded, not -inf).
+    __m512 m = _mm512_max_ps(old, _mm512_mul_ps(largest, _mm512_set1_ps(c)));
+    __m512 shrink = exp2_ps(_mm512_max_ps(_mm512_sub_ps(old, m), _mm512_set1_ps(-1e30f)));
+    _mm512_store_ps(maximum, m);
+    __m512 vc = _mm512_set1_ps(c), negM = _mm512_sub_ps(_mm512_setzero_ps(), m);
+    __m512 total = _mm512_setzero_ps();
+    __m512i order = _mm512_loadu_si512(easel_amx_pair_order);
+    long j = 0;
+    for (; 2 * j + 2 <= valid; j++)
+        probability_pair(s, 2 * j, 1, vc, negM, causal, last, order, &total, pb + (j / 16) * 1024 + (j % 16) * 32);
+    if (2 * j < valid) {
+        probability_pair(s, 2 * j, 0, vc, negM, causal, last, order, &total, pb + (j / 16) * 1024 + (j % 16) * 32);
+        j++;
+    }
+    for (; j < pairs; j++) _mm512_store_si512(pb + (j / 16) * 1024 + (j % 16) * 32, _mm512_setzero_si512());
+    _mm512_store_ps(sum, _mm512_fmadd_ps(_mm512_load_ps(sum), shrink, total));
+    return shrink;
+}
+
+AMX void easel_attention_bf16_amx(long rows, long nk, long d, long dv, float scale,
+                                  const float *q, long ldq,
+                                  const uint16_t *keys, long keyStride,
+                                  const uint16_t *values, long valueStride,
+                                  long causalStart, float *out, long ldOut) {
+    if (rows <= 0 || dv <= 0 || nk <= 0) return;
+    long dSteps = (d + 31) / 32;
+    long valueTiles = (dv + 15) / 16, dvp = valueTiles * 16;
+    long keyPanels = (nk + 31) / 32;
+    // Scores scaled to base-2 exponents: e^(scale * (s - m)) = 2^(c*s - c*m).
+    float c = scale * 1.44269504088896341f;
+    size_t qbCount = (size_t)dSteps * 1024, sCount = (size_t)BQ * KB, pbCount = (size_t)KB / 32 * 1024;
+    size_t oCount = (size_t)dvp * BQ;
+    char *work = easel_workspace(3, 2 * qbCount + 4 * sCount + 2 * pbCount + 4 * oCount + 4 * 2 * BQ);
+    if (!work) easel_out_of_memory("attention's buffers");
+    uint16_t *qb = (uint16_t *)work;
+    float *s = (float *)(work + 2 * qbCount);
+    uint16_t *pb = (uint16_t *)(work + 2 * qbCount + 4 * sCount);
+    float *o = (float *)(work + 2 * qbCount + 4 * sCount + 2 * pbCount);
+    float *maxima = o + oCount, *sums = maxima + BQ;
+    __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    // Denormals flush to zero (exponentials far below the maximum would otherwise cost a
+    // microcode assist each); the caller's mode is restored at the end.
+    unsigned int mode = _mm_getcsr();
+    _mm_setcsr(mode | 0x8040);
+    easel_amx_configure_tiles();
+    for (long q0 = 0; q0 < rows; q0 += BQ) {
+        long nr = rows - q0 < BQ ? rows - q0 : BQ;
+        long groups = (nr + 15) / 16;
+        pack_queries(q + q0 * ldq, ldq, nr, d, dSteps, qb);
+        memset(o, 0, sizeof(float) * oCount);
+        // A group with no queries multiplies zero probabilities.
+        if (groups < 2) memset(pb, 0, sizeof(uint16_t) * pbCount);
+        for (long i = 0; i < BQ; i++) {
+            maxima[i] = -__FLT_MAX__;
+            sums[i] = 0;
+        }
+        // Keys any query of the block sees.
+        long seen = causalStart >= 0 ? causalStart + q0 + nr : nk;
+        if (seen > nk) seen = nk;
+        for (long k0 = 0; k0 < seen; k0 += KB) {
+            long panels = (seen - k0 + 31) / 32;
+            if (panels > KB / 32) panels = KB / 32;
+            if (panels > keyPanels - k0 / 32) panels = keyPanels - k0 / 32;
+            long valid = seen - k0 < panels * 32 ? seen - k0 : panels * 32;
+            scores(qb, dSteps, keys, keyStride, k0 / 32, panels, s);
+            for (long g = 0; g < groups; g++) {
+                __m512i last = _mm512_add_epi32(lanes, _mm512_set1_epi32((int)(causalStart + q0 + g * 16 - k0)));
+                float *sg = s + g * KB * 16, *mg = maxima + g * 16, *lg = sums + g * 16;
+                __m512 shrink = causalStart >= 0
+                    ? softmax_chunk(sg, valid, panels * 16, c, 1, last, mg, lg, pb + g * 512)
+                    : softmax_chunk(sg, valid, panels * 16, c, 0, last, mg, lg, pb + g * 512);
+                if (_mm512_cmp_ps_mask(shrink, _mm512_set1_ps(1), _CMP_NEQ_UQ)) {
+                    // Queries whose maximum grew: their partial outputs shrink to match.
+                    for (long r = 0; r < dvp; r++)
+                        _mm512_store_ps(o + r * BQ + g * 16, _mm512_mul_ps(shrink, _mm512_load_ps(o + r * BQ + g * 16)));
+                }
+            }
+            accumulate_values(o, valueTiles, pb, panels, values, valueStride, k0 / 32);
+        }
+        for (long g = 0; g < groups; g++) {
+            __m512 sum = _mm512_load_ps(sums + g * 16);
+            __m512 inverse = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(sum, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1), sum);
+            __mmask16 live = first_lanes(nr - g * 16);
+            __m512i index = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)ldOut));
+            float *dst = out + (q0 + g * 16) * ldOut;
+            for (long j = 0; j < dv; j++)
+                _mm512_mask_i32scatter_ps(dst + j, live, index, _mm512_mul_ps(inverse, _mm512_load_ps(o + j * BQ + g * 16)), 4);
+        }
+    }
+    _tile_release();
+    _mm_setcsr(mode);
+}
+
+#else
+
+void easel_attention_bf16_amx(long rows, long nk, long d, long dv, float scale,
+                              const float *q, long ldq,
+                              const uint16_t *keys, long keyStride,
+                              const uint16_t *values, long valueStride,
+                              long causalStart, float *out, long ldOut) {
+    (void)rows; (void)nk; (void)d; (void)dv; (void)scale; (void)q; (void)ldq; (void)keys; (void)keyStride;
+    (void)values; (void)valueStride; (void)causalStart; (void)out; (void)ldOut;
+}
+
+#endif
