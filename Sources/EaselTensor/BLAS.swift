@@ -3,8 +3,8 @@ import COpenBLAS
 import Foundation
 
 /// The one door to matrix products: row-major `gemm`, split across cores by shape alone,
-/// each piece run by Easel's own kernels where the CPU has them (AVX-512 float32, AMX
-/// bfloat16; `Kernels`) and by OpenBLAS otherwise.
+/// each piece run by Easel's own kernels where the CPU has them (AVX-512 float32, AMX or
+/// AVX-512 BF16 dot-product bfloat16; `Kernels`) and by OpenBLAS otherwise.
 ///
 /// Every kernel runs on one thread, always; OpenBLAS too: its thread count is set to 1 once, before the first
 /// product, and never changed. Large products are cut here into column (or row) panels that
@@ -88,9 +88,9 @@ public enum BLAS {
             return
         }
         let bfloat16 = multiplyIn == .bfloat16 || a.elementType != .float32 || b.elementType != .float32
-        require(!(a.isPacked || b.isPacked) || kernels.contains(.amxBFloat16), "a packed operand needs the AMX kernels")
+        require(!(a.isPacked || b.isPacked) || kernels.multipliesBFloat16, "a packed operand needs bfloat16 products")
         require(!(a.isPacked && transA) && !(b.isPacked && transB), "a packed operand is never read transposed")
-        if bfloat16 && !kernels.contains(.amxBFloat16) {
+        if bfloat16 && !kernels.multipliesBFloat16 {
             // No bfloat16 multiplier: widen both operands (rounding a float32 one to
             // bfloat16 first, so the products are the same) and multiply in float32.
             let wideA = a.widenedForBFloat16(rows: transA ? k : m, columns: transA ? m : k)
@@ -158,8 +158,11 @@ public enum BLAS {
         _ a: MatrixOperand, _ b: MatrixOperand,
         _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
     ) {
-        if bfloat16 {
+        if bfloat16 && kernels.contains(.amxBFloat16) {
             easel_gemm_bf16_amx_operands(m, n, k, alpha, a.kernelOperand(transposed: transA),
+                                         b.kernelOperand(transposed: transB), beta, c, ldc)
+        } else if bfloat16 {
+            easel_gemm_bf16_dot_operands(m, n, k, alpha, a.kernelOperand(transposed: transA),
                                          b.kernelOperand(transposed: transB), beta, c, ldc)
         } else if kernels.contains(.avx512) {
             easel_sgemm_avx512(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha,

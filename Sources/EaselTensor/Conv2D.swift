@@ -53,8 +53,9 @@ extension Tensor {
         conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: nil)
     }
 
-    /// `conv2d` with a layer's prepared weight (packed for AMX once, where it can be: then
-    /// stride-1 convolutions run as direct AMX convolutions, `DirectConvolution`).
+    /// `conv2d` with a layer's prepared weight (packed once where the CPU multiplies in
+    /// bfloat16; with AMX, stride-1 convolutions then run as direct AMX convolutions,
+    /// `DirectConvolution`, and otherwise multiply tap-major columns).
     public static func conv2d(
         _ x: Tensor, weight: LayerWeight, bias: Tensor? = nil, stride: Int = 1, padding: Padding2D = 0
     ) -> Tensor {
@@ -102,7 +103,8 @@ extension Tensor {
             return out
         }
 
-        if case let .packed(storage, panelStride) = weight.form, stride == 1, columnBudget == nil {
+        if case let .packed(storage, panelStride) = weight.form, stride == 1, columnBudget == nil,
+           Kernels.current.contains(.amxBFloat16) {
             DirectConvolution(geometry: geometry, cout: cout)
                 .run(xp, batch: batch, weight: storage, panelStride: panelStride, bias: bp, into: out.storage.pointer)
             return out

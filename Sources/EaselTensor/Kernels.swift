@@ -7,7 +7,10 @@ import Foundation
 /// `EASEL_CPU` narrows it, so that every path can be run on one machine:
 /// - `baseline`: none of them, as on a CPU without AVX-512 (float32 products through
 ///   OpenBLAS, bfloat16 weights widened inside the product);
-/// - `avx512`: the float32 kernel but not AMX (bfloat16 weights widened);
+/// - `avx512`: the float32 kernel but not AMX (bfloat16 products with AVX-512 BF16 dot
+///   products where they pay, `bfloat16Dot`, widened to float32 otherwise);
+/// - `avx512-bf16`: the same with the dot products wherever the CPU has the instruction,
+///   whether or not they pay (to test them on any such CPU);
 /// - unset or `native`: everything the CPU has.
 ///
 /// The kernels are compiled for their instruction sets with function attributes and the
@@ -22,6 +25,21 @@ public struct Kernels: OptionSet, Sendable, CustomStringConvertible {
     public static let avx512BFloat16 = Kernels(rawValue: EASEL_CPU_AVX512_BF16)
     /// AMX bfloat16 products.
     public static let amxBFloat16 = Kernels(rawValue: EASEL_CPU_AMX_BF16)
+    /// AVX-512 BF16 dot-product bfloat16 products (`easel_gemm_bf16_dot_operands`), for a
+    /// CPU without AMX; detected only where they multiply faster than float32 FMA.
+    public static let bfloat16Dot = Kernels(rawValue: EASEL_CPU_BF16_DOT)
+
+    /// Whether bfloat16 products multiply in bfloat16 (AMX or dot products) rather than
+    /// widened to float32; then weights are packed once at load (`LayerWeight`).
+    public var multipliesBFloat16: Bool { contains(.amxBFloat16) || contains(.bfloat16Dot) }
+
+    /// AVX-512 without AMX: the float32 kernel, and dot products where they pay.
+    private static var avx512Only: Kernels { detected.intersection([.avx512, .avx512BFloat16, .bfloat16Dot]) }
+
+    /// AVX-512 without AMX, with dot products wherever the CPU has AVX-512 BF16.
+    private static var avx512WithDots: Kernels {
+        detected.contains(.avx512BFloat16) ? avx512Only.union(.bfloat16Dot) : avx512Only
+    }
 
     /// What this CPU and OS offer.
     public static let detected = Kernels(rawValue: easel_cpu_features())
@@ -31,10 +49,12 @@ public struct Kernels: OptionSet, Sendable, CustomStringConvertible {
         let setting = ProcessInfo.processInfo.environment["EASEL_CPU"] ?? "native"
         switch setting {
         case "baseline": return []
-        case "avx512": return detected.intersection([.avx512, .avx512BFloat16])
+        case "avx512": return avx512Only
+        case "avx512-bf16": return avx512WithDots
         case "native", "": return detected
         default:
-            FileHandle.standardError.write(Data("EASEL_CPU=\(setting) is not one of baseline, avx512, native; using native\n".utf8))
+            FileHandle.standardError.write(
+                Data("EASEL_CPU=\(setting) is not one of baseline, avx512, avx512-bf16, native; using native\n".utf8))
             return detected
         }
     }()
@@ -42,8 +62,9 @@ public struct Kernels: OptionSet, Sendable, CustomStringConvertible {
     /// Every kernel set this machine can run, narrowest first (for tests and benchmarks).
     public static var runnable: [Kernels] {
         var sets: [Kernels] = [[]]
-        if detected.contains(.avx512) { sets.append(detected.intersection([.avx512, .avx512BFloat16])) }
-        if detected.contains(.amxBFloat16) { sets.append(detected) }
+        for set in [avx512Only, avx512WithDots, detected] where set.contains(.avx512) && !sets.contains(set) {
+            sets.append(set)
+        }
         return sets
     }
 
@@ -53,6 +74,7 @@ public struct Kernels: OptionSet, Sendable, CustomStringConvertible {
         if contains(.avx512) { names.append("avx512") }
         if contains(.avx512BFloat16) { names.append("avx512-bf16") }
         if contains(.amxBFloat16) { names.append("amx-bf16") }
+        if contains(.bfloat16Dot) { names.append("bf16-dot") }
         return names.joined(separator: "+")
     }
 }

@@ -2,11 +2,12 @@ import CEaselKernels
 
 /// A linear or convolution layer's weight, held in the form its products read fastest.
 ///
-/// Where the CPU has AMX, a bfloat16 weight is packed once, when the layer is built, into
-/// the tile layout the AMX kernels multiply, and the tensor as loaded is not kept: no
-/// product repacks a weight again, and the memory stays what the bfloat16 tensor took
-/// (plus rounding each extent up to 32). Otherwise (float32 weights, a CPU without AMX) it
-/// is the tensor as loaded, and products read it as before.
+/// Where the CPU multiplies in bfloat16 (AMX, or AVX-512 BF16 dot products where they pay),
+/// a bfloat16 weight is packed once, when the layer is built, into the tile layout both
+/// kernels read, and the tensor as loaded is not kept: no product repacks a weight again,
+/// and the memory stays what the bfloat16 tensor took (plus rounding each extent up to 32).
+/// Otherwise (float32 weights, bfloat16 ones widened in the product) it is the tensor as
+/// loaded, and products read it as before.
 ///
 /// - A linear weight `[out, in]` is packed as the right operand `weightᵀ`, in panels of 32
 ///   outputs.
@@ -37,7 +38,7 @@ public struct LayerWeight: @unchecked Sendable {
         shape = weight.shape
         elementType = weight.elementType
         let (outputs, inputs) = (weight.shape[0], weight.shape[1])
-        guard weight.elementType == .bfloat16, kernels.contains(.amxBFloat16), outputs > 0, inputs > 0 else {
+        guard weight.elementType == .bfloat16, kernels.multipliesBFloat16, outputs > 0, inputs > 0 else {
             form = .tensor(weight)
             return
         }
@@ -60,7 +61,7 @@ public struct LayerWeight: @unchecked Sendable {
         shape = weight.shape
         elementType = weight.elementType
         let (cout, cin, taps) = (weight.shape[0], weight.shape[1], weight.shape[2] * weight.shape[3])
-        guard weight.elementType == .bfloat16, kernels.contains(.amxBFloat16), cout > 0, cin > 0, cin % 32 == 0 else {
+        guard weight.elementType == .bfloat16, kernels.multipliesBFloat16, cout > 0, cin > 0, cin % 32 == 0 else {
             form = .tensor(weight)
             return
         }
@@ -84,7 +85,7 @@ public struct LayerWeight: @unchecked Sendable {
         return nil
     }
 
-    /// Whether it is held packed for AMX.
+    /// Whether it is held packed for bfloat16 products.
     public var isPacked: Bool { tensor == nil }
 
     /// The weight as the left operand of its products (a convolution's), `ld` apart if a tensor.

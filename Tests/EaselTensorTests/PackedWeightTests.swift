@@ -3,15 +3,21 @@ import Foundation
 import Testing
 @testable import EaselTensor
 
-/// Weights packed once for AMX (`LayerWeight`) and attention's packed keys and values: the
-/// same products as packing per call. Runs where the CPU has AMX; elsewhere a weight stays
-/// a tensor, which the other suites cover (and `.ci/run` runs them under EASEL_CPU=baseline).
-@Suite(.enabled(if: Kernels.current.contains(.amxBFloat16)))
+/// Weights packed once for bfloat16 products (`LayerWeight`): the same products as packing
+/// per call, on AMX tiles and with AVX-512 BF16 dot products. Runs where the CPU multiplies
+/// in bfloat16; elsewhere a weight stays a tensor, which the other suites cover (and
+/// `.ci/run` runs them under EASEL_CPU=baseline and avx512-bf16 too).
+@Suite(.enabled(if: Kernels.current.multipliesBFloat16))
 struct PackedWeightTests {
+    /// The kernel sets that multiply in bfloat16 here: AMX, and the dot products.
+    static let bfloat16KernelBits = Kernels.runnable.filter(\.multipliesBFloat16).map(\.rawValue)
+
     /// A packed operand covers all of k, so the sums are bit for bit those of the operand
     /// packed per call: across k blocks (512), ragged panels, the column and row splits
     /// across threads, alpha and beta.
-    @Test func packedOperandsGiveTheSumsOfPackingPerCall() {
+    @Test(arguments: bfloat16KernelBits)
+    func packedOperandsGiveTheSumsOfPackingPerCall(kernelBits: UInt32) {
+        let kernels = Kernels(rawValue: kernelBits)
         for (index, (m, n, k)) in [(13, 31, 7), (33, 65, 513), (70, 17, 1030), (300, 700, 130), (900, 96, 200)].enumerated() {
             for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
                 let seed = UInt64(index * 10) + (transA ? 2 : 0) + (transB ? 1 : 0)
@@ -25,12 +31,12 @@ struct PackedWeightTests {
                     var c = start
                     c.withUnsafeMutableBufferPointer { c in
                         BLAS.gemm(transA: tA, transB: tB, m: m, n: n, k: k, alpha: 0.5, a: opA, b: opB,
-                                  beta: 0.25, c: c.baseAddress!, ldc: n)
+                                  beta: 0.25, c: c.baseAddress!, ldc: n, kernels: kernels)
                     }
                     return c.scalars
                 }
                 let perCall = product(MatrixOperand(a, ld: lda), transA, MatrixOperand(b, ld: ldb), transB)
-                let name = "m\(m) n\(n) k\(k) tA \(transA) tB \(transB)"
+                let name = "\(kernels): m\(m) n\(n) k\(k) tA \(transA) tB \(transB)"
                 #expect(product(packedA.operand, false, MatrixOperand(b, ld: ldb), transB) == perCall, "A packed, \(name)")
                 #expect(product(MatrixOperand(a, ld: lda), transA, packedB.operand, false) == perCall, "B packed, \(name)")
                 #expect(product(packedA.operand, false, packedB.operand, false) == perCall, "both packed, \(name)")
@@ -48,9 +54,31 @@ struct PackedWeightTests {
             #expect(Tensor.linear(x, weight: packed, bias: bias).scalars == Tensor.linear(x, weight: weight, bias: bias).scalars,
                     "\(rows)x\(inputs) -> \(outputs)")
         }
-        // Float32 weights, and bfloat16 ones without AMX, stay tensors.
+        // Float32 weights, and bfloat16 ones where products widen them, stay tensors.
         #expect(!LayerWeight(linear: Tensor.random([4, 32], seed: 4)).isPacked)
         #expect(!LayerWeight(linear: Tensor.random([4, 32], seed: 4).converted(to: .bfloat16), kernels: [.avx512]).isPacked)
+        #expect(!LayerWeight(linear: Tensor.random([4, 32], seed: 4).converted(to: .bfloat16),
+                             kernels: [.avx512, .avx512BFloat16]).isPacked)
+    }
+
+    /// The dot-product kernel against the AMX one on the same operands: the same products,
+    /// summed in another order (where the CPU has both).
+    @Test(.enabled(if: Kernels.detected.contains(.amxBFloat16)))
+    func dotProductsAgreeWithAMX() {
+        for (m, n, k) in [(37, 45, 70), (100, 300, 1100), (300, 40, 64), (5, 7, 3)] {
+            let a = Tensor.random([m, k], seed: 11)
+            let b = Tensor.random([k, n], seed: 12).converted(to: .bfloat16)
+            func product(_ kernels: Kernels) -> Tensor {
+                var c = Tensor.random([m, n], seed: 13)
+                c.withUnsafeMutableBufferPointer { c in
+                    BLAS.gemm(m: m, n: n, k: k, alpha: 0.5, a: MatrixOperand(a, ld: k), b: MatrixOperand(b, ld: n),
+                              beta: 0.25, c: c.baseAddress!, ldc: n, kernels: kernels)
+                }
+                return c
+            }
+            let amx = product(Kernels.detected), dot = product([.avx512, .avx512BFloat16, .bfloat16Dot])
+            #expect(relativeError(dot, amx.scalars.map(Double.init)) < 1e-6, "m\(m) n\(n) k\(k)")
+        }
     }
 
     /// Packed convolutions (direct AMX convolution at stride 1, tap-major columns otherwise)

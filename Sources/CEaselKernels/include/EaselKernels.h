@@ -25,6 +25,9 @@ extern "C" {
 #define EASEL_CPU_AVX512_BF16 2u
 /// AMX tiles with BF16 multiplication, enabled by the OS for this process.
 #define EASEL_CPU_AMX_BF16 4u
+/// AVX-512 BF16 dot products (vdpbf16ps) multiply faster than float32 FMA does, so a
+/// bfloat16 product without AMX pays to use them (measured once, at detection).
+#define EASEL_CPU_BF16_DOT 8u
 
 /// The features this CPU and OS offer, detected once (the first call also asks Linux for
 /// permission to use AMX tile data in this process).
@@ -72,6 +75,12 @@ typedef struct {
 void easel_gemm_bf16_amx_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
                                   float beta, float *c, long ldc);
 
+/// The same product with AVX-512 BF16 dot products (vdpbf16ps) instead of AMX tiles, on the
+/// same packing (so a weight packed once at load serves either). Needs
+/// EASEL_CPU_AVX512_BF16; the sums are the same up to their order.
+void easel_gemm_bf16_dot_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
+                                  float beta, float *c, long ldc);
+
 /// Elements of a packed operand with `outer` rows (A) or columns (B) and inner extent k:
 /// both rounded up to a multiple of 32.
 long easel_amx_packed_size(long outer, long k);
@@ -79,7 +88,8 @@ long easel_amx_packed_size(long outer, long k);
 /// Packs op(A) [m, k] for AMX products: panel r (rows 32r..32r+31) at dst + r*panelStride,
 /// k padded with zeros to a multiple of 32 (kp), panelStride >= 32*kp. A layer's weights
 /// are packed once, several matrices may share panels (a convolution's taps one after
-/// another along k, each at dst + tap*32*kp). Needs EASEL_CPU_AMX_BF16.
+/// another along k, each at dst + tap*32*kp). Needs EASEL_CPU_AVX512_BF16 (which every CPU
+/// with AMX has): the packing is the same for the AMX and the dot-product kernels.
 void easel_amx_pack_a(int trans, long m, long k, const void *a, easel_element_type type, long lda,
                       uint16_t *dst, long panelStride);
 

@@ -1,13 +1,17 @@
-// bfloat16 matrix product on AMX tiles, float32 accumulation.
+// bfloat16 matrix product with float32 accumulation, on AMX tiles or, on a CPU with
+// AVX-512 BF16 but no AMX (Cooper Lake, Zen 4), with its dot-product instruction.
 //
 // Packed like the float32 product (Goto / BLIS loops), in the layouts the tile loads want:
 // A in panels of 32 rows, each 32-wide step of k two 16 x 32 tiles; B in panels of 32
 // columns, each 32-deep step of k two 16 x 32 "VNNI" tiles (pairs of k interleaved per
-// column). The micro-kernel keeps a 32 x 32 block of C in four tiles. Float32 operands are
-// rounded to bfloat16 (nearest, ties to even) while they are packed, so a product of
-// float32 activations and bfloat16 weights needs no separate conversion pass. k is padded
-// with zeros to a multiple of 32; KC is a constant, so each output element is the same sum
-// for a given k whatever the caller's split.
+// column). The micro-kernel computes a 32 x 32 block of C: in four tiles on AMX; with
+// vdpbf16ps, eight rows at a time, each row's pair of k broadcast against a VNNI row of B
+// (one pair for 16 columns, exactly one vector). Both read the same packing, so a weight
+// packed once at load serves either. Float32 operands are rounded to bfloat16 (nearest,
+// ties to even) while they are packed, so a product of float32 activations and bfloat16
+// weights needs no separate conversion pass. k is padded with zeros to a multiple of 32;
+// KC is a constant, so each output element is the same sum for a given k whatever the
+// caller's split.
 
 #include "EaselKernels.h"
 
@@ -177,13 +181,80 @@ AMX static void pack_b_edge(int trans, const void *b, easel_element_type type, l
     }
 }
 
-/// 32 x 32 block: C = alpha * (A panel x B panel) + (accumulate ? C : beta * C).
+#define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
+
+/// C (rows x cols of a 32 x 32 block) = alpha * block + (accumulate ? C : beta * C).
+AVX512BF16 static void combine_block(const float *block, float *c, long ldc, long rows, long cols,
+                                     float alpha, float beta, int accumulate) {
+    __m512 va = _mm512_set1_ps(alpha);
+    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
+    __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
+    int readC = accumulate || beta != 0;
+    __m512 vb = _mm512_set1_ps(accumulate ? 1.0f : beta);
+    for (long r = 0; r < rows; r++) {
+        float *row = c + r * ldc;
+        __m512 x0 = _mm512_mul_ps(va, _mm512_load_ps(block + r * 32));
+        __m512 x1 = _mm512_mul_ps(va, _mm512_load_ps(block + r * 32 + 16));
+        if (readC) {
+            x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), x0);
+            x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), x1);
+        }
+        _mm512_mask_storeu_ps(row, m0, x0);
+        _mm512_mask_storeu_ps(row + 16, m1, x1);
+    }
+}
+
+/// Whether a block can accumulate straight onto C: a whole block with alpha 1 and beta 0
+/// or 1 (layers, with or without a bias already in C), so no staging and no combining pass.
+static inline int onto_c(long rows, long cols, float alpha, float beta, int accumulate) {
+    return rows == MR && cols == NR && alpha == 1 && (accumulate || beta == 0 || beta == 1);
+}
+
+/// The same block with AVX-512 BF16 dot products: for eight rows at a time, 16 accumulator
+/// vectors (two per row, 16 columns each); per pair of k, the two VNNI rows of B are loaded
+/// once and each row's pair of A (32 bits) is broadcast against them.
+AVX512BF16 static void micro_kernel_dot(long steps, const uint16_t *a, const uint16_t *b,
+                                        float *c, long ldc, long rows, long cols,
+                                        float alpha, float beta, int accumulate) {
+    int direct = onto_c(rows, cols, alpha, beta, accumulate);
+    int loadC = direct && (accumulate || beta == 1);
+    float block[32 * 32] __attribute__((aligned(64)));
+    for (long r0 = 0; r0 < rows; r0 += 8) {
+        __m512 acc[8][2];
+        for (int r = 0; r < 8; r++) {
+            acc[r][0] = loadC ? _mm512_loadu_ps(c + (r0 + r) * ldc) : _mm512_setzero_ps();
+            acc[r][1] = loadC ? _mm512_loadu_ps(c + (r0 + r) * ldc + 16) : _mm512_setzero_ps();
+        }
+        for (long s = 0; s < steps; s++) {
+            // Step s of the A panel: its 32 rows of 32 elements one after another.
+            const uint16_t *as = a + s * 1024 + r0 * 32, *bs = b + s * 1024;
+            for (int q = 0; q < 16; q++) {
+                __m512bh b0 = (__m512bh)_mm512_load_si512(bs + q * 32);
+                __m512bh b1 = (__m512bh)_mm512_load_si512(bs + 512 + q * 32);
+                for (int r = 0; r < 8; r++) {
+                    int32_t pair;
+                    memcpy(&pair, as + r * 32 + 2 * q, sizeof pair);
+                    __m512bh x = (__m512bh)_mm512_set1_epi32(pair);
+                    acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
+                    acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
+                }
+            }
+        }
+        float *out = direct ? c + r0 * ldc : block + r0 * 32;
+        long ld = direct ? ldc : 32;
+        for (int r = 0; r < 8; r++) {
+            _mm512_storeu_ps(out + r * ld, acc[r][0]);
+            _mm512_storeu_ps(out + r * ld + 16, acc[r][1]);
+        }
+    }
+    if (!direct) combine_block(block, c, ldc, rows, cols, alpha, beta, accumulate);
+}
+
+/// 32 x 32 block on AMX tiles: C = alpha * (A panel x B panel) + (accumulate ? C : beta * C).
 AMX static void micro_kernel(long steps, const uint16_t *a, const uint16_t *b,
                              float *c, long ldc, long rows, long cols,
                              float alpha, float beta, int accumulate) {
-    // A whole block with alpha 1 and beta 0 or 1 (layers, with or without a bias already in
-    // C) accumulates straight onto C's tiles: no staging buffer, no combining pass.
-    int direct = rows == MR && cols == NR && alpha == 1 && (accumulate || beta == 0 || beta == 1);
+    int direct = onto_c(rows, cols, alpha, beta, accumulate);
     long stride = ldc * (long)sizeof(float);
     if (direct && (accumulate || beta == 1)) {
         _tile_loadd(0, c, stride);
@@ -219,22 +290,7 @@ AMX static void micro_kernel(long steps, const uint16_t *a, const uint16_t *b,
     _tile_stored(1, block + 16, 128);
     _tile_stored(2, block + 16 * 32, 128);
     _tile_stored(3, block + 16 * 32 + 16, 128);
-    __m512 va = _mm512_set1_ps(alpha);
-    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
-    __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
-    int readC = accumulate || beta != 0;
-    __m512 vb = _mm512_set1_ps(accumulate ? 1.0f : beta);
-    for (long r = 0; r < rows; r++) {
-        float *row = c + r * ldc;
-        __m512 x0 = _mm512_mul_ps(va, _mm512_load_ps(block + r * 32));
-        __m512 x1 = _mm512_mul_ps(va, _mm512_load_ps(block + r * 32 + 16));
-        if (readC) {
-            x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), x0);
-            x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), x1);
-        }
-        _mm512_mask_storeu_ps(row, m0, x0);
-        _mm512_mask_storeu_ps(row + 16, m1, x1);
-    }
+    combine_block(block, c, ldc, rows, cols, alpha, beta, accumulate);
 }
 
 AMX void easel_amx_configure_tiles(void) {
@@ -253,8 +309,9 @@ AMX void easel_amx_configure_tiles(void) {
     _tile_loadconfig(&config);
 }
 
-AMX void easel_gemm_bf16_amx_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
-                                      float beta, float *c, long ldc) {
+/// The blocked product, its 32 x 32 blocks on AMX tiles or with dot products.
+AMX static void gemm_bf16(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
+                          float beta, float *c, long ldc, int amx) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
         easel_scale_block(m, n, beta, c, ldc);
@@ -266,7 +323,7 @@ AMX void easel_gemm_bf16_amx_operands(long m, long n, long k, float alpha, easel
     uint16_t *packedB = b.packed ? NULL : easel_workspace(2, sizeof(uint16_t) * (size_t)(kcMax * ncMax));
     uint16_t *packedA = a.packed ? NULL : easel_workspace(3, sizeof(uint16_t) * (size_t)(kcMax * mcMax));
     if ((!a.packed && !packedA) || (!b.packed && !packedB)) easel_out_of_memory("packing buffers of a matrix product");
-    easel_amx_configure_tiles();
+    if (amx) easel_amx_configure_tiles();
     for (long j0 = 0; j0 < n; j0 += NC) {
         long nc = min_l(NC, n - j0);
         for (long p0 = 0; p0 < k; p0 += KC) {
@@ -297,16 +354,26 @@ AMX void easel_gemm_bf16_amx_operands(long m, long n, long k, float alpha, easel
                 }
                 for (long jr = 0; jr < nc; jr += NR) {
                     for (long ir = 0; ir < mc; ir += MR) {
-                        micro_kernel(kcp / KSTEP, blockA + (ir / MR) * strideA, blockB + (jr / NR) * strideB,
-                                     c + (i0 + ir) * ldc + j0 + jr, ldc,
-                                     min_l(MR, mc - ir), min_l(NR, nc - jr),
-                                     alpha, beta, p0 > 0);
+                        (amx ? micro_kernel : micro_kernel_dot)(
+                            kcp / KSTEP, blockA + (ir / MR) * strideA, blockB + (jr / NR) * strideB,
+                            c + (i0 + ir) * ldc + j0 + jr, ldc, min_l(MR, mc - ir), min_l(NR, nc - jr),
+                            alpha, beta, p0 > 0);
                     }
                 }
             }
         }
     }
-    _tile_release();
+    if (amx) _tile_release();
+}
+
+AMX void easel_gemm_bf16_amx_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
+                                      float beta, float *c, long ldc) {
+    gemm_bf16(m, n, k, alpha, a, b, beta, c, ldc, 1);
+}
+
+AMX void easel_gemm_bf16_dot_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
+                                      float beta, float *c, long ldc) {
+    gemm_bf16(m, n, k, alpha, a, b, beta, c, ldc, 0);
 }
 
 void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, float alpha,
@@ -362,6 +429,11 @@ void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, float a
 // The AMX entry points exist on every architecture; callers only use them where
 // easel_cpu_features() reports AMX, which it never does here.
 void easel_gemm_bf16_amx_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
+                                  float beta, float *c, long ldc) {
+    (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)b; (void)beta; (void)c; (void)ldc;
+}
+
+void easel_gemm_bf16_dot_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
                                   float beta, float *c, long ldc) {
     (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)b; (void)beta; (void)c; (void)ldc;
 }
