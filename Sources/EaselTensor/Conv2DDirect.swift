@@ -10,7 +10,8 @@ import CEaselKernels
 // and the block is stored once. No column matrix, no per-tap product through memory, no
 // packing of the image per tap, and none of the weights (packed at load, `LayerWeight`).
 // Each output element is one kernel call's sum in a fixed order, so the result does not
-// depend on how the columns are split across threads.
+// depend on how the work is split across threads (by columns, or by output channels where
+// the weights outweigh the image).
 
 /// The plan of one direct AMX convolution.
 struct DirectConvolution {
@@ -36,8 +37,13 @@ struct DirectConvolution {
         let pairRows = pairs.rawPointer.assumingMemoryBound(to: UInt16.self)
         let packed = UnsafePointer(weight.rawPointer.assumingMemoryBound(to: UInt16.self))
         let offsets = (0..<taps).map { t in (t / g.kw) * wp + t % g.kw }
-        // Column chunks: a multiple of the kernel's 128-column block, about four per core.
-        let chunk = max(128, (wideCount / (4 * Parallel.coreCount) + 127) / 128 * 128)
+        // Every piece of work reads all of what it does not split: a split by columns reads
+        // every weight in each piece, a split by output channels the whole image. Split the
+        // larger one (deep layers on small images: the weights; wide images: the columns).
+        let panels = (cout + 31) / 32
+        let byChannels = panels >= 2 && cout * cin * taps > cin * plane
+        // Column chunks: a multiple of 128 columns, about two per core.
+        let chunk = max(128, (wideCount / (2 * Parallel.coreCount) + 127) / 128 * 128)
         let chunks = (wideCount + chunk - 1) / chunk
 
         for b in 0..<batch {
@@ -47,11 +53,20 @@ struct DirectConvolution {
                                     g.padding.top, g.padding.left, hp, wp, tail, pairRows + range.lowerBound * 2 * plane)
             }
             offsets.withUnsafeBufferPointer { tapOffsets in
-                Parallel.forEach(chunks) { i in
-                    let q0 = i * chunk
-                    easel_conv_bf16_amx(cout, min(chunk, wideCount - q0), cin, taps, tapOffsets.baseAddress!,
-                                        packed, panelStride, pairRows + 2 * q0, 2 * plane,
-                                        wide.pointer + q0, wideCount)
+                if byChannels {
+                    Parallel.forRanges(panels, cost: taps * cin * wideCount) { range in
+                        let co0 = range.lowerBound * 32
+                        easel_conv_bf16_amx(min(cout, range.upperBound * 32) - co0, wideCount, cin, taps,
+                                            tapOffsets.baseAddress!, packed + range.lowerBound * panelStride, panelStride,
+                                            pairRows, 2 * plane, wide.pointer + co0 * wideCount, wideCount)
+                    }
+                } else {
+                    Parallel.forEach(chunks) { i in
+                        let q0 = i * chunk
+                        easel_conv_bf16_amx(cout, min(chunk, wideCount - q0), cin, taps, tapOffsets.baseAddress!,
+                                            packed, panelStride, pairRows + 2 * q0, 2 * plane,
+                                            wide.pointer + q0, wideCount)
+                    }
                 }
             }
             g.dropJunkColumns(wide.pointer, wp: wp, cout: cout, bias: bias, into: out + b * cout * g.ho * g.wo)
