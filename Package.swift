@@ -51,7 +51,7 @@ let package = Package(
         ),
         .target(
             name: "EaselDiffusion",
-            dependencies: ["EaselTensor", "CZlib", "CImageCodecs"],
+            dependencies: ["EaselTensor", "CEaselKernels", "CZlib", "CImageCodecs"],
             resources: [.copy("Resources")]
         ),
         .target(

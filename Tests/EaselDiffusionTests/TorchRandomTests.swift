@@ -1,4 +1,5 @@
 import Foundation
+import EaselTensor
 import Testing
 @testable import EaselDiffusion
 
@@ -88,6 +89,30 @@ private struct RandomFixture: Decodable {
         print("TorchRandom \(kernelName) vs torch \(fixture.torch): \(exact)/\(compared) values bit-exact, max |diff| \(worst)")
         // On the machine that made the fixtures the match is exact; 1e-6 is the promise.
         #expect(worst <= 1e-6)
+    }
+
+    /// The vectorized Box–Muller in C (8 lanes, where the CPU has the instructions) and the
+    /// one-lane Swift form give the same bits: on a million uniforms from the generator, and
+    /// on the edges (0, values next to 1, the smallest floats, angles on the octant seams).
+    @Test(.enabled(if: Kernels.current.contains(.avx512)))
+    func vectorizedBoxMullerInCIsTheSwiftOneBitForBit() {
+        var rng = TorchRandom(seed: 7)
+        var uniforms = (0..<(1 << 20)).map { _ in rng.nextUniformFloat() }
+        let edges: [Float] = [0, 1e-45, 1e-38, 1e-7, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875,
+                              Float(1).nextDown, Float(0.5).nextDown, Float(0.5).nextUp, 0.999, 0.3, 0.7]
+        for (i, e) in edges.enumerated() {
+            uniforms[16 * i + i % 8] = e
+            uniforms[16 * i + 8 + i % 8] = e
+        }
+        var inC = uniforms, inSwift = uniforms
+        inC.withUnsafeMutableBufferPointer {
+            TorchRandom.boxMuller16($0.baseAddress!, blocks: uniforms.count / 16, kernel: .vectorized, kernels: .current)
+        }
+        inSwift.withUnsafeMutableBufferPointer {
+            TorchRandom.boxMuller16($0.baseAddress!, blocks: uniforms.count / 16, kernel: .vectorized, kernels: [])
+        }
+        let differing = zip(inC, inSwift).filter { $0.bitPattern != $1.bitPattern }.count
+        #expect(differing == 0)
     }
 
     /// Copies fork the stream: drawing from a copy leaves the original where it was.

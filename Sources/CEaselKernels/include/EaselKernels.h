@@ -130,6 +130,13 @@ void easel_attention_bf16_amx(long rows, long nk, long d, long dv, float scale,
 /// with nothing to multiply (k or alpha 0) leaves. Plain C, any CPU.
 void easel_scale_block(long m, long n, float beta, float *c, long ldc);
 
+/// PyTorch's vectorised Box–Muller (`NormalFill16` for AVX2/AVX-512) over `blocks`
+/// consecutive blocks of 16 uniforms in [0, 1), in place: lane j of a block takes
+/// u1 = 1 - data[j], u2 = data[j + 8] and writes r cos(2 pi u2), r sin(2 pi u2), with
+/// r = sqrt(-2 log u1) and the Cephes float log and sincos, bit for bit as torch.randn.
+/// Needs AVX2 and FMA (any CPU with EASEL_CPU_AVX512 has them).
+void easel_normal_fill16(float *data, long blocks);
+
 /// Rounds `count` float32 values to bfloat16 (nearest, ties to even; NaN stays NaN).
 void easel_round_to_bfloat16(const float *source, uint16_t *destination, long count);
 

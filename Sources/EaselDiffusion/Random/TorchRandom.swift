@@ -1,4 +1,5 @@
 import EaselTensor
+import CEaselKernels
 import Foundation
 
 /// A random source that reproduces PyTorch's CPU generator bit for bit:
@@ -147,16 +148,12 @@ public struct TorchRandom: Sendable {
         var values = [Float](repeating: 0, count: count)
         values.withUnsafeMutableBufferPointer { data in
             for i in 0..<count { data[i] = nextUniformFloat() }
-            var start = 0
-            while start + 16 <= count {
-                Self.boxMuller16(data.baseAddress! + start, kernel: kernel)
-                start += 16
-            }
+            Self.boxMuller16(data.baseAddress!, blocks: count / 16, kernel: kernel)
             if count % 16 != 0 {
                 // PyTorch redraws the last 16 elements (overlapping the last full block).
                 let tail = data.baseAddress! + (count - 16)
                 for j in 0..<16 { tail[j] = nextUniformFloat() }
-                Self.boxMuller16(tail, kernel: kernel)
+                Self.boxMuller16(tail, blocks: 1, kernel: kernel)
             }
         }
         return values
@@ -168,8 +165,20 @@ public struct TorchRandom: Sendable {
         return Tensor(shape: shape, scalars: normalFloats(count: count))
     }
 
-    /// Box–Muller over 16 uniforms in place: `NormalFill16` with mean 0 and std 1, in float.
-    /// `u1 = 1 - data[j]` (so the log never sees 0), `u2 = data[j + 8]`.
+    /// Box–Muller over `blocks` consecutive blocks of 16 uniforms in place: `NormalFill16`
+    /// with mean 0 and std 1, in float. `u1 = 1 - data[j]` (so the log never sees 0),
+    /// `u2 = data[j + 8]`. The vectorized kernel runs as PyTorch's does, 8 lanes at a time in
+    /// C, where the CPU has the instructions (`easel_normal_fill16`), and one lane at a time
+    /// in Swift, with the same bits, elsewhere.
+    static func boxMuller16(_ data: UnsafeMutablePointer<Float>, blocks: Int, kernel: NormalKernel,
+                            kernels: Kernels = .current) {
+        if kernel == .vectorized && kernels.contains(.avx512) {
+            easel_normal_fill16(data, blocks)
+            return
+        }
+        for block in 0..<blocks { boxMuller16(data + 16 * block, kernel: kernel) }
+    }
+
     private static func boxMuller16(_ data: UnsafeMutablePointer<Float>, kernel: NormalKernel) {
         switch kernel {
         case .vectorized:
