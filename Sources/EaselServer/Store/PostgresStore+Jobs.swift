@@ -5,6 +5,9 @@ import PostgresNIO
 
 extension PostgresStore {
     public func enqueue(_ job: NewJob, idempotency: IdempotencyClaim?, maxQueued: Int) async throws -> EnqueueOutcome {
+        if idempotency == nil && job.parameters.initImage == nil {
+            return try await enqueueInOneCall(job, maxQueued: maxQueued)
+        }
         let initImagePNG = try job.parameters.initImage.map { try $0.image.pngData() }
         let logger = self.logger
         return try await write { connection in
@@ -66,6 +69,32 @@ extension PostgresStore {
             }
             return .created(created)
         }
+    }
+
+    /// The common submit, in one statement (`easel_enqueue`, schema version 5): the same
+    /// lock, count and insert as `enqueue`'s transaction, run by the server in one round trip
+    /// and committed with it. A full queue returns no row; its count is read again (outside
+    /// the lock) for the message.
+    private func enqueueInOneCall(_ job: NewJob, maxQueued: Int) async throws -> EnqueueOutcome {
+        let logger = self.logger
+        let p = job.parameters
+        let statement = EnqueueStatement(
+            id: job.id, workspaceId: job.workspaceId, modelId: job.modelId, prompt: p.prompt,
+            negativePrompt: p.negativePrompt ?? "", steps: p.steps, width: p.width, height: p.height, count: p.count,
+            guidanceScale: p.guidanceScale, seed: Int64(p.seed), webhookUrl: job.webhookUrl,
+            createdAt: job.createdAt.storedValue, maxQueued: maxQueued)
+        let inserted = try await read { connection in
+            var rows: [PostgresRandomAccessRow] = []
+            for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }
+            return rows.first
+        }
+        if let inserted { return .created(try JobRecord(pg: inserted)) }
+        let queued = try await read { connection in
+            try await connection.first(
+                "SELECT count(*) AS n FROM jobs WHERE workspace_id = \(job.workspaceId) AND state = 'queued'",
+                logger: logger)?.value("n", as: Int.self) ?? 0
+        }
+        return .tooManyQueued(max(queued, maxQueued))
     }
 
     public func job(id: String, workspaceId: String) async throws -> JobSnapshot? {
@@ -429,6 +458,51 @@ extension PostgresStore {
         }
         return snapshot
     }
+}
+
+/// The common submit (`PostgresStore.enqueueInOneCall`), prepared once per connection.
+struct EnqueueStatement: PostgresPreparedStatement {
+    static let sql = "SELECT * FROM easel_enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    static let bindingDataTypes: [PostgresDataType] = [
+        .text, .text, .text, .text, .text, .int8, .int8, .int8, .int8, .float8, .int8, .float8, .text, .float8, .int8,
+    ]
+
+    var id: String
+    var workspaceId: String
+    var modelId: String
+    var prompt: String
+    var negativePrompt: String
+    var steps: Int
+    var width: Int
+    var height: Int
+    var count: Int
+    var guidanceScale: Double
+    var seed: Int64
+    var webhookUrl: String?
+    var createdAt: Double
+    var maxQueued: Int
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 15)
+        bindings.append(id)
+        bindings.append(workspaceId)
+        bindings.append(modelId)
+        bindings.append(prompt)
+        bindings.append(negativePrompt)
+        bindings.append(Int64(steps))
+        bindings.append(Int64(width))
+        bindings.append(Int64(height))
+        bindings.append(Int64(count))
+        bindings.append(guidanceScale)
+        bindings.append(seed)
+        bindings.appendNull()  // strength: text to image only
+        bindings.append(webhookUrl)
+        bindings.append(createdAt)
+        bindings.append(Int64(maxQueued))
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRandomAccessRow { row.makeRandomAccess() }
 }
 
 /// GET's one read, prepared once per connection: planning this query took eight times as
