@@ -518,17 +518,32 @@ struct JobViewStatement: PostgresPreparedStatement {
         FROM jobs j
         LEFT JOIN LATERAL (
             SELECT
-                (SELECT count(*) FROM jobs a
-                 WHERE a.state = 'queued' AND a.workspace_id = j.workspace_id AND a.seq < j.seq) AS ahead,
+                -- Jobs ahead in its lane, counted from the nearer end (a job just submitted
+                -- has none behind it): its lane's count is kept (workspace_queue).
+                CASE WHEN j.seq - own.first_seq <= own.last_seq - j.seq
+                    THEN (SELECT count(*) FROM jobs a
+                          WHERE a.state = 'queued' AND a.workspace_id = j.workspace_id AND a.seq < j.seq)
+                    ELSE own.queued - 1 - (SELECT count(*) FROM jobs a
+                          WHERE a.state = 'queued' AND a.workspace_id = j.workspace_id AND a.seq > j.seq)
+                END AS ahead,
                 (SELECT count(*) FROM jobs p WHERE p.state = 'processing') AS processing,
                 lanes.lane_ids, lanes.lane_counts
             FROM (
+                SELECT q.queued,
+                    (SELECT min(x.seq) FROM jobs x WHERE x.state = 'queued' AND x.workspace_id = q.workspace_id) AS first_seq,
+                    (SELECT max(x.seq) FROM jobs x WHERE x.state = 'queued' AND x.workspace_id = q.workspace_id) AS last_seq
+                FROM workspace_queue q WHERE q.workspace_id = j.workspace_id
+            ) own,
+            (
+                -- The lanes in claim order, from the kept counts: one index lookup per
+                -- workspace with jobs waiting, however many jobs wait.
                 SELECT array_agg(l.workspace_id ORDER BY l.last_claim_seq, l.first_seq) AS lane_ids,
                        array_agg(l.queued ORDER BY l.last_claim_seq, l.first_seq) AS lane_counts
                 FROM (
-                    SELECT w.id AS workspace_id, w.last_claim_seq, min(x.seq) AS first_seq, count(*) AS queued
-                    FROM workspaces w JOIN jobs x ON x.workspace_id = w.id AND x.state = 'queued'
-                    GROUP BY w.id, w.last_claim_seq
+                    SELECT w.id AS workspace_id, w.last_claim_seq, q.queued,
+                        (SELECT min(x.seq) FROM jobs x WHERE x.state = 'queued' AND x.workspace_id = w.id) AS first_seq
+                    FROM workspace_queue q JOIN workspaces w ON w.id = q.workspace_id
+                    WHERE q.queued > 0
                 ) l
             ) lanes
             -- Only a queued job has a place: for the others nothing below runs.
