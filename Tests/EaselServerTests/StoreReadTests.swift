@@ -10,7 +10,7 @@ import Testing
         let a = try #require(try await store.workspace(named: "a", createIfMissing: true))
         let b = try #require(try await store.workspace(named: "b", createIfMissing: true))
         var jobsA: [JobRecord] = []
-        for _ in 0..<3 { jobsA.append(try await StoreTests.enqueue(store, a)) }
+        for _ in 0..<8 { jobsA.append(try await StoreTests.enqueue(store, a)) }
         let jobB = try await StoreTests.enqueue(store, b)
         // a's first job runs and finishes with two images (stored out of order).
         let running = try #require(try await store.claimNext(now: Date()))

@@ -226,6 +226,52 @@ import Testing
                 "an abandoned attempt (crash) is taken again once its lease ends")
     }
 
+    /// Three "processes" submitting to one workspace at once, with and without idempotency
+    /// keys (the one-call submit and the transaction): never more queued than the limit, and
+    /// every refusal says the queue is full. Another workspace is not held back.
+    @Test(arguments: StoreKind.available) func theQueueLimitHoldsForProcessesSubmittingAtOnce(_ kind: StoreKind) async throws {
+        let opened = try await kind.makeStore()
+        let store = opened.store
+        let busy = try #require(try await store.workspace(named: "busy", createIfMissing: true))
+        let other = try #require(try await store.workspace(named: "other", createIfMissing: true))
+        let submitters = [store, try await opened.reopen(), try await opened.reopen()]
+        let limit = 7
+        let outcomes = try await withThrowingTaskGroup(of: [EnqueueOutcome].self) { group in
+            for (index, submitter) in submitters.enumerated() {
+                group.addTask {
+                    var outcomes: [EnqueueOutcome] = []
+                    for attempt in 0..<12 {
+                        let job = NewJob(workspaceId: busy.id, modelId: "m", parameters: Self.parameters(), webhookUrl: nil)
+                        let claim = attempt % 3 == 0 ? IdempotencyClaim(key: "k\(index)-\(attempt)", requestHash: "h") : nil
+                        outcomes.append(try await submitter.enqueue(job, idempotency: claim, maxQueued: limit))
+                    }
+                    return outcomes
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        let created = outcomes.filter { if case .created = $0 { return true } else { return false } }
+        let refused = outcomes.compactMap { outcome -> Int? in
+            if case .tooManyQueued(let waiting) = outcome { return waiting } else { return nil }
+        }
+        #expect(created.count == limit)
+        #expect(refused.count == outcomes.count - limit)
+        #expect(refused.allSatisfy { $0 >= limit })
+        #expect(try await store.queueSnapshot(workspaceId: busy.id).lanes.first { $0.workspaceId == busy.id }?.queued == limit)
+        #expect(try await Self.enqueue(store, other).workspaceId == other.id)
+        // A place freed is taken by the next submit, and only one. Two claims in the fair
+        // order take one job of each workspace.
+        _ = try #require(try await store.claimNext(now: Date()))
+        _ = try #require(try await store.claimNext(now: Date()))
+        let again = NewJob(workspaceId: busy.id, modelId: "m", parameters: Self.parameters(), webhookUrl: nil)
+        guard case .created = try await submitters[1].enqueue(again, idempotency: nil, maxQueued: limit) else {
+            Issue.record("the freed place was not taken")
+            return
+        }
+        let full = NewJob(workspaceId: busy.id, modelId: "m", parameters: Self.parameters(), webhookUrl: nil)
+        #expect(try await submitters[2].enqueue(full, idempotency: nil, maxQueued: limit) == .tooManyQueued(limit))
+    }
+
     @Test(arguments: StoreKind.available) func processesClaimingDeliveriesAtOnceNeverTakeOneTwice(_ kind: StoreKind) async throws {
         let opened = try await kind.makeStore()
         let store = opened.store

@@ -129,9 +129,10 @@ struct InferenceRenderer: Sendable {
             totalSeconds: seconds(job.createdAt, job.finishedAt))
     }
 
-    /// The JSON of a job exactly as GET returns it (also the webhook body).
+    /// The JSON of a job exactly as GET returns it (also the webhook body): written by
+    /// hand (`InferenceEntity.json()`), the same bytes as `WireJSON.encode` of the entity.
     func json(_ snapshot: JobSnapshot, queue: QueueSnapshot? = nil) throws -> Data {
-        try WireJSON.encode(entity(snapshot, queue: queue))
+        try entity(snapshot, queue: queue).json()
     }
 
     /// Millisecond precision keeps the JSON short and stable.

@@ -75,7 +75,7 @@ struct InferencesController: Sendable {
             workspaceId: workspace.id, modelId: modelId, onlyFinished: query.onlyFinished,
             offset: (query.page - 1) * query.pageSize, limit: query.pageSize)
         let queue = jobs.contains { $0.job.state == .queued } ? try await store.queueSnapshot(workspaceId: workspace.id) : nil
-        return Self.json(try WireJSON.encode(jobs.map { renderer.entity($0, queue: queue) }), status: .ok)
+        return Self.json(try InferenceEntity.json(jobs.map { renderer.entity($0, queue: queue) }), status: .ok)
     }
 
     /// One read of the store (the job, its images and its place in the queue together).

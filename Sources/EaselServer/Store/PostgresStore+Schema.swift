@@ -183,6 +183,72 @@ enum PostgresSchema {
             """,
             "CREATE TRIGGER jobs_notify_delete AFTER DELETE ON jobs FOR EACH ROW EXECUTE FUNCTION easel_notify_job()",
         ]),
+        // A submit (without idempotency key or init image) in one round trip: the workspace's
+        // lock, its queued count and the insert run in the server, so the lock is held for
+        // the server's work alone rather than across four round trips to a busy client. The
+        // count is kept per workspace by a trigger (`workspace_queue`), in the transactions
+        // that change it, so reading it under the lock costs the same with 10 or 10,000
+        // jobs waiting (counting the rows made POST on a busy workspace slower with every
+        // job queued: 440 a second at first, 124 after 4,500). `easel_enqueue` is VOLATILE:
+        // each statement takes a new snapshot under READ COMMITTED, so the count, read after
+        // the lock, includes every job committed by whoever held it before.
+        Migration(version: 5, name: "queued counts and submit in one call", statements: [
+            """
+            CREATE TABLE workspace_queue (
+                workspace_id text PRIMARY KEY REFERENCES workspaces(id) ON DELETE CASCADE,
+                queued bigint NOT NULL
+            )
+            """,
+            """
+            CREATE FUNCTION easel_count_queued() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.state = 'queued' THEN
+                    UPDATE workspace_queue SET queued = queued - 1 WHERE workspace_id = OLD.workspace_id;
+                END IF;
+                IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.state = 'queued' THEN
+                    INSERT INTO workspace_queue (workspace_id, queued) VALUES (NEW.workspace_id, 1)
+                    ON CONFLICT (workspace_id) DO UPDATE SET queued = workspace_queue.queued + 1;
+                END IF;
+                RETURN NULL;
+            END
+            $$
+            """,
+            """
+            CREATE TRIGGER jobs_count_queued AFTER INSERT OR DELETE OR UPDATE OF state, workspace_id ON jobs
+            FOR EACH ROW EXECUTE FUNCTION easel_count_queued()
+            """,
+            // After the trigger: creating it locks out writers of jobs until this commits, so
+            // the count below sees every job, and every later change goes through the trigger.
+            """
+            INSERT INTO workspace_queue (workspace_id, queued)
+            SELECT workspace_id, count(*) FROM jobs WHERE state = 'queued' GROUP BY workspace_id
+            """,
+            """
+            CREATE FUNCTION easel_enqueue(
+                p_id text, p_workspace_id text, p_model_id text, p_prompt text, p_negative_prompt text,
+                p_steps bigint, p_width bigint, p_height bigint, p_number_of_images bigint,
+                p_prompt_strength float8, p_seed bigint, p_strength float8, p_webhook_url text,
+                p_created_at float8, p_max_queued bigint
+            ) RETURNS SETOF jobs LANGUAGE plpgsql VOLATILE AS $$
+            DECLARE
+                waiting bigint;
+            BEGIN
+                PERFORM pg_advisory_xact_lock(hashtext(p_workspace_id));
+                SELECT q.queued INTO waiting FROM workspace_queue q WHERE q.workspace_id = p_workspace_id;
+                IF coalesce(waiting, 0) >= p_max_queued THEN
+                    RETURN;
+                END IF;
+                RETURN QUERY
+                INSERT INTO jobs (id, workspace_id, model_id, state, prompt, negative_prompt, steps, width, height,
+                                  number_of_images, prompt_strength, seed, strength, webhook_url, created_at)
+                VALUES (p_id, p_workspace_id, p_model_id, 'queued', p_prompt, p_negative_prompt, p_steps, p_width,
+                        p_height, p_number_of_images, p_prompt_strength, p_seed, p_strength, p_webhook_url,
+                        p_created_at)
+                RETURNING *;
+            END
+            $$
+            """,
+        ]),
     ]
 
     /// Payload: the job's id.

@@ -305,7 +305,7 @@ func withTimeout<T: Sendable>(
         outcome.withLock { $0.settle(result) }
     }
     var work: Task<Void, Never>?
-    var timer: Task<Void, Never>?
+    var timer: Scheduled<Void>?
     defer {
         work?.cancel()
         timer?.cancel()
@@ -318,10 +318,14 @@ func withTimeout<T: Sendable>(
                 do { settle(.success(try await body())) } catch { settle(.failure(error)) }
             }
             if let limit {
-                timer = Task {
-                    try? await Task.sleep(for: limit)
-                    settle(.failure(TimeoutProblem(after: limit)))
-                }
+                // A timer on an event loop, not a task that sleeps: every store call of every
+                // request sets one and cancels it, and a sleeping task (with the dispatch timer
+                // under it) cost several times as much.
+                let parts = limit.components
+                let seconds = min(parts.seconds, 366 * 86_400)
+                timer = PostgresConnection.defaultEventLoopGroup.any().scheduleTask(
+                    in: .nanoseconds(seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)
+                ) { settle(.failure(TimeoutProblem(after: limit))) }
             }
         }
     } onCancel: {
