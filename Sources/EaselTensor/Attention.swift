@@ -11,8 +11,8 @@
 // The pieces run on all cores, each product on its piece's thread. Tall blocks
 // (256 queries against 4,096 keys) pay best when every piece packs the head's keys and
 // values again, which costs as much as a thin block's products.
-// In bfloat16 on a CPU with AMX, every head's keys and values are packed once
-// (`PackedKeysAndValues`) and each piece runs fused in one kernel
+// In bfloat16 on a CPU with AMX, for heads up to 160 wide, every head's keys and values are
+// packed once (`PackedKeysAndValues`) and each piece runs fused in one kernel
 // (`easel_attention_bf16_amx`: scores, online softmax and the product with the values for
 // 32 queries against 128 keys at a time, the scores never leaving L1).
 
@@ -64,7 +64,8 @@ extension Tensor {
 
         let qp = UnsafePointer(query.storage.pointer), kp = UnsafePointer(key.storage.pointer)
         let vp = UnsafePointer(value.storage.pointer), op = out.storage.pointer
-        if multiplyIn == .bfloat16 && Kernels.current.contains(.amxBFloat16) && alpha > 0 {
+        if multiplyIn == .bfloat16 && Kernels.current.contains(.amxBFloat16) && alpha > 0
+            && max(d, dv) <= AttentionPlan.fusedHeadWidth {
             // Every head's keys and values packed once; each piece then runs fused on AMX.
             let packed = PackedKeysAndValues(kp, vp, batch: batch, heads: heads, nk: nk, d: d, dv: dv)
             let plan = AttentionPlan(batch: batch, heads: heads, nq: nq, rowsPerPiece: AttentionPlan.fusedRows)
@@ -173,6 +174,12 @@ struct AttentionPlan {
     /// Query rows per piece of the fused bfloat16 attention, which keeps only 32 x 128
     /// scores at a time whatever the piece's height.
     static let fusedRows = 256
+
+    /// The widest heads the fused attention takes. It reads all of a head's keys and values
+    /// for every 32 queries, which pays while they stay in L2 (a UNet's heads, 40 to 160
+    /// wide); a VAE's single 512-wide head over 4,096 tokens (8 MB of keys and values) runs
+    /// faster as two tall products.
+    static let fusedHeadWidth = 160
 
     init(batch: Int, heads: Int, nq: Int, nk: Int, d: Int, scoreBudget: Int = defaultScoreBudget) {
         self.init(batch: batch, heads: heads, nq: nq, rowsPerPiece: max(16, scoreBudget / max(nk, 1), d))

@@ -197,7 +197,9 @@ import Testing
                 "POST /v1/images/generations HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(held.keyA)\r\n"
                     + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
             var jobId: String?
-            try await eventually("the job is processing") {
+            // Generous limits: with the whole suite computing on both cores, a worker or the
+            // disconnect watcher can wait seconds for a thread.
+            try await eventually(timeout: .seconds(60), "the job is processing") {
                 let jobs = try await held.store.jobs(
                     workspaceId: held.workspaceA.id, modelId: held.model.id, onlyFinished: false, offset: 0, limit: 10)
                 jobId = jobs.first?.job.id
@@ -205,7 +207,7 @@ import Testing
             }
             let id = try #require(jobId)
             connection.shutdownBoth()
-            try await eventually("the job is cancelled") {
+            try await eventually(timeout: .seconds(60), "the job is cancelled") {
                 let job = try await held.store.job(id: id, workspaceId: held.workspaceA.id)?.job
                 return job?.state == .failed && job?.failureReason == "cancelled"
             }

@@ -21,11 +21,14 @@ import Testing
     }
 
     @Test func aRefusedConnectionIsAClearError() async throws {
-        // A loopback port nobody listens on: refused at once, not waited out.
+        // A loopback port nobody listens on: refused at once, not waited out. (The limit is
+        // generous because the store's timer runs on its own event loop: with the whole suite
+        // computing on both cores, the task that hears the refusal can wait seconds for a
+        // thread, and the timer would win.)
         let port = try SilentListener.freePort()
         let error = await #expect(throws: StoreConnectionError.self) {
             _ = try await PostgresStore.connect(
-                url: "postgres://easel:secret@127.0.0.1:\(port)/easel", connectTimeout: .seconds(2),
+                url: "postgres://easel:secret@127.0.0.1:\(port)/easel", connectTimeout: .seconds(60),
                 logger: TestDatabases.quiet)
         }
         let message = error?.description ?? ""
@@ -40,13 +43,13 @@ import Testing
         var wrongPassword = parts
         wrongPassword.password = "not-the-password"
         let refused = await #expect(throws: StoreConnectionError.self) {
-            _ = try await PostgresStore.connect(url: wrongPassword.string ?? "", logger: TestDatabases.quiet)
+            _ = try await PostgresStore.connect(url: wrongPassword.string ?? "", connectTimeout: .seconds(60), logger: TestDatabases.quiet)
         }
         #expect(refused?.description.contains("password authentication failed") == true, "\(refused?.description ?? "")")
         #expect(refused?.description.contains("not-the-password") == false)
         parts.path = "/no_such_database"
         let missing = await #expect(throws: StoreConnectionError.self) {
-            _ = try await PostgresStore.connect(url: parts.string ?? "", logger: TestDatabases.quiet)
+            _ = try await PostgresStore.connect(url: parts.string ?? "", connectTimeout: .seconds(60), logger: TestDatabases.quiet)
         }
         #expect(missing?.description.contains("does not exist") == true, "\(missing?.description ?? "")")
     }
