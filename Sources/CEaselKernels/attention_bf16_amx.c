@@ -24,6 +24,7 @@
 #include <immintrin.h>
 #include <string.h>
 #include "amx.h"
+#include "lanes.h"
 #include "workspace.h"
 
 #define BQ 32   // queries per block: two groups of 16
@@ -42,10 +43,6 @@ AMX static inline __m512 exp2_ps(__m512 t) {
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931218504905701e-1f));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.999992847442627e-1f));
     return _mm512_scalef_ps(p, n);
-}
-
-static inline __mmask16 first_lanes(long count) {
-    return count >= 16 ? (__mmask16)0xffff : count <= 0 ? 0 : (__mmask16)((1u << count) - 1);
 }
 
 /// The block's queries (rows [0, nr) of q, row stride ldq, d columns) rounded to bfloat16

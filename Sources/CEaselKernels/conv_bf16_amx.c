@@ -18,6 +18,7 @@
 #include <immintrin.h>
 #include <string.h>
 #include "amx.h"
+#include "lanes.h"
 #include "workspace.h"
 
 /// Bytes of pair rows a block of output columns may read: with one panel of weights
@@ -26,9 +27,7 @@
 
 /// Bytes of weights one pass over a block's columns reads: they should stay in L1 (48 KB),
 /// beside the pair rows streaming through.
-#ifndef GROUP_BYTES
 #define GROUP_BYTES (24L << 10)
-#endif
 
 AMX void easel_amx_pair_rows(const float *image, long channels, long h, long w,
                              long top, long left, long hp, long wp, long tail, uint16_t *dst) {
@@ -49,7 +48,7 @@ AMX void easel_amx_pair_rows(const float *image, long channels, long h, long w,
                 _mm512_storeu_si512(d + 2 * q, _mm512_permutexvar_epi16(order, both));
             }
             if (q < w) {
-                __mmask16 mask = (__mmask16)((1u << (w - q)) - 1);
+                __mmask16 mask = first_lanes(w - q);
                 __m512i both = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(mask, b + q), _mm512_maskz_loadu_ps(mask, a + q));
                 _mm512_mask_storeu_epi32(d + 2 * q, mask, _mm512_permutexvar_epi16(order, both));
             }

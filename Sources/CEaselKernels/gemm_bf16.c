@@ -24,6 +24,7 @@ long easel_amx_packed_size(long outer, long k) {
 #include <string.h>
 #include "workspace.h"
 #include "amx.h"
+#include "lanes.h"
 
 #define MR 32
 #define NR 32
@@ -187,8 +188,7 @@ AMX static void pack_b_edge(int trans, const void *b, easel_element_type type, l
 AVX512BF16 static void combine_block(const float *block, float *c, long ldc, long rows, long cols,
                                      float alpha, float beta, int accumulate) {
     __m512 va = _mm512_set1_ps(alpha);
-    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
-    __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
+    __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
     int readC = accumulate || beta != 0;
     __m512 vb = _mm512_set1_ps(accumulate ? 1.0f : beta);
     for (long r = 0; r < rows; r++) {

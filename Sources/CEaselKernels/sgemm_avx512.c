@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #include <string.h>
 #include "workspace.h"
+#include "lanes.h"
 
 #define MR 14
 #define NR 32
@@ -59,8 +60,7 @@ AVX512 static void pack_b(int trans, const float *b, long ldb, long j0, long nc,
         long cols = min_l(NR, nc - c0);
         float *panel = dst + c0 * kc;
         if (!trans) {
-            __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
-            __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
+            __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
             for (long p = 0; p < kc; p++) {
                 const float *src = b + (p0 + p) * ldb + j0 + c0;
                 _mm512_store_ps(panel + p * NR, _mm512_maskz_loadu_ps(m0, src));
@@ -102,8 +102,7 @@ AVX512 static void micro_kernel(long kc, const float *restrict a, const float *r
         }
     }
     __m512 va = _mm512_set1_ps(alpha);
-    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
-    __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
+    __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
     if (accumulate || beta != 0) {
         __m512 vb = _mm512_set1_ps(accumulate ? 1.0f : beta);
 #pragma clang loop unroll(full)
