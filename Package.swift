@@ -77,13 +77,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Shared by the test targets: the per-process scratch folder.
+        .target(name: "EaselTestSupport", path: "Tests/EaselTestSupport"),
         .testTarget(
             name: "EaselTensorTests",
             dependencies: ["EaselTensor"]
         ),
         .testTarget(
             name: "EaselDiffusionTests",
-            dependencies: ["EaselDiffusion", "EaselTensor"],
+            dependencies: ["EaselDiffusion", "EaselTensor", "EaselTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
@@ -91,6 +93,7 @@ let package = Package(
             dependencies: [
                 "EaselServer",
                 "EaselDiffusion",
+                "EaselTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]

@@ -46,7 +46,7 @@ fi
 "$BIN" serve --port "$PORT" "${STORE[@]}" "${SERVE[@]}" --max-queued-per-workspace 100000000 \
     >"$DATA/serve.log" 2>&1 &
 SERVER=$!
-trap 'kill -TERM $SERVER 2>/dev/null || true' EXIT
+trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
 for _ in $(seq 300); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.1; done
 
 if [[ -n $DATABASE ]]; then

@@ -3,6 +3,7 @@ start and stop `easel serve` on a free loopback port, and talk to it over HTTP.
 
 Only the Python standard library is used, so these run with any python3.
 """
+import atexit
 import json
 import os
 import re
@@ -19,6 +20,22 @@ import urllib.request
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SD1 = os.path.join(REPOSITORY, "Tests/EaselDiffusionTests/Fixtures/models/tiny-sd1")
 BUNDLED_FIXTURES = os.path.join(REPOSITORY, "Tests/EaselDiffusionTests/Fixtures/bundled-model")
+
+_scratch = None
+
+
+def scratch(prefix):
+    """A new folder for this script's temporary files, under one root per script run that is
+    removed when the script exits (set EASEL_KEEP_TMP=1 to keep it, e.g. to read server logs
+    after a failure). Folders made one by one in /tmp and never removed had filled the disk."""
+    global _scratch
+    if _scratch is None:
+        _scratch = tempfile.mkdtemp(prefix="easel-script-")
+        if os.environ.get("EASEL_KEEP_TMP"):
+            atexit.register(lambda: print(f"kept temporary files in {_scratch}"))
+        else:
+            atexit.register(shutil.rmtree, _scratch, True)
+    return tempfile.mkdtemp(prefix=prefix, dir=_scratch)
 
 
 def held_out_fixture():
@@ -44,7 +61,8 @@ def complete_model(path, parent=None):
     if not os.path.isdir(tokenizer) or any(
             os.path.exists(os.path.join(tokenizer, f)) for f in ("vocab.json", "tokenizer.json")):
         return path
-    copy = os.path.join(tempfile.mkdtemp(prefix="easel-model-", dir=parent), os.path.basename(path.rstrip("/")))
+    folder = tempfile.mkdtemp(prefix="model-", dir=parent) if parent else scratch("model-")
+    copy = os.path.join(folder, os.path.basename(path.rstrip("/")))
     shutil.copytree(path, copy)
     clip = os.path.join(REPOSITORY, "Sources/EaselDiffusion/Resources/clip")
     for name in ("vocab.json", "merges.txt"):
@@ -71,7 +89,7 @@ class Easel:
 
     def __init__(self, binary, data_dir=None, log_prefix="serve"):
         self.binary = os.path.abspath(binary)
-        self.data_dir = data_dir or tempfile.mkdtemp(prefix="easel-e2e-")
+        self.data_dir = data_dir or scratch("data-")
         # Processes sharing a data directory need log files of their own.
         self.log_prefix = log_prefix
         self.server = None

@@ -23,12 +23,11 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 
-from easel_process import REPOSITORY, Easel, free_port, fresh_database
+from easel_process import REPOSITORY, Easel, free_port, fresh_database, scratch
 
 BUNDLED_ID = "1185eeaf-da6a-56d7-859c-ef1fe41c4a9a"
 
@@ -104,12 +103,12 @@ def main():
         # A database of its own on that server: the model rows must match this data directory.
         database = fresh_database(database, "easel_scale")
     else:
-        root = tempfile.mkdtemp(prefix="easel-pg-")
+        root = scratch("pg-")
         os.chmod(root, 0o755)
         cluster = os.path.join(root, "cluster")
         database = subprocess.run([os.path.join(REPOSITORY, "scripts/test_postgres.sh"), "start", cluster],
                                   check=True, capture_output=True, text=True).stdout.strip()
-    data_dir = tempfile.mkdtemp(prefix="easel-scale-")
+    data_dir = scratch("data-")
     receiver = Receiver()
     started = []
     try:

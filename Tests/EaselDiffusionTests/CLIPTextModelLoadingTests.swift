@@ -2,6 +2,7 @@ import EaselTensor
 import Foundation
 import Testing
 @testable import EaselDiffusion
+import EaselTestSupport
 
 /// Strict loading, configuration errors and input checks of `CLIPTextModel`, on the tiny
 /// fixture model's weights.
@@ -77,9 +78,7 @@ struct CLIPTextModelLoadingTests {
     @Test("published names (text_model.*) with an int64 position_ids buffer load from a folder; the buffer is never read")
     func publishedLayoutFromFolder() throws {
         let (_, tensors) = try Self.tiny()
-        let folder = FileManager.default.temporaryDirectory
-            .appendingPathComponent("easel-clip-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try TestScratch.folder("clip")
         defer { try? FileManager.default.removeItem(at: folder) }
         try FileManager.default.copyItem(
             at: CLIPTextFixture.url("tiny").appendingPathComponent("config.json"),

@@ -2,6 +2,7 @@ import EaselTensor
 import Foundation
 import Testing
 @testable import EaselDiffusion
+import EaselTestSupport
 
 /// LoRAs fused at load against diffusers' `load_lora_weights` + `fuse_lora` (scripts/make_lora_fixtures.py):
 /// kohya-ss, PEFT and diffusers' older naming, linear and convolution (1x1 and 3x3) layers in
@@ -139,8 +140,7 @@ import Testing
     }
 
     @Test func truncatedAndForeignFilesAreRefused() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("easel-lora-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try TestScratch.folder("lora")
         defer { try? FileManager.default.removeItem(at: dir) }
         let whole = try Data(contentsOf: try Self.lora("kohya"))
         let truncated = dir.appendingPathComponent("truncated.safetensors")

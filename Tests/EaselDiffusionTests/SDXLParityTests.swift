@@ -2,6 +2,7 @@ import EaselTensor
 import Foundation
 import Testing
 @testable import EaselDiffusion
+import EaselTestSupport
 
 /// SDXL against diffusers' `StableDiffusionXLPipeline` on a tiny random-weight model
 /// (scripts/make_sdxl_fixtures.py): both text encoders' conditioning (an empty negative
@@ -15,9 +16,7 @@ import Testing
 
     /// The fixture model with CLIP's vocabulary in both tokenizer folders, in a fresh folder.
     static func model() throws -> URL {
-        let destination = FileManager.default.temporaryDirectory
-            .appendingPathComponent("easel-sdxl-\(UUID().uuidString)/tiny-sdxl", isDirectory: true)
-        try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let destination = try TestScratch.folder("sdxl").appendingPathComponent("tiny-sdxl", isDirectory: true)
         try FileManager.default.copyItem(at: try root.appendingPathComponent("tiny-sdxl"), to: destination)
         let vocabulary = try CLIPTokenizer.builtinVocabularyFiles()
         for folder in ["tokenizer", "tokenizer_2"] {

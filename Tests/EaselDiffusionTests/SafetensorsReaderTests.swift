@@ -2,6 +2,7 @@ import EaselTensor
 import Foundation
 import Testing
 @testable import EaselDiffusion
+import EaselTestSupport
 
 /// Reading valid safetensors files: values against the reference implementation's
 /// widening (numpy/torch, committed in Fixtures/checkpoint/values.json) and against
@@ -161,9 +162,7 @@ final class CheckpointScratch {
     let directory: URL
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("easel-checkpoint-tests-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try TestScratch.folder("checkpoint")
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }

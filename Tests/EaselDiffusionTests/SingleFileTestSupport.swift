@@ -2,6 +2,7 @@ import EaselTensor
 import Foundation
 import Testing
 @testable import EaselDiffusion
+import EaselTestSupport
 
 /// Fixtures of the single-file tests (Fixtures/single_file, made by
 /// scripts/make_single_file_fixtures.py from Fixtures/models) and the files the tests derive
@@ -106,8 +107,7 @@ final class SingleFileScratch {
     let directory: URL
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("easel-single-file-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try TestScratch.folder("single-file")
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import EaselDiffusion
+import EaselTestSupport
 
 /// The tiny random-weight models of scripts/make_tiny_models.py, laid out as loadable
 /// diffusers folders: the committed fixture plus CLIP's vocabulary files, which the fixture
@@ -15,9 +16,7 @@ enum TinyModels {
 
     /// A complete copy of the model in a fresh temporary folder (the caller may modify it).
     static func folder(_ name: String) throws -> URL {
-        let root = FileManager.default.temporaryDirectory
-            .appendingPathComponent("easel-tiny-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let root = try TestScratch.folder("tiny")
         let destination = root.appendingPathComponent(name, isDirectory: true)
         try FileManager.default.copyItem(at: try fixture(name), to: destination)
         let vocabulary = try CLIPTokenizer.builtinVocabularyFiles()

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import EaselDiffusion
+import EaselTestSupport
 
 /// Ids identical to transformers' `CLIPTokenizer` for every fixture prompt.
 ///
@@ -131,8 +132,7 @@ enum TokenizerFixtures {
     }
 
     static func withTemporaryFolder<T>(_ body: (URL) throws -> T) throws -> T {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("easel-tokenizer-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try TestScratch.folder("tokenizer")
         defer { try? FileManager.default.removeItem(at: folder) }
         return try body(folder)
     }

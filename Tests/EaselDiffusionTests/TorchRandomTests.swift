@@ -98,7 +98,7 @@ private struct RandomFixture: Decodable {
     func vectorizedBoxMullerInCIsTheSwiftOneBitForBit() {
         var rng = TorchRandom(seed: 7)
         var uniforms = (0..<(1 << 20)).map { _ in rng.nextUniformFloat() }
-        let edges: [Float] = [0, 1e-45, 1e-38, 1e-7, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875,
+        let edges: [Float] = [0, .leastNonzeroMagnitude, 1e-38, 1e-7, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875,
                               Float(1).nextDown, Float(0.5).nextDown, Float(0.5).nextUp, 0.999, 0.3, 0.7]
         for (i, e) in edges.enumerated() {
             uniforms[16 * i + i % 8] = e

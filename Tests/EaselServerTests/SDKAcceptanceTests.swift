@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Testing
+import EaselTestSupport
 
 /// The official Leap Python client (leap-python-sdk 1.1.4) against a live server on a
 /// real loopback port, once with the stand-in generator and once with the real engine on
@@ -42,7 +43,7 @@ import Testing
 
     /// Runs a program to its end off the cooperative pool; returns its status and output.
     static func run(_ program: URL, _ arguments: [String]) async throws -> (Int32, String) {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("easel-sdk-\(UUID().uuidString).log")
+        let log = try TestScratch.folder("sdk").appendingPathComponent("run.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         let process = Process()

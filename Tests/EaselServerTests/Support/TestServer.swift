@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import Testing
+import EaselTestSupport
 
 /// A server on a fresh temporary data directory, with one public model and two
 /// workspaces ("alpha", "beta") holding one key each.
@@ -61,9 +62,7 @@ struct TestServer {
     }
 
     static func makeTemporaryFolder() -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("easel-test-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
+        do { return try TestScratch.folder("server") } catch { fatalError("no scratch folder: \(error)") }
     }
 
     /// A real diffusers folder the installer's inspection accepts: the bundled model's
