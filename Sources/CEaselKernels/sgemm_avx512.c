@@ -12,10 +12,11 @@
 #include <string.h>
 #include "workspace.h"
 #include "lanes.h"
+#include "sgemm.h"
 
-#define MR 14
-#define NR 32
-#define KC 384
+#define MR SGEMM_MR
+#define NR SGEMM_NR
+#define KC SGEMM_KC
 #define MC (MR * 24)
 #define NC 4096
 
@@ -82,9 +83,9 @@ AVX512 static void pack_b(int trans, const float *b, long ldb, long j0, long nc,
 }
 
 /// C[0..rows, 0..cols] = alpha * (A panel x B panel) + (accumulate ? C : beta * C).
-AVX512 static void micro_kernel(long kc, const float *restrict a, const float *restrict b,
-                                float *c, long ldc, long rows, long cols,
-                                float alpha, float beta, int accumulate) {
+AVX512 void easel_sgemm_micro_kernel(long kc, const float *restrict a, const float *restrict b,
+                                     float *c, long ldc, long rows, long cols,
+                                     float alpha, float beta, int accumulate) {
     __m512 acc[MR][2];
 #pragma clang loop unroll(full)
     for (int r = 0; r < MR; r++) {
@@ -150,10 +151,10 @@ AVX512 void easel_sgemm_avx512(int transA, int transB, long m, long n, long k, f
                 pack_a(transA, a, lda, i0, mc, p0, kc, packedA);
                 for (long jr = 0; jr < nc; jr += NR) {
                     for (long ir = 0; ir < mc; ir += MR) {
-                        micro_kernel(kc, packedA + ir * kc, packedB + jr * kc,
-                                     c + (i0 + ir) * ldc + j0 + jr, ldc,
-                                     min_l(MR, mc - ir), min_l(NR, nc - jr),
-                                     alpha, beta, p0 > 0);
+                        easel_sgemm_micro_kernel(kc, packedA + ir * kc, packedB + jr * kc,
+                                                 c + (i0 + ir) * ldc + j0 + jr, ldc,
+                                                 min_l(MR, mc - ir), min_l(NR, nc - jr),
+                                                 alpha, beta, p0 > 0);
                     }
                 }
             }

@@ -11,10 +11,11 @@
 // The pieces run on all cores, each product on its piece's thread. Tall blocks
 // (256 queries against 4,096 keys) pay best when every piece packs the head's keys and
 // values again, which costs as much as a thin block's products.
-// In bfloat16 on a CPU with AMX, for heads up to 160 wide, every head's keys and values are
-// packed once (`PackedKeysAndValues`) and each piece runs fused in one kernel
-// (`easel_attention_bf16_amx`: scores, online softmax and the product with the values for
-// 32 queries against 128 keys at a time, the scores never leaving L1).
+// Fused instead, for heads up to 160 wide, in one kernel per piece (scores, online softmax
+// and the product with the values for 32 queries against 128 keys at a time, the scores
+// never leaving L1), every head's keys and values packed once per call:
+// - in bfloat16 on a CPU with AMX (`easel_attention_bf16_amx`, `PackedKeysAndValues`);
+// - in float32 on a CPU with AVX-512 (`easel_attention_f32`).
 
 import CEaselKernels
 import Foundation
@@ -76,6 +77,29 @@ extension Tensor {
                         min(plan.blockQ, nq - q0), nk, d, dv, alpha, qp + (b * nq + q0) * width + h * d, width,
                         packed.keys(b, h), packed.keyStride, packed.values(b, h), packed.valueStride,
                         causal ? q0 : -1, op + (b * nq + q0) * valueWidth + h * dv, valueWidth)
+                }
+            }
+            return out
+        }
+        if multiplyIn == .float32 && Kernels.current.contains(.avx512) && alpha > 0
+            && max(d, dv) <= AttentionPlan.fusedHeadWidth {
+            // Every head's keys and values packed once; each piece then runs fused.
+            let perHead = easel_attention_f32_packed_size(nk, d, dv)
+            let packed = TensorStorage(uninitializedCount: batch * heads * perHead)
+            let base = packed.pointer
+            Parallel.forEach(batch * heads) { index in
+                let (b, h) = (index / heads, index % heads)
+                easel_attention_f32_pack(nk, d, dv, kp + b * nk * width + h * d, width,
+                                         vp + b * nk * valueWidth + h * dv, valueWidth, base + index * perHead)
+            }
+            let plan = AttentionPlan(batch: batch, heads: heads, nq: nq, rowsPerPiece: AttentionPlan.fusedRows)
+            withExtendedLifetime(packed) {
+                Parallel.forEach(plan.pieceCount) { piece in
+                    let (b, h, q0) = plan.piece(piece)
+                    easel_attention_f32(
+                        min(plan.blockQ, nq - q0), nk, d, dv, alpha, qp + (b * nq + q0) * width + h * d, width,
+                        base + (b * heads + h) * perHead, causal ? q0 : -1,
+                        op + (b * nq + q0) * valueWidth + h * dv, valueWidth)
                 }
             }
             return out
@@ -171,7 +195,7 @@ struct AttentionPlan {
     /// Floats of scores a piece aims for (4 MB).
     static let defaultScoreBudget = 1 << 20
 
-    /// Query rows per piece of the fused bfloat16 attention, which keeps only 32 x 128
+    /// Query rows per piece of the fused attentions, which keep only 32 x 128
     /// scores at a time whatever the piece's height.
     static let fusedRows = 256
 

@@ -8,7 +8,8 @@
 // 1x1 stride-1 convolutions need no columns: the input already is the column matrix.
 // Stride-1 convolutions over images with many pixels per output channel skip the column
 // matrix altogether (Conv2DShifted.swift), and so does every stride-1 convolution whose
-// weight is packed for AMX (Conv2DDirect.swift).
+// weight is packed for AMX (Conv2DDirect.swift). Float32 3x3 convolutions with padding 1
+// over images a multiple of 32 wide run by Winograd's F(2x2, 3x3) (Conv2DWinograd.swift).
 
 /// Zero padding on each side of an image, in pixels.
 ///
@@ -107,6 +108,14 @@ extension Tensor {
            Kernels.current.contains(.amxBFloat16) {
             DirectConvolution(geometry: geometry, cout: cout)
                 .run(xp, batch: batch, weight: storage, panelStride: panelStride, bias: bp, into: out.storage.pointer)
+            return out
+        }
+
+        if columnBudget == nil, let tensor = weight.tensor, WinogradConvolution.isApplicable(for: geometry, weight: weight) {
+            withExtendedLifetime(tensor) {
+                WinogradConvolution(geometry: geometry, cout: cout)
+                    .run(xp, batch: batch, weight: UnsafePointer(tensor.storage.pointer), bias: bp, into: out.storage.pointer)
+            }
             return out
         }
 

@@ -54,6 +54,8 @@ private func referenceAttention(
         Case(batch: 2, nq: 41, nk: 600, heads: 3, d: 6, dv: 4, scale: 0.3),
         Case(nq: 600, nk: 600, heads: 1, d: 3, dv: 3, causal: true), // causal across several blocks
         Case(nq: 7, nk: 3, heads: 2, d: 4, dv: 4, causal: true),    // more queries than keys
+        Case(batch: 2, nq: 70, nk: 300, heads: 2, d: 40, dv: 20),   // fused: ragged query blocks, key chunks, value columns
+        Case(nq: 40, nk: 300, heads: 1, d: 192, dv: 192),           // wider than the fused kernel takes
     ]
 
     @Test(arguments: cases)
@@ -104,9 +106,10 @@ private func referenceAttention(
 
     /// Sharp softmaxes (large scores, maxima that grow from one chunk of keys to the next,
     /// exponentials that underflow) and a negative scale: as exact as the definition on the
-    /// same bfloat16 operands up to the rounding of the probabilities. (Against float32
-    /// operands such scores differ by several percent from the rounding of q and k alone.)
-    @Test func bfloat16AttentionWithLargeScores() {
+    /// same bfloat16 operands up to the rounding of the probabilities (against float32
+    /// operands such scores differ by several percent from the rounding of q and k alone),
+    /// and in float32 as exact as the definition.
+    @Test func attentionWithLargeScores() {
         func rounded(_ x: Tensor) -> Tensor { x.converted(to: .bfloat16).converted(to: .float32) }
         for (scale, causal) in [(Float?.none, false), (Float?.none, true), (Float(-0.2), false)] {
             let (nq, nk, heads, d) = (96, 520, 2, 40)
@@ -119,6 +122,8 @@ private func referenceAttention(
             let bf16 = Tensor.attention(query: q, key: k, value: v, heads: heads, scale: scale, causal: causal,
                                         multiplyIn: .bfloat16)
             #expect(relativeError(bf16, reference) < 1e-2, "scale \(String(describing: scale)) causal \(causal)")
+            let float = Tensor.attention(query: q, key: k, value: v, heads: heads, scale: scale, causal: causal)
+            #expect(relativeError(float, reference) < 1e-5, "float32, scale \(String(describing: scale)) causal \(causal)")
         }
     }
 }

@@ -61,6 +61,13 @@ private func referenceConv(
         Case(cin: 33, cout: 5, h: 10, w: 9, k: 5, padding: 2, bias: false),
         Case(cin: 32, cout: 4, h: 8, w: 8, k: 3, padding: Padding2D(top: 0, left: 0, bottom: 1, right: 1)),
         Case(cin: 32, cout: 3, h: 6, w: 9, k: 3, padding: Padding2D(top: 2, left: 1, bottom: 0, right: 3)),
+        // Winograd (AVX-512): a row of 16 tiles and a last half panel; panels of 14 output
+        // channels with a partial last one; input channels past one pass of the product
+        // (384); several 64-tile blocks and pieces per image.
+        Case(batch: 2, cin: 32, cout: 15, h: 6, w: 32, k: 3),
+        Case(cin: 40, cout: 14, h: 10, w: 64, k: 3, bias: false),
+        Case(cin: 400, cout: 30, h: 4, w: 32, k: 3),
+        Case(batch: 3, cin: 33, cout: 29, h: 34, w: 96, k: 3),
     ]
 
     @Test(arguments: cases)
@@ -89,6 +96,17 @@ private func referenceConv(
         #expect(!ShiftedConvolution.isPreferred(for: geometry(320, 64, stride: 2), cout: 320))
         #expect(!ShiftedConvolution.isPreferred(for: geometry(4, 64), cout: 320))
         #expect(!ShiftedConvolution.isPreferred(for: geometry(320, 64, k: 1), cout: 320))
+        // Winograd for float32 3x3 convolutions, padding 1, over widths a multiple of 32.
+        let float = LayerWeight(convolution: Tensor.random([8, 8, 3, 3], seed: 1), kernels: [])
+        let half = LayerWeight(convolution: Tensor.random([8, 8, 3, 3], seed: 1).converted(to: .bfloat16), kernels: [])
+        let winograd = Kernels.current.contains(.avx512)
+        #expect(WinogradConvolution.isApplicable(for: geometry(320, 64), weight: float) == winograd)
+        #expect(WinogradConvolution.isApplicable(for: geometry(128, 512), weight: float) == winograd)
+        #expect(!WinogradConvolution.isApplicable(for: geometry(320, 64), weight: half))
+        #expect(!WinogradConvolution.isApplicable(for: geometry(1280, 16), weight: float))
+        #expect(!WinogradConvolution.isApplicable(for: geometry(320, 64, stride: 2), weight: float))
+        #expect(!WinogradConvolution.isApplicable(for: geometry(4, 64), weight: float))
+        #expect(!WinogradConvolution.isApplicable(for: geometry(320, 64, k: 1), weight: float))
     }
 
     @Test func bandsOfOutputRowsCoverTheImage() {

@@ -126,6 +126,42 @@ void easel_attention_bf16_amx(long rows, long nk, long d, long dv, float scale,
                               const uint16_t *values, long valueStride,
                               long causalStart, float *out, long ldOut);
 
+/// Floats of one head's keys and values packed by easel_attention_f32_pack.
+long easel_attention_f32_packed_size(long nk, long d, long dv);
+
+/// One head's keys ([nk, d], row stride ldk) and values ([nk, dv], row stride ldv) packed
+/// for easel_attention_f32: the keys' rows followed by zero keys up to a multiple of 8, then
+/// the values' rows, each padded with zeros to dv rounded up to 8. Plain C, any CPU.
+void easel_attention_f32_pack(long nk, long d, long dv, const float *k, long ldk, const float *v, long ldv,
+                              float *dst);
+
+/// Attention of `rows` queries (row stride ldq, d columns) over nk keys in float32, fused:
+/// out[r, :dv] = softmax_k(scale * q_r . k_k) v_k; scale > 0. Keys and values come packed
+/// by easel_attention_f32_pack. With causalStart >= 0, row r sees keys 0 ... causalStart + r
+/// only. Out (row stride ldOut) is overwritten. Needs EASEL_CPU_AVX512.
+void easel_attention_f32(long rows, long nk, long d, long dv, float scale, const float *q, long ldq,
+                         const float *packed, long causalStart, float *out, long ldOut);
+
+/// Floats of 3x3 weights transformed for easel_winograd_f32 (16 positions, panels of 14
+/// output channels).
+long easel_winograd_f32_weight_size(long cout, long cin);
+
+/// Transforms the 3x3 weights w [cout, cin, 3, 3] of output-channel panels [panel0, panel1)
+/// (14 channels each) into u, packed for easel_winograd_f32. Plain C, any CPU.
+void easel_winograd_f32_weights(long cout, long cin, const float *w, long panel0, long panel1, float *u);
+
+/// Copies `channels` planes [h, w] into dst with one pixel of zeros on every side
+/// ([channels, h + 2, w + 2]), as easel_winograd_f32 reads its input. Plain C, any CPU.
+void easel_winograd_f32_pad(long channels, long h, long w, const float *image, float *dst);
+
+/// 3x3 convolution, stride 1, padding 1, of one image by Winograd's F(2x2, 3x3), for the
+/// 2x2 output tiles [tile0, tile0 + tileCount) (row-major, w/2 per row): out [cout, h, w]
+/// gets those tiles' outputs plus bias (nil: none). The image comes padded
+/// (easel_winograd_f32_pad), the weights transformed (easel_winograd_f32_weights). Needs
+/// w a multiple of 32, h even, and EASEL_CPU_AVX512.
+void easel_winograd_f32(long cout, long cin, long h, long w, const float *padded, const float *u,
+                        const float *bias, long tile0, long tileCount, float *out);
+
 /// C = beta * C for an m x n block (0 when beta is 0, never reading C): what a product
 /// with nothing to multiply (k or alpha 0) leaves. Plain C, any CPU.
 void easel_scale_block(long m, long n, float beta, float *c, long ldc);

@@ -1,0 +1,17 @@
+// The float32 product's register tile, shared by the matrix product (sgemm_avx512.c) and the
+// Winograd convolution (conv_winograd_f32.c), which multiplies its own packed operands.
+
+#ifndef EASEL_SGEMM_H
+#define EASEL_SGEMM_H
+
+#define SGEMM_MR 14   // rows of an A panel and of the register tile
+#define SGEMM_NR 32   // columns of a B panel and of the register tile
+#define SGEMM_KC 384  // depth of one pass over the tile
+
+/// C[0..rows, 0..cols] = alpha * (A panel x B panel) + (accumulate ? C : beta * C): A packed
+/// as kc steps of SGEMM_MR values, B as kc steps of SGEMM_NR values. Needs AVX-512.
+void easel_sgemm_micro_kernel(long kc, const float *restrict a, const float *restrict b,
+                              float *c, long ldc, long rows, long cols,
+                              float alpha, float beta, int accumulate);
+
+#endif
