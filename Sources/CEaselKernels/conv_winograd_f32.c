@@ -17,8 +17,9 @@
 // - For each panel of output channels, the 16 products of the block run on the float32
 //   product's register tile (`easel_sgemm_micro_kernel`) into a buffer that stays in
 //   cache, and the output transform writes the 2 x 2 outputs (plus bias) at once.
-// Takes images whose width is a multiple of 32 and height even (a row of tiles is then a
-// whole number of 16-tile vectors), with a padding of one pixel on every side.
+// Takes images of even width and height, with a padding of one pixel on every side. Where
+// the width is a multiple of 32 a row of tiles is a whole number of 16-tile vectors, read
+// and written with plain loads and stores; narrower rows are gathered and scattered.
 
 #include "EaselKernels.h"
 
@@ -28,35 +29,6 @@
 
 long easel_winograd_f32_weight_size(long cout, long cin) {
     return (cout + PANEL - 1) / PANEL * PANEL * 16 * cin;
-}
-
-void easel_winograd_f32_weights(long cout, long cin, const float *w, long panel0, long panel1, float *u) {
-    for (long p = panel0; p < panel1; p++) {
-        for (long c = 0; c < cin; c++) {
-            for (long r = 0; r < PANEL; r++) {
-                long co = p * PANEL + r;
-                float t[4][4] = {{0}};
-                if (co < cout) {
-                    const float *g = w + (co * cin + c) * 9;
-                    // G g: rows of g combined; then (G g) Gᵀ: the same on each row's columns.
-                    float gg[4][3];
-                    for (int j = 0; j < 3; j++) {
-                        gg[0][j] = g[j];
-                        gg[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-                        gg[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-                        gg[3][j] = g[6 + j];
-                    }
-                    for (int i = 0; i < 4; i++) {
-                        t[i][0] = gg[i][0];
-                        t[i][1] = 0.5f * (gg[i][0] + gg[i][1] + gg[i][2]);
-                        t[i][2] = 0.5f * (gg[i][0] - gg[i][1] + gg[i][2]);
-                        t[i][3] = gg[i][2];
-                    }
-                }
-                for (int x = 0; x < 16; x++) u[((p * 16 + x) * cin + c) * PANEL + r] = t[x / 4][x % 4];
-            }
-        }
-    }
 }
 
 void easel_winograd_f32_pad(long channels, long h, long w, const float *image, float *dst) {
@@ -77,17 +49,74 @@ void easel_winograd_f32_pad(long channels, long h, long w, const float *image, f
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "lanes.h"
 #include "sgemm.h"
 #include "workspace.h"
 
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
 #define BLOCK_PANELS 2   // B panels (32 tiles each) per block
 
-/// V for tile panels [0, panels) of a block starting at tile t0 (tiles of the image in
-/// row-major order, tw per row, `tiles` in all): position x, panel j, channel c at
-/// v + ((x * BLOCK_PANELS + j) * cin + c) * 32; zero for tiles past the last.
-AVX512 static void input_transform(const float *padded, long cin, long hp, long wp, long tw, long tiles,
+/// U for output-channel panels [panel0, panel1): 14 channels at a time in the lanes of a
+/// vector (their weights gathered, one tap per gather), position x, input channel c at
+/// u + ((p * 16 + x) * cin + c) * 14.
+AVX512 void easel_winograd_f32_weights(long cout, long cin, const float *w, long panel0, long panel1, float *u) {
+    __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i stride = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)(cin * 9)));
+    __m512 half = _mm512_set1_ps(0.5f);
+    for (long p = panel0; p < panel1; p++) {
+        __mmask16 live = first_lanes(cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL);
+        __mmask16 panel = first_lanes(PANEL);
+        for (long c = 0; c < cin; c++) {
+            const float *base = w + (p * PANEL * cin + c) * 9;
+            __m512 g[9];
+            for (int k = 0; k < 9; k++) g[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, stride, base + k, 4);
+            // G g: rows of g combined; then (G g) Gᵀ: the same on each row's columns.
+            __m512 gg[4][3];
+            for (int j = 0; j < 3; j++) {
+                __m512 sum = _mm512_add_ps(g[j], g[6 + j]);
+                gg[0][j] = g[j];
+                gg[1][j] = _mm512_mul_ps(half, _mm512_add_ps(sum, g[3 + j]));
+                gg[2][j] = _mm512_mul_ps(half, _mm512_sub_ps(sum, g[3 + j]));
+                gg[3][j] = g[6 + j];
+            }
+            float *dst = u + (p * 16 * cin + c) * PANEL;
+            long xStride = cin * PANEL;
+            for (int i = 0; i < 4; i++) {
+                __m512 sum = _mm512_add_ps(gg[i][0], gg[i][2]);
+                _mm512_mask_storeu_ps(dst + (i * 4 + 0) * xStride, panel, gg[i][0]);
+                _mm512_mask_storeu_ps(dst + (i * 4 + 1) * xStride, panel, _mm512_mul_ps(half, _mm512_add_ps(sum, gg[i][1])));
+                _mm512_mask_storeu_ps(dst + (i * 4 + 2) * xStride, panel, _mm512_mul_ps(half, _mm512_sub_ps(sum, gg[i][1])));
+                _mm512_mask_storeu_ps(dst + (i * 4 + 3) * xStride, panel, gg[i][2]);
+            }
+        }
+    }
+}
+
+/// The geometry of a call's tiles: images one after another, tw tiles per row, perImage
+/// per image.
+typedef struct {
+    long tw, perImage;
+} Tiles;
+
+/// Offsets of tiles t ... t+15 (those before `end`, `live`) from the top left of the first
+/// image: image * imageStride + 2 ty * rowStride + 2 tx.
+AVX512 static inline __m512i tile_offsets(Tiles g, long t, long end, long rowStride, long imageStride,
+                                          __mmask16 *live) {
+    int lanes[16];
+    *live = first_lanes(end - t);
+    for (int l = 0; l < 16; l++) {
+        long i = t + l, local = i % g.perImage;
+        lanes[l] = (int)((i / g.perImage) * imageStride + 2 * (local / g.tw) * rowStride + 2 * (local % g.tw));
+    }
+    return _mm512_loadu_si512(lanes);
+}
+
+/// V for tile panels [0, panels) of a block starting at tile t0 (tiles before `end`):
+/// position x, panel j, channel c at v + ((x * BLOCK_PANELS + j) * cin + c) * 32; zero for
+/// tiles past the last.
+AVX512 static void input_transform(const float *padded, long cin, long hp, long wp, Tiles g, long end,
                                    long t0, long panels, float *v) {
+    long imageStride = cin * hp * wp;
     __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     for (long c = 0; c < cin; c++) {
@@ -97,23 +126,40 @@ AVX512 static void input_transform(const float *padded, long cin, long hp, long 
                 long t = t0 + j * 32 + half * 16;
                 float *dst = v + (j * cin + c) * 32 + half * 16;
                 long xStride = (long)BLOCK_PANELS * cin * 32;
-                if (t >= tiles) {
+                if (t >= end) {
                     for (int x = 0; x < 16; x++) _mm512_store_ps(dst + x * xStride, _mm512_setzero_ps());
                     continue;
                 }
                 // Tile (ty, tx) reads padded rows 2ty ... 2ty+3, columns 2tx ... 2tx+3.
-                const float *base = plane + 2 * (t / tw) * wp + 2 * (t % tw);
                 __m512 r[4][4];
-                for (int i = 0; i < 4; i++) {
-                    const float *row = base + i * wp;
-                    __m512 a = _mm512_loadu_ps(row), b = _mm512_loadu_ps(row + 16);
-                    __m512 a2 = _mm512_loadu_ps(row + 2), b2 = _mm512_loadu_ps(row + 18);
-                    __m512 d0 = _mm512_permutex2var_ps(a, even, b), d1 = _mm512_permutex2var_ps(a, odd, b);
-                    __m512 d2 = _mm512_permutex2var_ps(a2, even, b2), d3 = _mm512_permutex2var_ps(a2, odd, b2);
-                    r[i][0] = _mm512_sub_ps(d0, d2);
-                    r[i][1] = _mm512_add_ps(d1, d2);
-                    r[i][2] = _mm512_sub_ps(d2, d1);
-                    r[i][3] = _mm512_sub_ps(d1, d3);
+                if (g.tw % 16 == 0) {
+                    // The 16 tiles lie in one row: plain loads, even and odd columns split.
+                    long local = t % g.perImage;
+                    const float *base = plane + (t / g.perImage) * imageStride + 2 * (local / g.tw) * wp + 2 * (local % g.tw);
+                    for (int i = 0; i < 4; i++) {
+                        const float *row = base + i * wp;
+                        __m512 a = _mm512_loadu_ps(row), b = _mm512_loadu_ps(row + 16);
+                        __m512 a2 = _mm512_loadu_ps(row + 2), b2 = _mm512_loadu_ps(row + 18);
+                        __m512 d0 = _mm512_permutex2var_ps(a, even, b), d1 = _mm512_permutex2var_ps(a, odd, b);
+                        __m512 d2 = _mm512_permutex2var_ps(a2, even, b2), d3 = _mm512_permutex2var_ps(a2, odd, b2);
+                        r[i][0] = _mm512_sub_ps(d0, d2);
+                        r[i][1] = _mm512_add_ps(d1, d2);
+                        r[i][2] = _mm512_sub_ps(d2, d1);
+                        r[i][3] = _mm512_sub_ps(d1, d3);
+                    }
+                } else {
+                    // Narrow images (a row of tiles shorter than a vector): gathered.
+                    __mmask16 live;
+                    __m512i offsets = tile_offsets(g, t, end, wp, imageStride, &live);
+                    for (int i = 0; i < 4; i++) {
+                        __m512 d[4];
+                        for (int k = 0; k < 4; k++)
+                            d[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, offsets, plane + i * wp + k, 4);
+                        r[i][0] = _mm512_sub_ps(d[0], d[2]);
+                        r[i][1] = _mm512_add_ps(d[1], d[2]);
+                        r[i][2] = _mm512_sub_ps(d[2], d[1]);
+                        r[i][3] = _mm512_sub_ps(d[1], d[3]);
+                    }
                 }
                 for (int k = 0; k < 4; k++) {
                     _mm512_store_ps(dst + (0 * 4 + k) * xStride, _mm512_sub_ps(r[0][k], r[2][k]));
@@ -129,13 +175,15 @@ AVX512 static void input_transform(const float *padded, long cin, long hp, long 
 /// Outputs of channels co0 ... co0+rows for the block's tiles from M (position x, channel
 /// row r, tile q of the block at m + (x * PANEL + r) * ldm + q), plus bias.
 AVX512 static void output_transform(const float *m, long ldm, long rows, long co0, const float *bias,
-                                    long h, long w, long tw, long tiles, long t0, long blockTiles, float *out) {
+                                    long cout, long h, long w, Tiles g, long end, long t0, long blockTiles,
+                                    float *out) {
+    long imageStride = cout * h * w;
     __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     __m512i high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for (long r = 0; r < rows; r++) {
         __m512 b = _mm512_set1_ps(bias ? bias[co0 + r] : 0);
         float *plane = out + (co0 + r) * h * w;
-        for (long q = 0; q < blockTiles && t0 + q < tiles; q += 16) {
+        for (long q = 0; q < blockTiles && t0 + q < end; q += 16) {
             const float *mq = m + r * ldm + q;
             __m512 x[16];
             for (int k = 0; k < 16; k++) x[k] = _mm512_load_ps(mq + k * PANEL * ldm);
@@ -144,38 +192,49 @@ AVX512 static void output_transform(const float *m, long ldm, long rows, long co
                 s[i][0] = _mm512_add_ps(_mm512_add_ps(x[i * 4], x[i * 4 + 1]), x[i * 4 + 2]);
                 s[i][1] = _mm512_sub_ps(_mm512_sub_ps(x[i * 4 + 1], x[i * 4 + 2]), x[i * 4 + 3]);
             }
-            long t = t0 + q, ty = t / tw, tx = t % tw;
-            float *row = plane + 2 * ty * w + 2 * tx;
             for (int k = 0; k < 2; k++) {
                 __m512 top = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[0][k], s[1][k]), s[2][k]), b);
                 __m512 bottom = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[1][k], s[2][k]), s[3][k]), b);
                 s[0][k] = top;
                 s[1][k] = bottom;
             }
-            _mm512_storeu_ps(row, _mm512_permutex2var_ps(s[0][0], low, s[0][1]));
-            _mm512_storeu_ps(row + 16, _mm512_permutex2var_ps(s[0][0], high, s[0][1]));
-            _mm512_storeu_ps(row + w, _mm512_permutex2var_ps(s[1][0], low, s[1][1]));
-            _mm512_storeu_ps(row + w + 16, _mm512_permutex2var_ps(s[1][0], high, s[1][1]));
+            long t = t0 + q;
+            if (g.tw % 16 == 0) {
+                // The 16 tiles lie in one row: two rows of 32 outputs, left and right interleaved.
+                long local = t % g.perImage;
+                float *row = plane + (t / g.perImage) * imageStride + 2 * (local / g.tw) * w + 2 * (local % g.tw);
+                _mm512_storeu_ps(row, _mm512_permutex2var_ps(s[0][0], low, s[0][1]));
+                _mm512_storeu_ps(row + 16, _mm512_permutex2var_ps(s[0][0], high, s[0][1]));
+                _mm512_storeu_ps(row + w, _mm512_permutex2var_ps(s[1][0], low, s[1][1]));
+                _mm512_storeu_ps(row + w + 16, _mm512_permutex2var_ps(s[1][0], high, s[1][1]));
+            } else {
+                __mmask16 live;
+                __m512i offsets = tile_offsets(g, t, end, w, imageStride, &live);
+                _mm512_mask_i32scatter_ps(plane, live, offsets, s[0][0], 4);
+                _mm512_mask_i32scatter_ps(plane + 1, live, offsets, s[0][1], 4);
+                _mm512_mask_i32scatter_ps(plane + w, live, offsets, s[1][0], 4);
+                _mm512_mask_i32scatter_ps(plane + w + 1, live, offsets, s[1][1], 4);
+            }
         }
     }
 }
 
 AVX512 void easel_winograd_f32(long cout, long cin, long h, long w, const float *padded, const float *u,
-                               const float *bias, long tile0, long tileCount, float *out) {
-    long tw = w / 2, tiles = (h / 2) * tw;
+                               const float *bias, long tile0, long tileCount, long panel0, long panel1,
+                               float *out) {
+    Tiles g = {w / 2, (h / 2) * (w / 2)};
     long hp = h + 2, wp = w + 2;
     long blockTiles = BLOCK_PANELS * 32;
     size_t vCount = (size_t)16 * BLOCK_PANELS * cin * 32, mCount = (size_t)16 * PANEL * blockTiles;
     float *work = easel_workspace(2, sizeof(float) * (vCount + mCount));
     if (!work) easel_out_of_memory("a Winograd convolution's buffers");
     float *v = work, *m = work + vCount;
-    long end = tile0 + tileCount < tiles ? tile0 + tileCount : tiles;
-    long couts = (cout + PANEL - 1) / PANEL;
+    long end = tile0 + tileCount;
     for (long t0 = tile0; t0 < end; t0 += blockTiles) {
         long inBlock = end - t0 < blockTiles ? end - t0 : blockTiles;
         long panels = (inBlock + 31) / 32;
-        input_transform(padded, cin, hp, wp, tw, end, t0, panels, v);
-        for (long p = 0; p < couts; p++) {
+        input_transform(padded, cin, hp, wp, g, end, t0, panels, v);
+        for (long p = panel0; p < panel1; p++) {
             for (long x = 0; x < 16; x++) {
                 const float *ux = u + (p * 16 + x) * cin * PANEL;
                 for (long j = 0; j < panels; j++) {
@@ -188,17 +247,21 @@ AVX512 void easel_winograd_f32(long cout, long cin, long h, long w, const float 
                 }
             }
             long rows = cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL;
-            output_transform(m, blockTiles, rows, p * PANEL, bias, h, w, tw, end, t0, inBlock, out);
+            output_transform(m, blockTiles, rows, p * PANEL, bias, cout, h, w, g, end, t0, inBlock, out);
         }
     }
 }
 
 #else
 
+void easel_winograd_f32_weights(long cout, long cin, const float *w, long panel0, long panel1, float *u) {
+    (void)cout; (void)cin; (void)w; (void)panel0; (void)panel1; (void)u;
+}
+
 void easel_winograd_f32(long cout, long cin, long h, long w, const float *padded, const float *u,
-                        const float *bias, long tile0, long tileCount, float *out) {
+                        const float *bias, long tile0, long tileCount, long panel0, long panel1, float *out) {
     (void)cout; (void)cin; (void)h; (void)w; (void)padded; (void)u; (void)bias; (void)tile0; (void)tileCount;
-    (void)out;
+    (void)panel0; (void)panel1; (void)out;
 }
 
 #endif

@@ -6,8 +6,9 @@ import CEaselKernels
 //
 // Per call, the weights are transformed (16 [Cout, Cin] matrices, packed as the float32
 // product's panels; 16/9 of the weight, kept only for the call) and the images padded by
-// one pixel; then pieces of 2 x 2 output tiles run on all cores, each transforming its
-// input in blocks of 64 tiles that stay in cache. The result does not depend on the split:
+// one pixel; then pieces run on all cores, each transforming its input in blocks of up to
+// 64 tiles that stay in cache: pieces of 2 x 2 output tiles, or, where the tiles are few
+// and the weights many, of output channels. The result does not depend on the split:
 // every output is the same sums in the same order.
 
 /// The plan of one Winograd convolution.
@@ -15,13 +16,14 @@ struct WinogradConvolution {
     let geometry: ConvGeometry
     let cout: Int
 
-    /// Convolutions the kernel takes: float32 3x3, stride 1, padding 1 on every side, width
-    /// a multiple of 32 and even height (rows of tiles in whole vectors), enough input
-    /// channels for the products to pay, on a CPU with AVX-512.
+    /// Convolutions the kernel takes: float32 3x3, stride 1, padding 1 on every side, even
+    /// width and height, on a CPU with AVX-512; where it pays: enough input channels, and
+    /// at least 16 x 16 pixels (on 8 x 8 the 16 tiles fill half of the product's 32
+    /// columns, and the transformed weights, 16/9 of the weights, are read for little work).
     static func isApplicable(for g: ConvGeometry, weight: LayerWeight) -> Bool {
         Kernels.current.contains(.avx512) && weight.tensor?.elementType == .float32
             && g.kh == 3 && g.kw == 3 && g.stride == 1 && g.padding == Padding2D(1)
-            && g.w % 32 == 0 && g.h % 2 == 0 && g.cin >= 32
+            && g.w % 2 == 0 && g.h % 2 == 0 && g.h * g.w >= 256 && g.cin >= 32
     }
 
     /// `out[b] = conv(x[b]) + bias` for `batch` images; `out` is `[batch, cout, h, w]`,
@@ -42,15 +44,30 @@ struct WinogradConvolution {
         Parallel.forRanges(batch * cin, cost: plane) { range in
             easel_winograd_f32_pad(range.count, h, w, x + range.lowerBound * h * w, xp + range.lowerBound * plane)
         }
-        // Pieces of whole 64-tile blocks, about four per core in all.
-        let tiles = (h / 2) * (w / 2)
-        let perImage = max(1, 4 * Parallel.coreCount / batch)
-        let chunk = max(64, ((tiles + perImage - 1) / perImage + 63) / 64 * 64)
-        let chunks = (tiles + chunk - 1) / chunk
-        Parallel.forEach(batch * chunks) { piece in
-            let (b, t0) = (piece / chunks, piece % chunks * chunk)
-            easel_winograd_f32(cout, cin, h, w, xp + b * cin * plane, u, bias, t0, min(chunk, tiles - t0),
-                               out + b * cout * h * w)
+        let perImage = (h / 2) * (w / 2), panels = (cout + 13) / 14
+        // Every image's tiles in one sequence (the kernel's offsets are 32-bit; past that,
+        // one image at a time).
+        let together = batch * max(cin * plane, cout * h * w) <= Int(Int32.max)
+        let (images, calls) = together ? (batch, 1) : (1, batch)
+        let tiles = images * perImage
+        for call in 0..<calls {
+            let (xc, oc) = (xp + call * cin * plane, out + call * cout * h * w)
+            if tiles < 128 * Parallel.coreCount {
+                // Few tiles (deep layers on small images): pieces of output channels, so that
+                // the transformed weights, larger than the images, are read once in all.
+                let pieces = max(1, min(panels, 4 * Parallel.coreCount))
+                Parallel.forEach(pieces) { i in
+                    easel_winograd_f32(cout, cin, h, w, xc, u, bias, 0, tiles,
+                                       i * panels / pieces, (i + 1) * panels / pieces, oc)
+                }
+            } else {
+                // Pieces of whole 32-tile panels, about four per core.
+                let chunk = max(32, (tiles / (4 * Parallel.coreCount) + 31) / 32 * 32)
+                Parallel.forEach((tiles + chunk - 1) / chunk) { i in
+                    easel_winograd_f32(cout, cin, h, w, xc, u, bias, i * chunk, min(chunk, tiles - i * chunk),
+                                       0, panels, oc)
+                }
+            }
         }
     }
 }

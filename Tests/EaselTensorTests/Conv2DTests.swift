@@ -68,6 +68,11 @@ private func referenceConv(
         Case(cin: 40, cout: 14, h: 10, w: 64, k: 3, bias: false),
         Case(cin: 400, cout: 30, h: 4, w: 32, k: 3),
         Case(batch: 3, cin: 33, cout: 29, h: 34, w: 96, k: 3),
+        // Rows of tiles not a whole number of vectors (gathered): 8 and 11 tiles per row,
+        // few enough tiles to split by output channels; 15 per row, split by tiles.
+        Case(batch: 2, cin: 48, cout: 20, h: 16, w: 16, k: 3),
+        Case(cin: 32, cout: 9, h: 24, w: 22, k: 3, bias: false),
+        Case(cin: 32, cout: 16, h: 40, w: 30, k: 3),
     ]
 
     @Test(arguments: cases)
@@ -96,14 +101,16 @@ private func referenceConv(
         #expect(!ShiftedConvolution.isPreferred(for: geometry(320, 64, stride: 2), cout: 320))
         #expect(!ShiftedConvolution.isPreferred(for: geometry(4, 64), cout: 320))
         #expect(!ShiftedConvolution.isPreferred(for: geometry(320, 64, k: 1), cout: 320))
-        // Winograd for float32 3x3 convolutions, padding 1, over widths a multiple of 32.
+        // Winograd for float32 3x3 convolutions, padding 1, over even sizes from 16 x 16.
         let float = LayerWeight(convolution: Tensor.random([8, 8, 3, 3], seed: 1), kernels: [])
         let half = LayerWeight(convolution: Tensor.random([8, 8, 3, 3], seed: 1).converted(to: .bfloat16), kernels: [])
         let winograd = Kernels.current.contains(.avx512)
         #expect(WinogradConvolution.isApplicable(for: geometry(320, 64), weight: float) == winograd)
         #expect(WinogradConvolution.isApplicable(for: geometry(128, 512), weight: float) == winograd)
         #expect(!WinogradConvolution.isApplicable(for: geometry(320, 64), weight: half))
-        #expect(!WinogradConvolution.isApplicable(for: geometry(1280, 16), weight: float))
+        #expect(WinogradConvolution.isApplicable(for: geometry(1280, 16), weight: float) == winograd)
+        #expect(!WinogradConvolution.isApplicable(for: geometry(1280, 8), weight: float))
+        #expect(!WinogradConvolution.isApplicable(for: geometry(320, 63), weight: float))
         #expect(!WinogradConvolution.isApplicable(for: geometry(320, 64, stride: 2), weight: float))
         #expect(!WinogradConvolution.isApplicable(for: geometry(4, 64), weight: float))
         #expect(!WinogradConvolution.isApplicable(for: geometry(320, 64, k: 1), weight: float))

@@ -147,20 +147,22 @@ void easel_attention_f32(long rows, long nk, long d, long dv, float scale, const
 long easel_winograd_f32_weight_size(long cout, long cin);
 
 /// Transforms the 3x3 weights w [cout, cin, 3, 3] of output-channel panels [panel0, panel1)
-/// (14 channels each) into u, packed for easel_winograd_f32. Plain C, any CPU.
+/// (14 channels each) into u, packed for easel_winograd_f32. Needs EASEL_CPU_AVX512.
 void easel_winograd_f32_weights(long cout, long cin, const float *w, long panel0, long panel1, float *u);
 
 /// Copies `channels` planes [h, w] into dst with one pixel of zeros on every side
 /// ([channels, h + 2, w + 2]), as easel_winograd_f32 reads its input. Plain C, any CPU.
 void easel_winograd_f32_pad(long channels, long h, long w, const float *image, float *dst);
 
-/// 3x3 convolution, stride 1, padding 1, of one image by Winograd's F(2x2, 3x3), for the
-/// 2x2 output tiles [tile0, tile0 + tileCount) (row-major, w/2 per row): out [cout, h, w]
-/// gets those tiles' outputs plus bias (nil: none). The image comes padded
-/// (easel_winograd_f32_pad), the weights transformed (easel_winograd_f32_weights). Needs
-/// w a multiple of 32, h even, and EASEL_CPU_AVX512.
+/// 3x3 convolution, stride 1, padding 1, by Winograd's F(2x2, 3x3), for the 2x2 output
+/// tiles [tile0, tile0 + tileCount) (row-major within an image, w/2 per row, the images
+/// one after another) and the output channels of panels [panel0, panel1) (14 channels
+/// each): out [images, cout, h, w] gets those outputs plus bias (nil: none). The images
+/// come padded (easel_winograd_f32_pad), the weights transformed
+/// (easel_winograd_f32_weights). Needs h and w even, image offsets below 2^31 elements, and
+/// EASEL_CPU_AVX512.
 void easel_winograd_f32(long cout, long cin, long h, long w, const float *padded, const float *u,
-                        const float *bias, long tile0, long tileCount, float *out);
+                        const float *bias, long tile0, long tileCount, long panel0, long panel1, float *out);
 
 /// C = beta * C for an m x n block (0 when beta is 0, never reading C): what a product
 /// with nothing to multiply (k or alpha 0) leaves. Plain C, any CPU.
