@@ -25,25 +25,11 @@
 #include <string.h>
 #include "amx.h"
 #include "lanes.h"
+#include "online_softmax.h"
 #include "workspace.h"
 
 #define BQ 32   // queries per block: two groups of 16
 #define KB 128  // keys per chunk: four panels of 32
-
-/// 2^t for t <= 0 above -2^22 (0 far below), to about 3e-6 relative: 2^n times a degree-4
-/// polynomial (minimax) in f = t - n, n the nearest integer (rounded by adding and taking
-/// away 1.5 * 2^23), so f is within [-0.5, 0.5].
-AMX static inline __m512 exp2_ps(__m512 t) {
-    const __m512 magic = _mm512_set1_ps(12582912.0f);
-    __m512 n = _mm512_sub_ps(_mm512_add_ps(t, magic), magic);
-    __m512 f = _mm512_sub_ps(t, n);
-    __m512 p = _mm512_set1_ps(9.569967165589333e-3f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5917512625455856e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.40247443318367e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931218504905701e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.999992847442627e-1f));
-    return _mm512_scalef_ps(p, n);
-}
 
 /// The block's queries (rows [0, nr) of q, row stride ldq, d columns) rounded to bfloat16
 /// as right tile operands qᵀ: step s (32 dimensions), group g (16 queries) at
@@ -134,8 +120,8 @@ AMX static void accumulate_values(float *o, long valueTiles, const uint16_t *pb,
 __attribute__((always_inline)) AMX static inline void probability_pair(
     const float *s, long k, int second, __m512 vc, __m512 negM, int causal, __m512i last,
     __m512i order, __m512 *total, uint16_t *dst) {
-    __m512 e0 = exp2_ps(_mm512_fmadd_ps(_mm512_load_ps(s + k * 16), vc, negM));
-    __m512 e1 = second ? exp2_ps(_mm512_fmadd_ps(_mm512_load_ps(s + k * 16 + 16), vc, negM)) : _mm512_setzero_ps();
+    __m512 e0 = softmax_exp2(_mm512_fmadd_ps(_mm512_load_ps(s + k * 16), vc, negM), 0);
+    __m512 e1 = second ? softmax_exp2(_mm512_fmadd_ps(_mm512_load_ps(s + k * 16 + 16), vc, negM), 0) : _mm512_setzero_ps();
     if (causal) {
         e0 = _mm512_maskz_mov_ps(_mm512_cmp_epi32_mask(_mm512_set1_epi32((int)k), last, _MM_CMPINT_LE), e0);
         e1 = _mm512_maskz_mov_ps(_mm512_cmp_epi32_mask(_mm512_set1_epi32((int)k + 1), last, _MM_CMPINT_LE), e1);
@@ -152,28 +138,12 @@ __attribute__((always_inline)) AMX static inline void probability_pair(
 __attribute__((always_inline)) AMX static inline __m512 softmax_chunk(
     const float *s, long valid, long pairs, float c, int causal, __m512i last,
     float *maximum, float *sum, uint16_t *pb) {
-    __m512 m0 = _mm512_set1_ps(-__builtin_inff()), m1 = m0, m2 = m0, m3 = m0;
-    long k = 0;
-    if (causal) {
-        for (; k < valid; k++) {
-            __mmask16 visible = _mm512_cmp_epi32_mask(_mm512_set1_epi32((int)k), last, _MM_CMPINT_LE);
-            m0 = _mm512_mask_max_ps(m0, visible, m0, _mm512_load_ps(s + k * 16));
-        }
-    } else {
-        for (; k + 4 <= valid; k += 4) {
-            m0 = _mm512_max_ps(m0, _mm512_load_ps(s + k * 16));
-            m1 = _mm512_max_ps(m1, _mm512_load_ps(s + k * 16 + 16));
-            m2 = _mm512_max_ps(m2, _mm512_load_ps(s + k * 16 + 32));
-            m3 = _mm512_max_ps(m3, _mm512_load_ps(s + k * 16 + 48));
-        }
-        for (; k < valid; k++) m0 = _mm512_max_ps(m0, _mm512_load_ps(s + k * 16));
-    }
-    __m512 largest = _mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3));
+    __m512 largest = softmax_chunk_maximum(s, valid, 16, causal, last);
     __m512 old = _mm512_load_ps(maximum);
     // Lanes with nothing visible keep their maximum (-FLT_MAX before any key), so stay finite;
     // the first keys' shrink factor, 2^(-FLT_MAX - m), is 0 (its argument bounded, not -inf).
     __m512 m = _mm512_max_ps(old, _mm512_mul_ps(largest, _mm512_set1_ps(c)));
-    __m512 shrink = exp2_ps(_mm512_max_ps(_mm512_sub_ps(old, m), _mm512_set1_ps(-1e30f)));
+    __m512 shrink = softmax_exp2(_mm512_max_ps(_mm512_sub_ps(old, m), _mm512_set1_ps(-1e30f)), 0);
     _mm512_store_ps(maximum, m);
     __m512 vc = _mm512_set1_ps(c), negM = _mm512_sub_ps(_mm512_setzero_ps(), m);
     __m512 total = _mm512_setzero_ps();
@@ -250,15 +220,7 @@ AMX void easel_attention_bf16_amx(long rows, long nk, long d, long dv, float sca
             }
             accumulate_values(o, valueTiles, pb, panels, values, valueStride, k0 / 32);
         }
-        for (long g = 0; g < groups; g++) {
-            __m512 sum = _mm512_load_ps(sums + g * 16);
-            __m512 inverse = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(sum, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1), sum);
-            __mmask16 live = first_lanes(nr - g * 16);
-            __m512i index = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)ldOut));
-            float *dst = out + (q0 + g * 16) * ldOut;
-            for (long j = 0; j < dv; j++)
-                _mm512_mask_i32scatter_ps(dst + j, live, index, _mm512_mul_ps(inverse, _mm512_load_ps(o + j * BQ + g * 16)), 4);
-        }
+        softmax_write_outputs(o, sums, nr, dv, out + q0 * ldOut, ldOut);
     }
     _tile_release();
     _mm_setcsr(mode);

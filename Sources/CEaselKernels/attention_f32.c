@@ -41,28 +41,12 @@ void easel_attention_f32_pack(long nk, long d, long dv, const float *k, long ldk
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include "lanes.h"
+#include "online_softmax.h"
 #include "workspace.h"
 
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
 #define BQ 32   // queries per block: two groups of 16
 #define KB 128  // keys per chunk
-
-/// 2^t for t <= 0 above -2^22 (0 far below), to about 1e-7 relative: 2^n times a degree-6
-/// polynomial (near minimax) in f = t - n, n the nearest integer (rounded by adding and
-/// taking away 1.5 * 2^23), so f is within [-0.5, 0.5].
-AVX512 static inline __m512 exp2_ps(__m512 t) {
-    const __m512 magic = _mm512_set1_ps(12582912.0f);
-    __m512 n = _mm512_sub_ps(_mm512_add_ps(t, magic), magic);
-    __m512 f = _mm512_sub_ps(t, n);
-    __m512 p = _mm512_set1_ps(1.534581242594868e-4f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3399930903688073e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618489071726799e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550328642129898e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022646248340607e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931471824645996e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
 
 /// The block's queries (rows [0, nr) of q, row stride ldq, d columns), transposed:
 /// qt[j*BQ + i] = q[i, j], zero for i >= nr.
@@ -130,33 +114,19 @@ AVX512 static void accumulate_values(float *o, long dv8, const float *p, long va
 /// Returns the factor by which the group's partial outputs must shrink.
 __attribute__((always_inline)) AVX512 static inline __m512 softmax_chunk(
     float *s, long valid, float c, int causal, __m512i last, float *maximum, float *sum) {
-    __m512 m0 = _mm512_set1_ps(-__builtin_inff()), m1 = m0, m2 = m0, m3 = m0;
-    long j = 0;
-    if (causal) {
-        for (; j < valid; j++) {
-            __mmask16 visible = _mm512_cmp_epi32_mask(_mm512_set1_epi32((int)j), last, _MM_CMPINT_LE);
-            m0 = _mm512_mask_max_ps(m0, visible, m0, _mm512_load_ps(s + j * BQ));
-        }
-    } else {
-        for (; j + 4 <= valid; j += 4) {
-            m0 = _mm512_max_ps(m0, _mm512_load_ps(s + j * BQ));
-            m1 = _mm512_max_ps(m1, _mm512_load_ps(s + (j + 1) * BQ));
-            m2 = _mm512_max_ps(m2, _mm512_load_ps(s + (j + 2) * BQ));
-            m3 = _mm512_max_ps(m3, _mm512_load_ps(s + (j + 3) * BQ));
-        }
-        for (; j < valid; j++) m0 = _mm512_max_ps(m0, _mm512_load_ps(s + j * BQ));
-    }
+    __m512 largest = softmax_chunk_maximum(s, valid, BQ, causal, last);
     __m512 old = _mm512_load_ps(maximum);
     // Lanes with nothing visible keep their maximum (-FLT_MAX before any key), so stay finite;
     // the first keys' shrink factor, 2^(c (-FLT_MAX - m)), is 0 (its argument bounded, not -inf).
-    __m512 m = _mm512_max_ps(old, _mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+    __m512 m = _mm512_max_ps(old, largest);
     __m512 vc = _mm512_set1_ps(c);
-    __m512 shrink = exp2_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(old, m), vc), _mm512_set1_ps(-1e30f)));
+    __m512 shrink = softmax_exp2(_mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(old, m), vc), _mm512_set1_ps(-1e30f)), 1);
     _mm512_store_ps(maximum, m);
     __m512 t0 = _mm512_setzero_ps(), t1 = t0;
-    for (j = 0; j + 2 <= valid; j += 2) {
-        __m512 e0 = exp2_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_load_ps(s + j * BQ), m), vc));
-        __m512 e1 = exp2_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_load_ps(s + (j + 1) * BQ), m), vc));
+    long j = 0;
+    for (; j + 2 <= valid; j += 2) {
+        __m512 e0 = softmax_exp2(_mm512_mul_ps(_mm512_sub_ps(_mm512_load_ps(s + j * BQ), m), vc), 1);
+        __m512 e1 = softmax_exp2(_mm512_mul_ps(_mm512_sub_ps(_mm512_load_ps(s + (j + 1) * BQ), m), vc), 1);
         if (causal) {
             e0 = _mm512_maskz_mov_ps(_mm512_cmp_epi32_mask(_mm512_set1_epi32((int)j), last, _MM_CMPINT_LE), e0);
             e1 = _mm512_maskz_mov_ps(_mm512_cmp_epi32_mask(_mm512_set1_epi32((int)j + 1), last, _MM_CMPINT_LE), e1);
@@ -167,7 +137,7 @@ __attribute__((always_inline)) AVX512 static inline __m512 softmax_chunk(
         t1 = _mm512_add_ps(t1, e1);
     }
     if (j < valid) {
-        __m512 e0 = exp2_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_load_ps(s + j * BQ), m), vc));
+        __m512 e0 = softmax_exp2(_mm512_mul_ps(_mm512_sub_ps(_mm512_load_ps(s + j * BQ), m), vc), 1);
         if (causal) e0 = _mm512_maskz_mov_ps(_mm512_cmp_epi32_mask(_mm512_set1_epi32((int)j), last, _MM_CMPINT_LE), e0);
         _mm512_store_ps(s + j * BQ, e0);
         t0 = _mm512_add_ps(t0, e0);
@@ -221,15 +191,7 @@ AVX512 void easel_attention_f32(long rows, long nk, long d, long dv, float scale
             }
             accumulate_values(o, dv8, s, valid, values + k0 * dv8);
         }
-        for (long g = 0; g < groups; g++) {
-            __m512 sum = _mm512_load_ps(sums + g * 16);
-            __m512 inverse = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(sum, _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(1), sum);
-            __mmask16 live = first_lanes(nr - g * 16);
-            __m512i index = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)ldOut));
-            float *dst = out + (q0 + g * 16) * ldOut;
-            for (long j = 0; j < dv; j++)
-                _mm512_mask_i32scatter_ps(dst + j, live, index, _mm512_mul_ps(inverse, _mm512_load_ps(o + j * BQ + g * 16)), 4);
-        }
+        softmax_write_outputs(o, sums, nr, dv, out + q0 * ldOut, ldOut);
     }
     _mm_setcsr(mode);
 }

@@ -65,41 +65,44 @@ extension Tensor {
 
         let qp = UnsafePointer(query.storage.pointer), kp = UnsafePointer(key.storage.pointer)
         let vp = UnsafePointer(value.storage.pointer), op = out.storage.pointer
-        if multiplyIn == .bfloat16 && Kernels.current.contains(.amxBFloat16) && alpha > 0
-            && max(d, dv) <= AttentionPlan.fusedHeadWidth {
-            // Every head's keys and values packed once; each piece then runs fused on AMX.
-            let packed = PackedKeysAndValues(kp, vp, batch: batch, heads: heads, nk: nk, d: d, dv: dv)
-            let plan = AttentionPlan(batch: batch, heads: heads, nq: nq, rowsPerPiece: AttentionPlan.fusedRows)
-            withExtendedLifetime(packed) {
-                Parallel.forEach(plan.pieceCount) { piece in
-                    let (b, h, q0) = plan.piece(piece)
+        // Fused: every head's keys and values packed once, then one kernel call per piece
+        // (rows queries from q0 of head h of image b).
+        var fused: ((_ b: Int, _ h: Int, _ q0: Int, _ rows: Int) -> Void)?
+        var packed: AnyObject?
+        if alpha > 0 && max(d, dv) <= AttentionPlan.fusedHeadWidth {
+            if multiplyIn == .bfloat16 && Kernels.current.contains(.amxBFloat16) {
+                let keysAndValues = PackedKeysAndValues(kp, vp, batch: batch, heads: heads, nk: nk, d: d, dv: dv)
+                packed = keysAndValues
+                fused = { b, h, q0, rows in
                     easel_attention_bf16_amx(
-                        min(plan.blockQ, nq - q0), nk, d, dv, alpha, qp + (b * nq + q0) * width + h * d, width,
-                        packed.keys(b, h), packed.keyStride, packed.values(b, h), packed.valueStride,
-                        causal ? q0 : -1, op + (b * nq + q0) * valueWidth + h * dv, valueWidth)
+                        rows, nk, d, dv, alpha, qp + (b * nq + q0) * width + h * d, width,
+                        keysAndValues.keys(b, h), keysAndValues.keyStride, keysAndValues.values(b, h),
+                        keysAndValues.valueStride, causal ? q0 : -1, op + (b * nq + q0) * valueWidth + h * dv, valueWidth)
                 }
-            }
-            return out
-        }
-        if multiplyIn == .float32 && Kernels.current.contains(.avx512) && alpha > 0
-            && max(d, dv) <= AttentionPlan.fusedHeadWidth {
-            // Every head's keys and values packed once; each piece then runs fused.
-            let perHead = easel_attention_f32_packed_size(nk, d, dv)
-            let packed = TensorStorage(uninitializedCount: batch * heads * perHead)
-            let base = packed.pointer
-            Parallel.forEach(batch * heads) { index in
-                let (b, h) = (index / heads, index % heads)
-                easel_attention_f32_pack(nk, d, dv, kp + b * nk * width + h * d, width,
-                                         vp + b * nk * valueWidth + h * dv, valueWidth, base + index * perHead)
-            }
-            let plan = AttentionPlan(batch: batch, heads: heads, nq: nq, rowsPerPiece: AttentionPlan.fusedRows)
-            withExtendedLifetime(packed) {
-                Parallel.forEach(plan.pieceCount) { piece in
-                    let (b, h, q0) = plan.piece(piece)
+            } else if multiplyIn == .float32 && Kernels.current.contains(.avx512) {
+                let perHead = easel_attention_f32_packed_size(nk, d, dv)
+                let storage = TensorStorage(uninitializedCount: batch * heads * perHead)
+                let base = storage.pointer
+                Parallel.forEach(batch * heads) { index in
+                    let (b, h) = (index / heads, index % heads)
+                    easel_attention_f32_pack(nk, d, dv, kp + b * nk * width + h * d, width,
+                                             vp + b * nk * valueWidth + h * dv, valueWidth, base + index * perHead)
+                }
+                packed = storage
+                fused = { b, h, q0, rows in
                     easel_attention_f32(
-                        min(plan.blockQ, nq - q0), nk, d, dv, alpha, qp + (b * nq + q0) * width + h * d, width,
+                        rows, nk, d, dv, alpha, qp + (b * nq + q0) * width + h * d, width,
                         base + (b * heads + h) * perHead, causal ? q0 : -1,
                         op + (b * nq + q0) * valueWidth + h * dv, valueWidth)
+                }
+            }
+        }
+        if let fused {
+            let plan = AttentionPlan(batch: batch, heads: heads, nq: nq, rowsPerPiece: AttentionPlan.fusedRows)
+            withExtendedLifetime(packed) {
+                Parallel.forEach(plan.pieceCount) { piece in
+                    let (b, h, q0) = plan.piece(piece)
+                    fused(b, h, q0, min(plan.blockQ, nq - q0))
                 }
             }
             return out

@@ -249,7 +249,7 @@ import EaselTestSupport
         let c = try SingleCase.named("lora.json")
         let lora = try c.lora("lora-kohya.safetensors")
         let request = c.request
-        let fused = try StableDiffusionPipeline(model: try StableDiffusionModel.load(from: file, configFolder: folder, loras: [lora]))
+        let fused = StableDiffusionPipeline(model: try StableDiffusionModel.load(from: file, configFolder: folder, loras: [lora]))
         let worst = try FixtureImages.worstPixel(try fused.generate(request).images, against: try Self.root.appendingPathComponent(c.file))
         #expect(worst <= 2, "SDXL single file + kohya LoRA: worst pixel \(worst)/255")
     }
