@@ -74,6 +74,30 @@ public final class PostgresStore: EaselStore {
         return try await bounded { try await client.withConnection { connection in try await body(connection) } }
     }
 
+    /// Runs one statement outside any transaction and returns its rows. Unlike `read`, the
+    /// connection goes back to the pool on its event loop the moment the answer is complete,
+    /// not when this task is next scheduled to collect it: with the CPU busy that wait held
+    /// connections idle for longer than the query ran.
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
+        let logger = self.logger
+        let client = self.client
+        return try await bounded {
+            try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+        }
+    }
+
+    /// `rows(_:)` for a prepared statement (prepared once per connection).
+    func rows<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [Statement.Row]
+    where Statement.Row: Sendable {
+        let logger = self.logger
+        let client = self.client
+        return try await bounded {
+            var rows: [Statement.Row] = []
+            for try await row in try await client.execute(statement, logger: logger) { rows.append(row) }
+            return rows
+        }
+    }
+
     /// Runs `body` in one transaction (READ COMMITTED); rolled back if it throws, and the
     /// error rethrown as it was.
     @discardableResult
