@@ -76,7 +76,6 @@ extension PostgresStore {
     /// and committed with it. A full queue returns no row; its count is read again (outside
     /// the lock) for the message.
     private func enqueueInOneCall(_ job: NewJob, maxQueued: Int) async throws -> EnqueueOutcome {
-        let logger = self.logger
         let p = job.parameters
         let statement = EnqueueStatement(
             id: job.id, workspaceId: job.workspaceId, modelId: job.modelId, prompt: p.prompt,
