@@ -225,8 +225,9 @@ struct PostgresURL {
     /// they cost the tail: with PostgreSQL, wrk and this process on two cores, 20
     /// connections answered GET at p99 60-600 ms (PostgreSQL itself logged the one-row
     /// statement taking over 100 ms) where 4 to 6 answered within 20-35 ms, at about the
-    /// same rate. The price: submissions to one workspace, which wait for each other on its
-    /// lock while holding a connection, ran about a quarter slower.
+    /// same rate. The price: submissions to one workspace wait for each other on its lock
+    /// while holding a connection; with the cores oversubscribed by other work they ran up
+    /// to a quarter slower (at the same rate otherwise).
     static var defaultPoolSize: Int { max(4, 2 * ProcessInfo.processInfo.activeProcessorCount + 1) }
 
     /// `pool_max_conns=N` (the name pgx uses), 2 to 1,000: one connection stays with the
