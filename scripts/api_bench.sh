@@ -51,7 +51,9 @@ for _ in $(seq 300); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.1; 
 
 if [[ -n $DATABASE ]]; then
     if command -v psql >/dev/null; then
-        echo "store: PostgreSQL, $(psql "$DATABASE" -Atc "SELECT 'fsync=' || current_setting('fsync') || ' synchronous_commit=' || current_setting('synchronous_commit')")"
+        # psql refuses Easel's own pool_max_conns parameter: without it, the same database.
+        PSQL_URL=$(sed -E 's/([?&])pool_max_conns=[^&]*&?/\1/; s/[?&]$//' <<<"$DATABASE")
+        echo "store: PostgreSQL, $(psql "$PSQL_URL" -Atc "SELECT 'fsync=' || current_setting('fsync') || ' synchronous_commit=' || current_setting('synchronous_commit')")"
     else
         echo "store: PostgreSQL (psql not found: durability settings not shown)"
     fi

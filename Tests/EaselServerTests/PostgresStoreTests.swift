@@ -66,6 +66,38 @@ import Testing
         #expect(error?.description.contains("no answer within 1.0 seconds") == true, "\(error?.description ?? "")")
     }
 
+    @Test func aPoolSizeOutOfRangeIsRefusedAtOnce() async throws {
+        // One connection stays with the notification listener: a pool of one would leave none.
+        for size in ["1", "0", "-3", "1001", "many", "2.5"] {
+            let error = await #expect(throws: StoreConnectionError.self) {
+                _ = try await PostgresStore.connect(
+                    url: "postgres://u@127.0.0.1:1/db?pool_max_conns=\(size)", connectTimeout: .seconds(2),
+                    logger: TestDatabases.quiet)
+            }
+            #expect(
+                error?.description.contains("pool_max_conns must be a whole number from 2 to 1000") == true,
+                "\(size): \(error?.description ?? "")")
+        }
+    }
+
+    @Test(.enabled(if: StoreKind.postgresURL != nil)) func aStoreOpensNoMoreConnectionsThanItsPoolAllows() async throws {
+        let url = try await TestDatabases.fresh()
+        let store = try await PostgresStore.connect(url: url + "?pool_max_conns=3", logger: TestDatabases.quiet)
+        defer { store.close() }
+        let workspace = try #require(try await store.workspace(named: "w", createIfMissing: true))
+        // Far more reads at once than connections: they wait their turn, and all are answered.
+        let answered = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<40 {
+                group.addTask { try await store.jobView(id: "no-such-job", workspaceId: workspace.id) == nil }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(answered == 40)
+        // Idle connections stay open for a minute: those are the ones it opened.
+        let open = try await TestDatabases.connectionCount(url)
+        #expect((1...3).contains(open), "\(open) connections open")
+    }
+
     @Test(.enabled(if: StoreKind.postgresURL != nil)) func processesStartingTogetherMigrateOnce() async throws {
         let url = try await TestDatabases.fresh()
         let stores = try await withThrowingTaskGroup(of: PostgresStore.self) { group in

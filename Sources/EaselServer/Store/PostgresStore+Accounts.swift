@@ -89,15 +89,12 @@ extension PostgresStore {
     }
 
     public func authenticate(keyHash: String) async throws -> Workspace? {
-        let logger = self.logger
-        return try await read { connection in
-            try await connection.first(
-                """
-                SELECT w.* FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
-                WHERE k.key_hash = \(keyHash) AND k.revoked_at IS NULL
-                """, logger: logger
-            ).map(Workspace.init(pg:))
-        }
+        try await rows(
+            """
+            SELECT w.* FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
+            WHERE k.key_hash = \(keyHash) AND k.revoked_at IS NULL
+            """
+        ).first.map(Workspace.init(pg:))
     }
 }
 
@@ -123,10 +120,7 @@ extension PostgresStore {
     }
 
     public func model(id: String) async throws -> ModelRecord? {
-        let logger = self.logger
-        return try await read { connection in
-            try await connection.first("SELECT * FROM models WHERE id = \(id)", logger: logger).map(ModelRecord.init(pg:))
-        }
+        try await rows("SELECT * FROM models WHERE id = \(id)").first.map(ModelRecord.init(pg:))
     }
 
     public func models(visibleTo workspaceId: String?) async throws -> [ModelRecord] {

@@ -76,24 +76,16 @@ extension PostgresStore {
     /// and committed with it. A full queue returns no row; its count is read again (outside
     /// the lock) for the message.
     private func enqueueInOneCall(_ job: NewJob, maxQueued: Int) async throws -> EnqueueOutcome {
-        let logger = self.logger
         let p = job.parameters
         let statement = EnqueueStatement(
             id: job.id, workspaceId: job.workspaceId, modelId: job.modelId, prompt: p.prompt,
             negativePrompt: p.negativePrompt ?? "", steps: p.steps, width: p.width, height: p.height, count: p.count,
             guidanceScale: p.guidanceScale, seed: Int64(p.seed), webhookUrl: job.webhookUrl,
             createdAt: job.createdAt.storedValue, maxQueued: maxQueued)
-        let inserted = try await read { connection in
-            var rows: [PostgresRandomAccessRow] = []
-            for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }
-            return rows.first
-        }
-        if let inserted { return .created(try JobRecord(pg: inserted)) }
-        let queued = try await read { connection in
-            try await connection.first(
-                "SELECT count(*) AS n FROM jobs WHERE workspace_id = \(job.workspaceId) AND state = 'queued'",
-                logger: logger)?.value("n", as: Int.self) ?? 0
-        }
+        if let inserted = try await rows(statement).first { return .created(try JobRecord(pg: inserted)) }
+        let queued = try await rows(
+            "SELECT count(*) AS n FROM jobs WHERE workspace_id = \(job.workspaceId) AND state = 'queued'"
+        ).first?.value("n", as: Int.self) ?? 0
         return .tooManyQueued(max(queued, maxQueued))
     }
 
@@ -110,17 +102,7 @@ extension PostgresStore {
     /// arrays and, only while it is queued, its place (own jobs ahead, the lanes in claim
     /// order, the processing count).
     public func jobView(id: String, workspaceId: String) async throws -> JobView? {
-        let logger = self.logger
-        let found = try await read { connection in
-            var rows: [PostgresRandomAccessRow] = []
-            for try await row in try await connection.execute(
-                JobViewStatement(id: id, workspaceId: workspaceId), logger: logger)
-            {
-                rows.append(row)
-            }
-            return rows.first
-        }
-        guard let row = found else { return nil }
+        guard let row = try await rows(JobViewStatement(id: id, workspaceId: workspaceId)).first else { return nil }
         let job = try JobRecord(pg: row)
         let ids: [String] = try row.value("image_ids")
         let positions: [Int] = try row.value("image_positions")

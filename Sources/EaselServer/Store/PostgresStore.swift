@@ -74,6 +74,30 @@ public final class PostgresStore: EaselStore {
         return try await bounded { try await client.withConnection { connection in try await body(connection) } }
     }
 
+    /// Runs one statement outside any transaction and returns its rows. Unlike `read`, the
+    /// connection goes back to the pool on its event loop the moment the answer is complete,
+    /// not when this task is next scheduled to collect it: with the CPU busy that wait held
+    /// connections idle for longer than the query ran.
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
+        let logger = self.logger
+        let client = self.client
+        return try await bounded {
+            try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+        }
+    }
+
+    /// `rows(_:)` for a prepared statement (prepared once per connection).
+    func rows<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [Statement.Row]
+    where Statement.Row: Sendable {
+        let logger = self.logger
+        let client = self.client
+        return try await bounded {
+            var rows: [Statement.Row] = []
+            for try await row in try await client.execute(statement, logger: logger) { rows.append(row) }
+            return rows
+        }
+    }
+
     /// Runs `body` in one transaction (READ COMMITTED); rolled back if it throws, and the
     /// error rethrown as it was.
     @discardableResult
@@ -195,8 +219,31 @@ struct PostgresURL {
         return configuration
     }
 
+    /// Connections a process opens at most when the URL does not say (`pool_max_conns`):
+    /// twice its cores, plus the one that listens for notifications, and at least four.
+    /// More statements in flight than the CPUs can run buy little, and on a shared machine
+    /// they cost the tail: with PostgreSQL, wrk and this process on two cores, 20
+    /// connections answered GET at p99 60-600 ms (PostgreSQL itself logged the one-row
+    /// statement taking over 100 ms) where 4 to 6 answered within 20-35 ms, at about the
+    /// same rate. The price: submissions to one workspace wait for each other on its lock
+    /// while holding a connection; with the cores oversubscribed by other work they ran up
+    /// to a quarter slower (at the same rate otherwise).
+    static var defaultPoolSize: Int { max(4, 2 * ProcessInfo.processInfo.activeProcessorCount + 1) }
+
+    /// `pool_max_conns=N` (the name pgx uses), 2 to 1,000: one connection stays with the
+    /// notification listener, so one alone would leave none for queries.
+    static func poolSize(_ text: String?) throws -> Int {
+        guard let text, !text.isEmpty else { return defaultPoolSize }
+        guard let size = Int(text), (2...1_000).contains(size) else {
+            throw StoreConnectionError(
+                url: "(not shown)", underlying: URLProblem("pool_max_conns must be a whole number from 2 to 1000"))
+        }
+        return size
+    }
+
     /// `postgres://user:password@host:port/database?sslmode=disable|prefer|require`, or a
-    /// unix socket folder: `postgres://user@/database?host=/var/run/postgresql`.
+    /// unix socket folder: `postgres://user@/database?host=/var/run/postgresql`; either may
+    /// add `pool_max_conns=N`.
     static func parse(_ text: String, connectTimeout: Duration) throws -> PostgresURL {
         guard let parts = URLComponents(string: text), let scheme = parts.scheme,
             ["postgres", "postgresql"].contains(scheme.lowercased())
@@ -246,7 +293,7 @@ struct PostgresURL {
             endpoint = .tcp(host: host, port: parts.port ?? 5432)
         }
         configuration.options.connectTimeout = connectTimeout
-        configuration.options.maximumConnections = 20
+        configuration.options.maximumConnections = try poolSize(query["pool_max_conns"])
         return PostgresURL(client: configuration, redacted: redacted, endpoint: endpoint, sslMode: sslMode)
     }
 }

@@ -53,6 +53,32 @@ enum TestDatabases {
         return logger
     }
 
+    /// How many connections other than this question's are open to the URL's database.
+    static func connectionCount(_ url: String) async throws -> Int {
+        guard let parts = URLComponents(string: url) else { throw StoreError.corrupt("not a URL: \(url)") }
+        let database = String(parts.path.dropFirst())
+        let client = try client(parts)
+        return try await withThrowingTaskGroup(of: Int.self) { group in
+            group.addTask {
+                await client.run()
+                return 0
+            }
+            defer { group.cancelAll() }
+            let rows = try await client.query(
+                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = \(database) AND pid <> pg_backend_pid()")
+            for try await n in rows.decode(Int.self) { return n }
+            return 0
+        }
+    }
+
+    private static func client(_ parts: URLComponents) throws -> PostgresClient {
+        var configuration = PostgresClient.Configuration(
+            host: parts.host ?? "127.0.0.1", port: parts.port ?? 5432, username: parts.user ?? "postgres",
+            password: parts.password, database: "postgres", tls: .disable)
+        configuration.options.connectTimeout = .seconds(5)
+        return PostgresClient(configuration: configuration, backgroundLogger: quiet)
+    }
+
     /// The URL of a new, empty database on the test server.
     static func fresh() async throws -> String {
         guard let base = StoreKind.postgresURL, var parts = URLComponents(string: base) else {
