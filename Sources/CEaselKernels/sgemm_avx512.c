@@ -24,6 +24,33 @@
 
 static inline long min_l(long a, long b) { return a < b ? a : b; }
 
+/// r[q] = the 16 values src[i * ld + q] for rows i < rows (0 for the rest), q < 16: a 16 x 16
+/// block transposed in registers.
+AVX512 static inline void transpose16(const float *src, long ld, long rows, __m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(src + i * ld) : _mm512_setzero_ps();
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+}
+
 /// Packs rows [i0, i0+mc) x columns [p0, p0+kc) of op(A) into panels of MR rows:
 /// panel r holds, for each p, the MR values A(i0 + r*MR + 0..MR-1, p0 + p); rows past m are 0.
 AVX512 static void pack_a(int trans, const float *a, long lda, long i0, long mc, long p0, long kc, float *dst) {
@@ -40,10 +67,17 @@ AVX512 static void pack_a(int trans, const float *a, long lda, long i0, long mc,
                 for (; r < MR; r++) d[r] = 0;
             }
         } else {
-            // Row r's values are contiguous in A; written MR apart. Scalar on purpose: the
-            // compiler's vector form of this loop is a scatter, several times slower.
+            // Row r's values are contiguous in A; written MR apart: 16 values of each row at a
+            // time, transposed in registers, the rest one by one (the compiler's vector form
+            // of that loop is a scatter, several times slower).
             const float *src = a + (i0 + r0) * lda + p0;
-            for (long p = 0; p < kc; p++) {
+            long p = 0;
+            for (; p + 16 <= kc; p += 16) {
+                __m512 r[16];
+                transpose16(src + p, lda, rows, r);
+                for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(panel + (p + q) * MR, (__mmask16)((1u << MR) - 1), r[q]);
+            }
+            for (; p < kc; p++) {
                 float *d = panel + p * MR;
                 long r = 0;
 #pragma clang loop vectorize(disable)
@@ -69,9 +103,19 @@ AVX512 static void pack_b(int trans, const float *b, long ldb, long j0, long nc,
             }
         } else {
             // B stored [n, k]: each column's kc values are contiguous; written NR apart
-            // (scalar on purpose, as in pack_a).
+            // (transposed 16 x 16 at a time, the rest one by one, as in pack_a).
             const float *src = b + (j0 + c0) * ldb + p0;
-            for (long p = 0; p < kc; p++) {
+            long p = 0;
+            for (; p + 16 <= kc; p += 16) {
+                __m512 lo[16], hi[16];
+                transpose16(src + p, ldb, cols, lo);
+                transpose16(src + 16 * ldb + p, ldb, cols - 16, hi);
+                for (int q = 0; q < 16; q++) {
+                    _mm512_store_ps(panel + (p + q) * NR, lo[q]);
+                    _mm512_store_ps(panel + (p + q) * NR + 16, hi[q]);
+                }
+            }
+            for (; p < kc; p++) {
                 float *d = panel + p * NR;
                 long c = 0;
 #pragma clang loop vectorize(disable)
