@@ -104,6 +104,15 @@ struct JobRunner: Sendable {
         let cancelWatcher = Task {
             for await event in cancelEvents where event == .cancelRequested || event == .deleted { control.cancel() }
         }
+        // A cancel asked between the claim and the subscription above was published to nobody;
+        // its flag is in the store. (Otherwise it would wait for the first step's progress
+        // record, which a long model load, or a test's generator held at a gate, delays.)
+        // A job deleted meanwhile stops too; a store that cannot answer is asked again at the
+        // first step.
+        if let asked = try? await store.job(id: job.id, workspaceId: job.workspaceId)?.job.cancelRequested ?? true,
+           asked {
+            control.cancel()
+        }
         let grace = shutdownGrace
         let graceTimer = Locked<Task<Void, Never>?>(nil)
         let removeShutdownHandler = shutdown.onBegin {
