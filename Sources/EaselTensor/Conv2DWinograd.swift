@@ -19,11 +19,13 @@ struct WinogradConvolution {
     /// Convolutions the kernel takes: float32 3x3, stride 1, padding 1 on every side, even
     /// width and height, on a CPU with AVX-512; where it pays: enough input channels, and
     /// at least 16 x 16 pixels (on 8 x 8 the 16 tiles fill half of the product's 32
-    /// columns, and the transformed weights, 16/9 of the weights, are read for little work).
+    /// columns, and the transformed weights, 16/9 of the weights, are read for little work);
+    /// and one image's input and output within the kernel's 32-bit offsets.
     static func isApplicable(for g: ConvGeometry, weight: LayerWeight) -> Bool {
         Kernels.current.contains(.avx512) && weight.tensor?.elementType == .float32
             && g.kh == 3 && g.kw == 3 && g.stride == 1 && g.padding == Padding2D(1)
             && g.w % 2 == 0 && g.h % 2 == 0 && g.h * g.w >= 256 && g.cin >= 32
+            && max(g.cin * (g.h + 2) * (g.w + 2), weight.shape[0] * g.h * g.w) <= Int(Int32.max)
     }
 
     /// `out[b] = conv(x[b]) + bias` for `batch` images; `out` is `[batch, cout, h, w]`,

@@ -111,6 +111,8 @@ private func referenceConv(
         #expect(WinogradConvolution.isApplicable(for: geometry(1280, 16), weight: float) == winograd)
         #expect(!WinogradConvolution.isApplicable(for: geometry(1280, 8), weight: float))
         #expect(!WinogradConvolution.isApplicable(for: geometry(320, 63), weight: float))
+        // An image whose planes pass 2^31 floats (here 512 channels of 2,050 x 2,050).
+        #expect(!WinogradConvolution.isApplicable(for: geometry(512, 2048), weight: float))
         #expect(!WinogradConvolution.isApplicable(for: geometry(320, 64, stride: 2), weight: float))
         #expect(!WinogradConvolution.isApplicable(for: geometry(4, 64), weight: float))
         #expect(!WinogradConvolution.isApplicable(for: geometry(320, 64, k: 1), weight: float))
