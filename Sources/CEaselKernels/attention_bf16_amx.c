@@ -28,7 +28,7 @@
 #include "online_softmax.h"
 #include "workspace.h"
 
-#define BQ 32   // queries per block: two groups of 16
+#define BQ SOFTMAX_BLOCK
 #define KB 128  // keys per chunk: four panels of 32
 
 /// The block's queries (rows [0, nr) of q, row stride ldq, d columns) rounded to bfloat16
@@ -193,13 +193,8 @@ AMX void easel_attention_bf16_amx(long rows, long nk, long d, long dv, float sca
         memset(o, 0, sizeof(float) * oCount);
         // A group with no queries multiplies zero probabilities.
         if (groups < 2) memset(pb, 0, sizeof(uint16_t) * pbCount);
-        for (long i = 0; i < BQ; i++) {
-            maxima[i] = -__FLT_MAX__;
-            sums[i] = 0;
-        }
-        // Keys any query of the block sees.
-        long seen = causalStart >= 0 ? causalStart + q0 + nr : nk;
-        if (seen > nk) seen = nk;
+        softmax_start_block(maxima, sums);
+        long seen = softmax_keys_seen(causalStart, q0, nr, nk);
         for (long k0 = 0; k0 < seen; k0 += KB) {
             long panels = (seen - k0 + 31) / 32;
             if (panels > KB / 32) panels = KB / 32;
@@ -212,11 +207,7 @@ AMX void easel_attention_bf16_amx(long rows, long nk, long d, long dv, float sca
                 __m512 shrink = causalStart >= 0
                     ? softmax_chunk(sg, valid, panels * 16, c, 1, last, mg, lg, pb + g * 512)
                     : softmax_chunk(sg, valid, panels * 16, c, 0, last, mg, lg, pb + g * 512);
-                if (_mm512_cmp_ps_mask(shrink, _mm512_set1_ps(1), _CMP_NEQ_UQ)) {
-                    // Queries whose maximum grew: their partial outputs shrink to match.
-                    for (long r = 0; r < dvp; r++)
-                        _mm512_store_ps(o + r * BQ + g * 16, _mm512_mul_ps(shrink, _mm512_load_ps(o + r * BQ + g * 16)));
-                }
+                softmax_shrink_outputs(o, dvp, g, shrink);
             }
             accumulate_values(o, valueTiles, pb, panels, values, valueStride, k0 / 32);
         }

@@ -44,8 +44,8 @@ void easel_attention_f32_pack(long nk, long d, long dv, const float *k, long ldk
 #include "online_softmax.h"
 #include "workspace.h"
 
+#define BQ SOFTMAX_BLOCK
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
-#define BQ 32   // queries per block: two groups of 16
 #define KB 128  // keys per chunk
 
 /// The block's queries (rows [0, nr) of q, row stride ldq, d columns), transposed:
@@ -168,13 +168,8 @@ AVX512 void easel_attention_f32(long rows, long nk, long d, long dv, float scale
         long groups = (nr + 15) / 16;
         pack_queries(q + q0 * ldq, ldq, nr, d, qt);
         memset(o, 0, sizeof(float) * oCount);
-        for (long i = 0; i < BQ; i++) {
-            maxima[i] = -__FLT_MAX__;
-            sums[i] = 0;
-        }
-        // Keys any query of the block sees.
-        long seen = causalStart >= 0 ? causalStart + q0 + nr : nk;
-        if (seen > nk) seen = nk;
+        softmax_start_block(maxima, sums);
+        long seen = softmax_keys_seen(causalStart, q0, nr, nk);
         for (long k0 = 0; k0 < seen; k0 += KB) {
             long valid = seen - k0 < KB ? seen - k0 : KB;
             scores(qt, d, keys + k0 * d, (valid + 7) / 8 * 8, s);
@@ -183,11 +178,7 @@ AVX512 void easel_attention_f32(long rows, long nk, long d, long dv, float scale
                 float *mg = maxima + g * 16, *lg = sums + g * 16;
                 __m512 shrink = causalStart >= 0 ? softmax_chunk(s + g * 16, valid, c, 1, last, mg, lg)
                                                  : softmax_chunk(s + g * 16, valid, c, 0, last, mg, lg);
-                if (_mm512_cmp_ps_mask(shrink, _mm512_set1_ps(1), _CMP_NEQ_UQ)) {
-                    // Queries whose maximum grew: their partial outputs shrink to match.
-                    for (long r = 0; r < dv8; r++)
-                        _mm512_store_ps(o + r * BQ + g * 16, _mm512_mul_ps(shrink, _mm512_load_ps(o + r * BQ + g * 16)));
-                }
+                softmax_shrink_outputs(o, dv8, g, shrink);
             }
             accumulate_values(o, dv8, s, valid, values + k0 * dv8);
         }

@@ -9,6 +9,35 @@
 
 #define SOFTMAX_INLINE __attribute__((always_inline, target("avx512f,fma"))) static inline
 
+/// Queries per block: two groups of 16, one vector each.
+#define SOFTMAX_BLOCK 32
+
+/// A block's running maxima (-FLT_MAX: finite, so the first shrink factor is 0, not NaN)
+/// and sums (0), SOFTMAX_BLOCK of each.
+SOFTMAX_INLINE void softmax_start_block(float *maxima, float *sums) {
+    for (long i = 0; i < SOFTMAX_BLOCK; i++) {
+        maxima[i] = -__FLT_MAX__;
+        sums[i] = 0;
+    }
+}
+
+/// Keys any of a block's nr queries sees: all nk, or with causalStart >= 0 (query r of the
+/// call sees keys 0 ... causalStart + r) those up to the block's last query.
+static inline long softmax_keys_seen(long causalStart, long q0, long nr, long nk) {
+    long seen = causalStart >= 0 ? causalStart + q0 + nr : nk;
+    return seen < nk ? seen : nk;
+}
+
+/// Where group g's maximum grew (shrink != 1 in some lane), its partial outputs (`rows`
+/// rows of SOFTMAX_BLOCK queries at o) shrink to match.
+SOFTMAX_INLINE void softmax_shrink_outputs(float *o, long rows, long g, __m512 shrink) {
+    if (!_mm512_cmp_ps_mask(shrink, _mm512_set1_ps(1), _CMP_NEQ_UQ)) return;
+    for (long r = 0; r < rows; r++) {
+        float *row = o + r * SOFTMAX_BLOCK + g * 16;
+        _mm512_store_ps(row, _mm512_mul_ps(shrink, _mm512_load_ps(row)));
+    }
+}
+
 /// 2^t for t <= 0 above -2^22 (0 far below): 2^n times a polynomial (near minimax) in
 /// f = t - n, n the nearest integer (rounded by adding and taking away 1.5 * 2^23), so f is
 /// within [-0.5, 0.5]. `accurate`: degree 6, about 1e-7 relative (float32 probabilities);
@@ -60,8 +89,8 @@ SOFTMAX_INLINE __m512 softmax_chunk_maximum(const float *s, long valid, long str
 }
 
 /// Rows [0, nr) of out (row stride ldOut), columns [0, dv): the transposed partial outputs
-/// (column j's 32 queries at o + j * 32) divided by each query's sum (32 at sums; a query
-/// with no visible key gets 0).
+/// (column j's SOFTMAX_BLOCK queries at o + j * SOFTMAX_BLOCK) divided by each query's sum
+/// (a query with no visible key gets 0).
 SOFTMAX_INLINE void softmax_write_outputs(const float *o, const float *sums, long nr, long dv, float *out,
                                           long ldOut) {
     __m512i index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
@@ -73,7 +102,7 @@ SOFTMAX_INLINE void softmax_write_outputs(const float *o, const float *sums, lon
         __mmask16 live = first_lanes(nr - g * 16);
         float *dst = out + g * 16 * ldOut;
         for (long j = 0; j < dv; j++)
-            _mm512_mask_i32scatter_ps(dst + j, live, index, _mm512_mul_ps(inverse, _mm512_load_ps(o + j * 32 + g * 16)), 4);
+            _mm512_mask_i32scatter_ps(dst + j, live, index, _mm512_mul_ps(inverse, _mm512_load_ps(o + j * SOFTMAX_BLOCK + g * 16)), 4);
     }
 }
 

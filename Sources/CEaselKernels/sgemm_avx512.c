@@ -75,7 +75,7 @@ AVX512 static void pack_a(int trans, const float *a, long lda, long i0, long mc,
             for (; p + 16 <= kc; p += 16) {
                 __m512 r[16];
                 transpose16(src + p, lda, rows, r);
-                for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(panel + (p + q) * MR, (__mmask16)((1u << MR) - 1), r[q]);
+                for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(panel + (p + q) * MR, first_lanes(MR), r[q]);
             }
             for (; p < kc; p++) {
                 float *d = panel + p * MR;
