@@ -31,6 +31,9 @@ def scratch(prefix):
     global _scratch
     if _scratch is None:
         _scratch = tempfile.mkdtemp(prefix="easel-script-")
+        # Open to other users, as mkdtemp's 0700 is not: a test PostgreSQL cluster made
+        # inside runs as the `postgres` user when the script runs as root.
+        os.chmod(_scratch, 0o755)
         if os.environ.get("EASEL_KEEP_TMP"):
             atexit.register(lambda: print(f"kept temporary files in {_scratch}"))
         else:

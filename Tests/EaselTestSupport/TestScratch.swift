@@ -26,7 +26,7 @@ public enum TestScratch {
         let url = temporary.appendingPathComponent("\(prefix)\(getpid())", isDirectory: true)
         try? fm.createDirectory(at: url, withIntermediateDirectories: true)
         atexit {
-            let own = FileManager.default.temporaryDirectory.appendingPathComponent("easel-tests-\(getpid())")
+            let own = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)\(getpid())")
             try? FileManager.default.removeItem(at: own)
         }
         return url
