@@ -2,12 +2,15 @@ import CEaselKernels
 
 // 3x3 stride-1 float32 convolutions by Winograd's F(2x2, 3x3) (conv_winograd_f32.c): 16
 // products over the input channels per 2 x 2 block of outputs instead of 36, with only
-// additions and halvings in the transforms, so as accurate as the direct sum.
+// additions and halvings in the transforms, so as accurate as the direct sum. Where the
+// tiles are many (from 32 x 32 at batch 2 on two cores) and the sizes multiples of 4,
+// F(4x4, 3x3): 36 products per 4 x 4 outputs instead of 144, a little less exact.
 //
 // Per call, the weights are transformed (16 [Cout, Cin] matrices, packed as the float32
-// product's panels; 16/9 of the weight, kept only for the call) and the images padded by
-// one pixel; then pieces run on all cores, each transforming its input in blocks of up to
-// 64 tiles that stay in cache: pieces of 2 x 2 output tiles, or, where the tiles are few
+// product's panels; 16/9 of the weight, kept only for the call; 36 and four times the
+// weight for F(4x4, 3x3)) and, for F(2x2, 3x3), the images padded by one pixel; then
+// pieces run on all cores, each transforming its input in blocks of up to 64 tiles (32 for
+// F(4x4, 3x3)) that stay in cache: pieces of 2 x 2 output tiles, or, where the tiles are few
 // and the weights many, of output channels. The result does not depend on the split:
 // every output is the same sums in the same order.
 
@@ -28,6 +31,15 @@ struct WinogradConvolution {
             && max(g.cin * (g.h + 2) * (g.w + 2), weight.shape[0] * g.h * g.w) <= Int(Int32.max)
     }
 
+    /// Whether a call on `batch` images runs F(4x4, 3x3) rather than F(2x2, 3x3): sizes a
+    /// multiple of 4, and at least 64 of its tiles per core. With fewer (the UNet's 16 x 16
+    /// layers, its 32 x 32 ones at batch 1), the transformed weights, four times the weights
+    /// for F(4x4, 3x3), cost more to make and to read than its fewer products save.
+    func usesLargeTiles(batch: Int) -> Bool {
+        let (h, w) = (geometry.h, geometry.w)
+        return h % 4 == 0 && w % 4 == 0 && batch * (h / 4) * (w / 4) >= 64 * Parallel.coreCount
+    }
+
     /// `out[b] = conv(x[b]) + bias` for `batch` images; `out` is `[batch, cout, h, w]`,
     /// `weight` `[cout, cin, 3, 3]`.
     func run(
@@ -35,39 +47,62 @@ struct WinogradConvolution {
         into out: UnsafeMutablePointer<Float>
     ) {
         let (cin, h, w, cout) = (geometry.cin, geometry.h, geometry.w, cout)
-        let plane = (h + 2) * (w + 2)
-        let transformed = TensorStorage(uninitializedCount: easel_winograd_f32_weight_size(cout, cin))
-        let padded = TensorStorage(uninitializedCount: batch * cin * plane)
-        defer { withExtendedLifetime((transformed, padded)) {} }
-        let u = transformed.pointer, xp = padded.pointer
-        Parallel.forRanges((cout + 13) / 14, cost: 14 * cin * 16) { range in
-            easel_winograd_f32_weights(cout, cin, weight, range.lowerBound, range.upperBound, u)
+        let panels = (cout + 13) / 14
+        if usesLargeTiles(batch: batch) {
+            // F(4x4, 3x3) reads the images as they are.
+            let transformed = TensorStorage(uninitializedCount: easel_winograd4_f32_weight_size(cout, cin))
+            defer { withExtendedLifetime(transformed) {} }
+            let u = transformed.pointer
+            Parallel.forRanges(panels, cost: 14 * cin * 36) { range in
+                easel_winograd4_f32_weights(cout, cin, weight, range.lowerBound, range.upperBound, u)
+            }
+            inPieces(batch: batch, tilesPerImage: (h / 4) * (w / 4), panels: panels,
+                     imageFloats: max(cin, cout) * h * w) { image, tile0, tiles, panel0, panel1 in
+                easel_winograd4_f32(cout, cin, h, w, x + image * cin * h * w, u, bias, tile0, tiles, panel0, panel1,
+                                    out + image * cout * h * w)
+            }
+        } else {
+            let plane = (h + 2) * (w + 2)
+            let transformed = TensorStorage(uninitializedCount: easel_winograd_f32_weight_size(cout, cin))
+            let padded = TensorStorage(uninitializedCount: batch * cin * plane)
+            defer { withExtendedLifetime((transformed, padded)) {} }
+            let u = transformed.pointer, xp = padded.pointer
+            Parallel.forRanges(panels, cost: 14 * cin * 16) { range in
+                easel_winograd_f32_weights(cout, cin, weight, range.lowerBound, range.upperBound, u)
+            }
+            Parallel.forRanges(batch * cin, cost: plane) { range in
+                easel_winograd_f32_pad(range.count, h, w, x + range.lowerBound * h * w, xp + range.lowerBound * plane)
+            }
+            inPieces(batch: batch, tilesPerImage: (h / 2) * (w / 2), panels: panels,
+                     imageFloats: max(cin * plane, cout * h * w)) { image, tile0, tiles, panel0, panel1 in
+                easel_winograd_f32(cout, cin, h, w, xp + image * cin * plane, u, bias, tile0, tiles, panel0, panel1,
+                                   out + image * cout * h * w)
+            }
         }
-        Parallel.forRanges(batch * cin, cost: plane) { range in
-            easel_winograd_f32_pad(range.count, h, w, x + range.lowerBound * h * w, xp + range.lowerBound * plane)
-        }
-        let perImage = (h / 2) * (w / 2), panels = (cout + 13) / 14
-        // Every image's tiles in one sequence (the kernel's offsets are 32-bit; past that,
-        // one image at a time).
-        let together = batch * max(cin * plane, cout * h * w) <= Int(Int32.max)
+    }
+
+    /// Runs `piece(first image, tile0, tiles, panel0, panel1)` on all cores over every image's
+    /// tiles as one sequence (one image at a time where the batch would pass the kernels'
+    /// 32-bit offsets): pieces of whole 32-tile panels, about four per core; or, where the
+    /// tiles are few (deep layers on small images), pieces of output-channel panels, so that
+    /// the transformed weights, larger than the images, are read once in all.
+    private func inPieces(
+        batch: Int, tilesPerImage: Int, panels: Int, imageFloats: Int,
+        _ piece: (Int, Int, Int, Int, Int) -> Void
+    ) {
+        let together = batch * imageFloats <= Int(Int32.max)
         let (images, calls) = together ? (batch, 1) : (1, batch)
-        let tiles = images * perImage
+        let tiles = images * tilesPerImage
         for call in 0..<calls {
-            let (xc, oc) = (xp + call * cin * plane, out + call * cout * h * w)
             if tiles < 128 * Parallel.coreCount {
-                // Few tiles (deep layers on small images): pieces of output channels, so that
-                // the transformed weights, larger than the images, are read once in all.
                 let pieces = max(1, min(panels, 4 * Parallel.coreCount))
                 Parallel.forEach(pieces) { i in
-                    easel_winograd_f32(cout, cin, h, w, xc, u, bias, 0, tiles,
-                                       i * panels / pieces, (i + 1) * panels / pieces, oc)
+                    piece(call, 0, tiles, i * panels / pieces, (i + 1) * panels / pieces)
                 }
             } else {
-                // Pieces of whole 32-tile panels, about four per core.
                 let chunk = max(32, (tiles / (4 * Parallel.coreCount) + 31) / 32 * 32)
                 Parallel.forEach((tiles + chunk - 1) / chunk) { i in
-                    easel_winograd_f32(cout, cin, h, w, xc, u, bias, i * chunk, min(chunk, tiles - i * chunk),
-                                       0, panels, oc)
+                    piece(call, i * chunk, min(chunk, tiles - i * chunk), 0, panels)
                 }
             }
         }

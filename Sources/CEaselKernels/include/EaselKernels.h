@@ -164,6 +164,20 @@ void easel_winograd_f32_pad(long channels, long h, long w, const float *image, f
 void easel_winograd_f32(long cout, long cin, long h, long w, const float *padded, const float *u,
                         const float *bias, long tile0, long tileCount, long panel0, long panel1, float *out);
 
+/// Floats of 3x3 weights transformed for easel_winograd4_f32 (36 positions, panels of 14
+/// output channels): four times the weights.
+long easel_winograd4_f32_weight_size(long cout, long cin);
+
+/// easel_winograd_f32_weights for F(4x4, 3x3): u packed for easel_winograd4_f32.
+void easel_winograd4_f32_weights(long cout, long cin, const float *w, long panel0, long panel1, float *u);
+
+/// 3x3 convolution, stride 1, padding 1, by Winograd's F(4x4, 3x3): as easel_winograd_f32,
+/// with 4x4 output tiles (w/4 per row) and the images unpadded ([images, cin, h, w]). Needs
+/// h and w multiples of 4, tile0 a multiple of 32, tile0 + tileCount a multiple of 16 or
+/// the last tile, image offsets below 2^31 elements, and EASEL_CPU_AVX512.
+void easel_winograd4_f32(long cout, long cin, long h, long w, const float *image, const float *u,
+                         const float *bias, long tile0, long tileCount, long panel0, long panel1, float *out);
+
 /// C = beta * C for an m x n block (0 when beta is 0, never reading C): what a product
 /// with nothing to multiply (k or alpha 0) leaves. Plain C, any CPU.
 void easel_scale_block(long m, long n, float beta, float *c, long ldc);
