@@ -75,6 +75,10 @@ public struct StableDiffusionPipeline: Sendable {
         let latents = loop.latents
 
         start = clock.now
+        // The denoising loop's recycled buffers (sized for the UNet's activations, about a
+        // gigabyte at 512 x 512) go back before the decoder makes its own, larger ones: the
+        // process's peak memory is the decoder's, not both.
+        TensorStorage.releaseCachedBuffers()
         let decoded = decode(latents)
         let images = RGBImage.batch(fromDecoded: decoded)
         let decodeSeconds = (clock.now - start).seconds
