@@ -31,7 +31,13 @@ struct VAEDecoder: Sendable {
     /// `[B, latent, h, w]` -> `[B, out, h*f, w*f]`.
     func callAsFunction(_ z: Tensor) -> Tensor {
         var h = midBlock(convIn(z))
-        for block in upBlocks { h = block(h) }
+        for block in upBlocks {
+            h = block(h)
+            // Each block doubles the resolution: the buffers recycled at the one before
+            // (half or a quarter of the size of the next block's) would only sit on top of
+            // the larger ones, which at 512 x 512 are hundreds of megabytes each.
+            TensorStorage.releaseCachedBuffers()
+        }
         return convOut(convNormOut(h, silu: true))
     }
 }
