@@ -73,20 +73,27 @@ void easel_winograd_f32_pad(long channels, long h, long w, const float *image, f
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
 #define BLOCK_PANELS 2   // B panels (32 tiles each) per block
 
+/// The 9 taps of input channel c for the output channels of panel p, one vector per tap with
+/// a channel in each of its first 14 lanes (zero past cout): the weights [cout, cin, 3, 3]
+/// gathered, one output channel cin * 9 floats from the next.
+AVX512 static inline void panel_taps(const float *w, long cout, long cin, long p, long c, __m512 g[9]) {
+    __m512i stride = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                        _mm512_set1_epi32((int)(cin * 9)));
+    __mmask16 live = first_lanes(cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL);
+    const float *base = w + (p * PANEL * cin + c) * 9;
+    for (int k = 0; k < 9; k++) g[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, stride, base + k, 4);
+}
+
 /// U for output-channel panels [panel0, panel1): 14 channels at a time in the lanes of a
-/// vector (their weights gathered, one tap per gather), position x, input channel c at
+/// vector (`panel_taps`), position x, input channel c at
 /// u + ((p * 16 + x) * cin + c) * 14.
 AVX512 void easel_winograd_f32_weights(long cout, long cin, const float *w, long panel0, long panel1, float *u) {
-    __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    __m512i stride = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)(cin * 9)));
     __m512 half = _mm512_set1_ps(0.5f);
+    __mmask16 panel = first_lanes(PANEL);
     for (long p = panel0; p < panel1; p++) {
-        __mmask16 live = first_lanes(cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL);
-        __mmask16 panel = first_lanes(PANEL);
         for (long c = 0; c < cin; c++) {
-            const float *base = w + (p * PANEL * cin + c) * 9;
             __m512 g[9];
-            for (int k = 0; k < 9; k++) g[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, stride, base + k, 4);
+            panel_taps(w, cout, cin, p, c, g);
             // G g: rows of g combined; then (G g) Gᵀ: the same on each row's columns.
             __m512 gg[4][3];
             for (int j = 0; j < 3; j++) {
@@ -274,18 +281,14 @@ AVX512 void easel_winograd_f32(long cout, long cin, long h, long w, const float 
 /// U = G g Gᵀ (6 x 6) for output-channel panels [panel0, panel1), as easel_winograd_f32_weights
 /// does for F(2x2, 3x3): position x, input channel c at u + ((p * 36 + x) * cin + c) * 14.
 AVX512 void easel_winograd4_f32_weights(long cout, long cin, const float *w, long panel0, long panel1, float *u) {
-    __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    __m512i stride = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)(cin * 9)));
     __m512 quarter = _mm512_set1_ps(0.25f), sixth = _mm512_set1_ps(1.0f / 6), minusSixth = _mm512_set1_ps(-1.0f / 6),
            twelfth = _mm512_set1_ps(1.0f / 12), twentyFourth = _mm512_set1_ps(1.0f / 24);
     __mmask16 panel = first_lanes(PANEL);
     long xStride = cin * PANEL;
     for (long p = panel0; p < panel1; p++) {
-        __mmask16 live = first_lanes(cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL);
         for (long c = 0; c < cin; c++) {
-            const float *base = w + (p * PANEL * cin + c) * 9;
             __m512 g[9];
-            for (int k = 0; k < 9; k++) g[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, stride, base + k, 4);
+            panel_taps(w, cout, cin, p, c, g);
             // G g: the rows of g combined, per column j; then (G g) Gᵀ: the same on each row.
             // quarterOuter is the shared part of G's rows 3 and 4: g0 / 24 + g2 / 6.
             __m512 gg[6][3];
