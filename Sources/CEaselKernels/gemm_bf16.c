@@ -143,15 +143,28 @@ AMX static void pack_b_edge(int trans, const void *b, easel_element_type type, l
 /// element e (k = s*32 + 2q + e) at (((s*2 + t)*16 + q)*16 + c)*2 + e. Out-of-range is zero.
 AMX static void pack_b(int trans, const void *b, easel_element_type type, long ldb, long n,
                        long j0, long nc, long p0, long kc, long kcp, uint16_t *dst, long panelStride) {
-    for (long c0 = 0; c0 < nc; c0 += NR) {
-        uint16_t *panel = dst + (c0 / NR) * panelStride;
-        if (c0 + NR <= nc && j0 + c0 + NR <= n) {
-            // Whole panel inside B: vector packing for every full step of k.
-            long fullSteps = kc / KSTEP;
+    long fullSteps = kc / KSTEP, wholePanels = 0;
+    while (wholePanels * NR + NR <= nc && j0 + wholePanels * NR + NR <= n) wholePanels++;
+    // Whole panels inside B: vector packing for every full step of k. B stored [k, n] is
+    // read a step of k at a time across all the panels, so that its 32 rows stream
+    // (panel by panel, each step touched 32 rows a row length apart, a page each); B stored
+    // [n, k] panel by panel, along its rows.
+    if (trans) {
+        for (long c0 = 0; c0 < wholePanels * NR; c0 += NR)
             for (long s = 0; s < fullSteps; s++)
                 for (long t = 0; t < 2; t++)
                     pack_b_tile(trans, b, type, ldb, p0 + s * KSTEP, j0 + c0 + t * 16,
-                                panel + (s * 2 + t) * 16 * 32);
+                                dst + (c0 / NR) * panelStride + (s * 2 + t) * 16 * 32);
+    } else {
+        for (long s = 0; s < fullSteps; s++)
+            for (long c0 = 0; c0 < wholePanels * NR; c0 += NR)
+                for (long t = 0; t < 2; t++)
+                    pack_b_tile(trans, b, type, ldb, p0 + s * KSTEP, j0 + c0 + t * 16,
+                                dst + (c0 / NR) * panelStride + (s * 2 + t) * 16 * 32);
+    }
+    for (long c0 = 0; c0 < nc; c0 += NR) {
+        uint16_t *panel = dst + (c0 / NR) * panelStride;
+        if (c0 < wholePanels * NR) {
             if (fullSteps * KSTEP < kcp)
                 pack_b_edge(trans, b, type, ldb, n, j0 + c0, j0 + nc, p0, kc, fullSteps, kcp / KSTEP, panel);
         } else {
