@@ -372,8 +372,16 @@ func withTimeout<T: Sendable>(
         try await withCheckedThrowingContinuation { continuation in
             // Cancelled before it began: answered already, nothing to start.
             guard outcome.withLock({ $0.wait(continuation) }) else { return }
-            work = Task {
+            let run: @Sendable () async -> Void = {
                 do { settle(.success(try await body())) } catch { settle(.failure(error)) }
+            }
+            // A store call starts on this thread, up to the body's first wait (sending the
+            // query): a plain task would first be queued for another thread to pick up. Not
+            // while connecting: the pool's own task may not have started yet.
+            if deadlines != nil, #available(macOS 26.0, *) {
+                work = Task.immediate(operation: run)
+            } else {
+                work = Task(operation: run)
             }
             if let limit, let deadlines {
                 watched = deadlines.add(limit) { settle(.failure(TimeoutProblem(after: limit))) }
