@@ -50,4 +50,35 @@ import Testing
         #expect(try await store.jobView(id: jobsA[1].id, workspaceId: b.id) == nil)
         #expect(try await store.jobView(id: "missing", workspaceId: a.id) == nil)
     }
+
+    /// The lanes of a queued job's view come in claim order: never-served lanes by their
+    /// oldest job, a lane just served behind them.
+    @Test(arguments: StoreKind.available) func theJobViewsLanesAreInClaimOrder(_ kind: StoreKind) async throws {
+        let store = try await kind.makeStore().store
+        var workspaces: [Workspace] = []
+        for name in ["c", "d", "e"] {
+            workspaces.append(try #require(try await store.workspace(named: name, createIfMissing: true)))
+        }
+        let (c, d, e) = (workspaces[0], workspaces[1], workspaces[2])
+        // Heads: d's job first, then e's, then c's; c and d have a second job each.
+        let first = try await StoreTests.enqueue(store, d)
+        let eJob = try await StoreTests.enqueue(store, e)
+        let cJob = try await StoreTests.enqueue(store, c)
+        let dJob = try await StoreTests.enqueue(store, d)
+        _ = try await StoreTests.enqueue(store, c)
+
+        let view = try #require(try await store.jobView(id: eJob.id, workspaceId: e.id)?.queue)
+        #expect(view.lanes.map(\.workspaceId) == [d.id, e.id, c.id])
+        #expect(view.lanes.map(\.queued) == [2, 1, 2])
+        #expect(view.lanes == (try await store.queueSnapshot(workspaceId: e.id)).lanes)
+
+        // d is served: its lane goes behind the lanes never served.
+        #expect(try await store.claimNext(now: Date())?.id == first.id)
+        for (job, workspace) in [(cJob, c), (dJob, d), (eJob, e)] {
+            let queue = try #require(try await store.jobView(id: job.id, workspaceId: workspace.id)?.queue)
+            #expect(queue.lanes.map(\.workspaceId) == [e.id, c.id, d.id])
+            #expect(queue.lanes == (try await store.queueSnapshot(workspaceId: workspace.id)).lanes)
+            #expect(queue.aheadInLane == [job.id: 0])
+        }
+    }
 }

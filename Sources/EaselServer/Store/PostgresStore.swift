@@ -15,6 +15,8 @@ public final class PostgresStore: EaselStore {
     let client: PostgresClient
     let logger: Logger
     private let runner: Task<Void, Never>
+    /// Watches the wait limit of every call (`bounded`).
+    let deadlines = StoreDeadlines()
 
     /// Any number of worker processes claim from it.
     public var isSharedByProcesses: Bool { true }
@@ -60,10 +62,16 @@ public final class PostgresStore: EaselStore {
         runner = Task.detached { await client.run() }
     }
 
-    deinit { runner.cancel() }
+    deinit {
+        runner.cancel()
+        deadlines.stop()
+    }
 
     /// Closes the pool; queries after this fail.
-    public func close() { runner.cancel() }
+    public func close() {
+        runner.cancel()
+        deadlines.stop()
+    }
 
     // MARK: - Running queries
 
@@ -125,7 +133,7 @@ public final class PostgresStore: EaselStore {
     /// service stopping) gets `CancellationError` at once, whatever the pool is doing.
     func bounded<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            return try await withTimeout(StoreWaitLimit.current, operation)
+            return try await withTimeout(StoreWaitLimit.current, watchedBy: deadlines, operation)
         } catch let problem as TimeoutProblem {
             throw StoreUnavailable("no answer within \(problem.after)")
         } catch let error as PSQLError where error.meansConnectionLost {
@@ -340,12 +348,13 @@ struct TimeoutProblem: Error {
 }
 
 /// Runs `body`, failing with `TimeoutProblem` if it takes longer than `limit` (nil: no
-/// limit), and with `CancellationError` as soon as the calling task is cancelled. The body
+/// limit; with `deadlines`, up to its interval longer), and with `CancellationError` as
+/// soon as the calling task is cancelled. The body
 /// runs in a task of its own and is cancelled, not awaited, when either comes first, so a
 /// body that ignores cancellation (a connection lease or a query the pool never answers)
 /// cannot turn a timeout or a shutdown into a hang.
 func withTimeout<T: Sendable>(
-    _ limit: Duration?, _ body: @escaping @Sendable () async throws -> T
+    _ limit: Duration?, watchedBy deadlines: StoreDeadlines? = nil, _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let outcome = Locked(Outcome<T>.waiting(nil))
     let settle: @Sendable (Result<T, any Error>) -> Void = { result in
@@ -353,18 +362,30 @@ func withTimeout<T: Sendable>(
     }
     var work: Task<Void, Never>?
     var timer: Scheduled<Void>?
+    var watched: UInt64?
     defer {
         work?.cancel()
         timer?.cancel()
+        if let watched { deadlines?.remove(watched) }
     }
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { continuation in
             // Cancelled before it began: answered already, nothing to start.
             guard outcome.withLock({ $0.wait(continuation) }) else { return }
-            work = Task {
+            let run: @Sendable () async -> Void = {
                 do { settle(.success(try await body())) } catch { settle(.failure(error)) }
             }
-            if let limit {
+            // A store call starts on this thread, up to the body's first wait (sending the
+            // query): a plain task would first be queued for another thread to pick up. Not
+            // while connecting: the pool's own task may not have started yet.
+            if deadlines != nil, #available(macOS 26.0, *) {
+                work = Task.immediate(operation: run)
+            } else {
+                work = Task(operation: run)
+            }
+            if let limit, let deadlines {
+                watched = deadlines.add(limit) { settle(.failure(TimeoutProblem(after: limit))) }
+            } else if let limit {
                 // A timer on an event loop, not a task that sleeps: every store call of every
                 // request sets one and cancels it, and a sleeping task (with the dispatch timer
                 // under it) cost several times as much.
