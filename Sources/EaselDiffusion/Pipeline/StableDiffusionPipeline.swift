@@ -76,8 +76,9 @@ public struct StableDiffusionPipeline: Sendable {
 
         start = clock.now
         // The denoising loop's recycled buffers (sized for the UNet's activations, about a
-        // gigabyte at 512 x 512) go back before the decoder makes its own, larger ones: the
-        // process's peak memory is the decoder's, not both.
+        // gigabyte at 512 x 512) go back before the decoder makes its own, larger ones, so
+        // the two never sit on top of each other (a concurrent job's UNet only faults its
+        // buffers in again).
         TensorStorage.releaseCachedBuffers()
         let decoded = decode(latents)
         let images = RGBImage.batch(fromDecoded: decoded)
