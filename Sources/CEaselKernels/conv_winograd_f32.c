@@ -120,17 +120,18 @@ AVX512 void easel_winograd_f32_weights(long cout, long cin, const float *w, long
 /// per image.
 typedef struct {
     long tw, perImage;
+    long size;   // outputs per tile side: 2 or 4
 } Tiles;
 
 /// Offsets of tiles t ... t+15 (those before `end`, `live`) from the top left of the first
-/// image: image * imageStride + 2 ty * rowStride + 2 tx.
+/// image: image * imageStride + size (ty * rowStride + tx).
 AVX512 static inline __m512i tile_offsets(Tiles g, long t, long end, long rowStride, long imageStride,
                                           __mmask16 *live) {
     int lanes[16];
     *live = first_lanes(end - t);
     for (int l = 0; l < 16; l++) {
         long i = t + l, local = i % g.perImage;
-        lanes[l] = (int)((i / g.perImage) * imageStride + 2 * (local / g.tw) * rowStride + 2 * (local % g.tw));
+        lanes[l] = (int)((i / g.perImage) * imageStride + g.size * ((local / g.tw) * rowStride + local % g.tw));
     }
     return _mm512_loadu_si512(lanes);
 }
@@ -246,7 +247,7 @@ AVX512 static void output_transform(const float *m, long ldm, long rows, long co
 AVX512 void easel_winograd_f32(long cout, long cin, long h, long w, const float *padded, const float *u,
                                const float *bias, long tile0, long tileCount, long panel0, long panel1,
                                float *out) {
-    Tiles g = {w / 2, (h / 2) * (w / 2)};
+    Tiles g = {w / 2, (h / 2) * (w / 2), 2};
     long hp = h + 2, wp = w + 2;
     long blockTiles = BLOCK_PANELS * 32;
     size_t vCount = (size_t)16 * BLOCK_PANELS * cin * 32, mCount = (size_t)16 * PANEL * blockTiles;
@@ -491,13 +492,8 @@ AVX512 static void output_transform4(const float *m, long ldm, long rows, long c
                     _mm512_storeu_ps(dst + 48, _mm512_permutex2var_ps(p01h, quadHigh, p23h));
                 }
             } else {
-                __mmask16 live = first_lanes(end - t);
-                int base[16];
-                for (int l = 0; l < 16; l++) {
-                    long i = t + l < end ? t + l : t, local = i % g.perImage;
-                    base[l] = (int)((i / g.perImage) * imageStride + 4 * (local / g.tw) * w + 4 * (local % g.tw));
-                }
-                __m512i offsets = _mm512_loadu_si512(base);
+                __mmask16 live;
+                __m512i offsets = tile_offsets(g, t, end, w, imageStride, &live);
                 for (int i = 0; i < 4; i++)
                     for (int j = 0; j < 4; j++) _mm512_mask_i32scatter_ps(plane + i * w + j, live, offsets, o[i][j], 4);
             }
@@ -507,7 +503,7 @@ AVX512 static void output_transform4(const float *m, long ldm, long rows, long c
 
 AVX512 void easel_winograd4_f32(long cout, long cin, long h, long w, const float *image, const float *u,
                                 const float *bias, long tile0, long tileCount, long panel0, long panel1, float *out) {
-    Tiles g = {w / 4, (h / 4) * (w / 4)};
+    Tiles g = {w / 4, (h / 4) * (w / 4), 4};
     size_t vCount = (size_t)POS4 * cin * 32, mCount = (size_t)POS4 * PANEL * 32;
     float *work = easel_workspace(2, sizeof(float) * (vCount + mCount));
     if (!work) easel_out_of_memory("a Winograd convolution's buffers");
