@@ -74,20 +74,41 @@ void easel_winograd_f32_pad(long channels, long h, long w, const float *image, f
 #define BLOCK_PANELS 2   // B panels (32 tiles each) per block
 
 /// The 9 taps of input channel c for the output channels of panel p, one vector per tap with
-/// a channel in each of its first 14 lanes (zero past cout): the weights [cout, cin, 3, 3]
-/// gathered, one output channel cin * 9 floats from the next.
-AVX512 static inline void panel_taps(const float *w, long cout, long cin, long p, long c, __m512 g[9]) {
-    __m512i stride = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                        _mm512_set1_epi32((int)(cin * 9)));
+/// a channel in each of its first 14 lanes (zero past cout), gathered:
+/// - from float32 weights [cout, cin, 3, 3], one output channel cin * 9 floats from the next;
+/// - from bfloat16 weights packed for the bfloat16 products (`easel_conv3x3_weights`): tap k
+///   of channel c is element kk = k * cin + c of its row's k, in step kk / 32 of the row's
+///   panel (32 output channels, panelStride apart), half (16 rows), row, element kk % 32.
+///   Each lane reads the aligned 32-bit pair holding its element (inside the panel, so inside
+///   the buffer) and moves the element into a float's upper half: bfloat16 widened exactly.
+AVX512 static inline void panel_taps(easel_conv3x3_weights w, long cout, long cin, long p, long c, __m512 g[9]) {
+    __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     __mmask16 live = first_lanes(cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL);
-    const float *base = w + (p * PANEL * cin + c) * 9;
-    for (int k = 0; k < 9; k++) g[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, stride, base + k, 4);
+    if (!w.packed) {
+        __m512i stride = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)(cin * 9)));
+        const float *base = w.f32 + (p * PANEL * cin + c) * 9;
+        for (int k = 0; k < 9; k++) g[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, stride, base + k, 4);
+        return;
+    }
+    __m512i co = _mm512_add_epi32(_mm512_set1_epi32((int)(p * PANEL)), lane);
+    __m512i row = _mm512_add_epi32(
+        _mm512_mullo_epi32(_mm512_srli_epi32(co, 5), _mm512_set1_epi32((int)w.panelStride)),
+        _mm512_add_epi32(_mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(co, 4), _mm512_set1_epi32(1)), 9),
+                         _mm512_slli_epi32(_mm512_and_si512(co, _mm512_set1_epi32(15)), 5)));
+    __m512i upper = _mm512_set1_epi32((int)0xffff0000u);
+    for (int k = 0; k < 9; k++) {
+        long kk = k * cin + c, offset = kk / 32 * 1024 + kk % 32;
+        __m512i pairs = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live,
+                                                    _mm512_add_epi32(row, _mm512_set1_epi32((int)(offset & ~1L))),
+                                                    w.packed, 2);
+        g[k] = _mm512_castsi512_ps(offset & 1 ? _mm512_and_si512(pairs, upper) : _mm512_slli_epi32(pairs, 16));
+    }
 }
 
 /// U for output-channel panels [panel0, panel1): 14 channels at a time in the lanes of a
 /// vector (`panel_taps`), position x, input channel c at
 /// u + ((p * 16 + x) * cin + c) * 14.
-AVX512 void easel_winograd_f32_weights(long cout, long cin, const float *w, long panel0, long panel1, float *u) {
+AVX512 void easel_winograd_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u) {
     __m512 half = _mm512_set1_ps(0.5f);
     __mmask16 panel = first_lanes(PANEL);
     for (long p = panel0; p < panel1; p++) {
@@ -281,7 +302,7 @@ AVX512 void easel_winograd_f32(long cout, long cin, long h, long w, const float 
 
 /// U = G g Gᵀ (6 x 6) for output-channel panels [panel0, panel1), as easel_winograd_f32_weights
 /// does for F(2x2, 3x3): position x, input channel c at u + ((p * 36 + x) * cin + c) * 14.
-AVX512 void easel_winograd4_f32_weights(long cout, long cin, const float *w, long panel0, long panel1, float *u) {
+AVX512 void easel_winograd4_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u) {
     __m512 quarter = _mm512_set1_ps(0.25f), sixth = _mm512_set1_ps(1.0f / 6), minusSixth = _mm512_set1_ps(-1.0f / 6),
            twelfth = _mm512_set1_ps(1.0f / 12), twentyFourth = _mm512_set1_ps(1.0f / 24);
     __mmask16 panel = first_lanes(PANEL);
@@ -528,7 +549,7 @@ AVX512 void easel_winograd4_f32(long cout, long cin, long h, long w, const float
 
 #else
 
-void easel_winograd_f32_weights(long cout, long cin, const float *w, long panel0, long panel1, float *u) {
+void easel_winograd_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u) {
     (void)cout; (void)cin; (void)w; (void)panel0; (void)panel1; (void)u;
 }
 
@@ -538,7 +559,7 @@ void easel_winograd_f32(long cout, long cin, long h, long w, const float *padded
     (void)panel0; (void)panel1; (void)out;
 }
 
-void easel_winograd4_f32_weights(long cout, long cin, const float *w, long panel0, long panel1, float *u) {
+void easel_winograd4_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u) {
     (void)cout; (void)cin; (void)w; (void)panel0; (void)panel1; (void)u;
 }
 

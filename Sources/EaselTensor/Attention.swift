@@ -15,7 +15,8 @@
 // and the product with the values for 32 queries against 128 keys at a time, the scores
 // never leaving L1), every head's keys and values packed once per call:
 // - in bfloat16 on a CPU with AMX (`easel_attention_bf16_amx`, `PackedKeysAndValues`);
-// - in float32 on a CPU with AVX-512 (`easel_attention_f32`).
+// - in float32 on a CPU with AVX-512 (`easel_attention_f32`); there also for bfloat16
+//   products where the CPU has no AMX (`AttentionPlan.fusesBFloat16InFloat32`).
 
 import CEaselKernels
 import Foundation
@@ -79,7 +80,7 @@ extension Tensor {
                         keysAndValues.keys(b, h), keysAndValues.keyStride, keysAndValues.values(b, h),
                         keysAndValues.valueStride, causal ? q0 : -1, op + (b * nq + q0) * valueWidth + h * dv, valueWidth)
                 }
-            } else if multiplyIn == .float32 && Kernels.current.contains(.avx512) {
+            } else if Kernels.current.contains(.avx512) && (multiplyIn == .float32 || AttentionPlan.fusesBFloat16InFloat32) {
                 let perHead = easel_attention_f32_packed_size(nk, d, dv)
                 let storage = TensorStorage(uninitializedCount: batch * heads * perHead)
                 let base = storage.pointer
@@ -207,6 +208,13 @@ struct AttentionPlan {
     /// wide); a VAE's single 512-wide head over 4,096 tokens (8 MB of keys and values) runs
     /// faster as two tall products.
     static let fusedHeadWidth = 160
+
+    /// Whether bfloat16 attention runs the float32 fused kernel: on a CPU without AMX, whose
+    /// bfloat16 products (AVX-512 BF16 dot products, unfused) are slower than it on a UNet's
+    /// heads (Zen 4, `easel bench kernels`: 4096x4096 with 40-wide heads 118 against 194
+    /// GFLOP/s, 4096x77 73 against 108; 80-wide heads even). Its operands stay float32,
+    /// so it is the more exact of the two as well.
+    static var fusesBFloat16InFloat32: Bool { !Kernels.current.contains(.amxBFloat16) }
 
     init(batch: Int, heads: Int, nq: Int, nk: Int, d: Int, scoreBudget: Int = defaultScoreBudget) {
         self.init(batch: batch, heads: heads, nq: nq, rowsPerPiece: max(16, scoreBudget / max(nk, 1), d))

@@ -111,10 +111,11 @@ extension Tensor {
             return out
         }
 
-        if columnBudget == nil, let tensor = weight.tensor, WinogradConvolution.isApplicable(for: geometry, weight: weight) {
-            withExtendedLifetime(tensor) {
+        if columnBudget == nil, WinogradConvolution.isApplicable(for: geometry, weight: weight),
+           let weights = WinogradConvolution.weights(of: weight) {
+            withExtendedLifetime(weight) {
                 WinogradConvolution(geometry: geometry, cout: cout)
-                    .run(xp, batch: batch, weight: UnsafePointer(tensor.storage.pointer), bias: bp, into: out.storage.pointer)
+                    .run(xp, batch: batch, weight: weights, bias: bp, into: out.storage.pointer)
             }
             return out
         }

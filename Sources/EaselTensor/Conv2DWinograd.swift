@@ -1,6 +1,6 @@
 import CEaselKernels
 
-// 3x3 stride-1 float32 convolutions by Winograd's F(2x2, 3x3) (conv_winograd_f32.c): 16
+// 3x3 stride-1 convolutions in float32 by Winograd's F(2x2, 3x3) (conv_winograd_f32.c): 16
 // products over the input channels per 2 x 2 block of outputs instead of 36, with only
 // additions and halvings in the transforms, so as accurate as the direct sum. Where the
 // tiles are many (from 32 x 32 at batch 2 on two cores) and the sizes multiples of 4,
@@ -19,15 +19,25 @@ struct WinogradConvolution {
     let geometry: ConvGeometry
     let cout: Int
 
-    /// Convolutions the kernel takes: float32 3x3, stride 1, padding 1 on every side, even
-    /// width and height, on a CPU with AVX-512; where it pays: enough input channels, and
-    /// at least 16 x 16 pixels (on 8 x 8 the 16 tiles fill half of the product's 32
-    /// columns, and the transformed weights, 16/9 of the weights, are read for little work);
-    /// and one image's input and output within the kernel's 32-bit offsets.
+    /// Convolutions the kernel takes: 3x3, stride 1, padding 1 on every side, even width and
+    /// height, on a CPU with AVX-512, with float32 weights or bfloat16 ones packed for the
+    /// bfloat16 products (`weights(of:)`); where it pays: enough input channels, and at
+    /// least 16 x 16 pixels (on 8 x 8 the 16 tiles fill half of the product's 32 columns,
+    /// and the transformed weights, 16/9 of the weights, are read for little work); and one
+    /// image's input and output within the kernel's 32-bit offsets.
+    ///
+    /// A packed bfloat16 weight reaches it only on a CPU without AMX (with AMX the direct
+    /// convolution takes those layers first), from 32 x 32: there float32 Winograd beats the
+    /// AVX-512 BF16 dot products' column-matrix product, below it loses (Zen 4, `easel bench
+    /// kernels`, GFLOP/s as direct: 128->128 at 512x512 627 against 270, 320->320 at 64x64
+    /// 776 against 332, 640->640 at 32x32 428-499 against 361-367, 1280->1280 at 16x16
+    /// 289-335 against 359-365). It is the more exact of the two as well: the weights are
+    /// widened exactly and the images stay float32.
     static func isApplicable(for g: ConvGeometry, weight: LayerWeight) -> Bool {
-        Kernels.current.contains(.avx512) && weight.tensor?.elementType == .float32
-            && g.kh == 3 && g.kw == 3 && g.stride == 1 && g.padding == Padding2D(1)
-            && g.w % 2 == 0 && g.h % 2 == 0 && g.h * g.w >= 256 && g.cin >= 32
+        guard Kernels.current.contains(.avx512), let source = weights(of: weight) else { return false }
+        let minimumPixels = source.packed == nil ? 256 : 1024
+        return g.kh == 3 && g.kw == 3 && g.stride == 1 && g.padding == Padding2D(1)
+            && g.w % 2 == 0 && g.h % 2 == 0 && g.h * g.w >= minimumPixels && g.cin >= 32
             && max(g.cin * (g.h + 2) * (g.w + 2), weight.shape[0] * g.h * g.w) <= Int(Int32.max)
     }
 
@@ -40,10 +50,25 @@ struct WinogradConvolution {
         return h % 4 == 0 && w % 4 == 0 && batch * (h / 4) * (w / 4) >= 64 * Parallel.coreCount
     }
 
+    /// The weight as the transforms read it: a float32 tensor, or bfloat16 panels packed for
+    /// the bfloat16 products (3x3 taps one after another along k); nil for any other form.
+    /// Valid while `weight` lives.
+    static func weights(of weight: LayerWeight) -> easel_conv3x3_weights? {
+        switch weight.form {
+        case let .tensor(t) where t.elementType == .float32:
+            easel_conv3x3_weights(f32: UnsafePointer(t.storage.pointer), packed: nil, panelStride: 0)
+        case let .packed(storage, panelStride) where weight.shape.count == 4:
+            easel_conv3x3_weights(f32: nil, packed: UnsafePointer(storage.rawPointer.assumingMemoryBound(to: UInt16.self)),
+                                  panelStride: panelStride)
+        default:
+            nil
+        }
+    }
+
     /// `out[b] = conv(x[b]) + bias` for `batch` images; `out` is `[batch, cout, h, w]`,
-    /// `weight` `[cout, cin, 3, 3]`.
+    /// `weight` `[cout, cin, 3, 3]` (`weights(of:)`).
     func run(
-        _ x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        _ x: UnsafePointer<Float>, batch: Int, weight: easel_conv3x3_weights, bias: UnsafePointer<Float>?,
         into out: UnsafeMutablePointer<Float>
     ) {
         let (cin, h, w, cout) = (geometry.cin, geometry.h, geometry.w, cout)

@@ -115,10 +115,19 @@ private func referenceConv(
         #expect(!ShiftedConvolution.isPreferred(for: geometry(320, 64, stride: 2), cout: 320))
         #expect(!ShiftedConvolution.isPreferred(for: geometry(4, 64), cout: 320))
         #expect(!ShiftedConvolution.isPreferred(for: geometry(320, 64, k: 1), cout: 320))
-        // Winograd for float32 3x3 convolutions, padding 1, over even sizes from 16 x 16.
+        // Winograd for float32 3x3 convolutions, padding 1, over even sizes from 16 x 16, and
+        // for packed bfloat16 ones from 32 x 32; not for bfloat16 weights kept as tensors.
         let float = LayerWeight(convolution: Tensor.random([8, 8, 3, 3], seed: 1), kernels: [])
         let half = LayerWeight(convolution: Tensor.random([8, 8, 3, 3], seed: 1).converted(to: .bfloat16), kernels: [])
         let winograd = Kernels.current.contains(.avx512)
+        if Kernels.detected.contains(.avx512BFloat16) {
+            let packed = LayerWeight(convolution: Tensor.random([8, 32, 3, 3], seed: 1).converted(to: .bfloat16),
+                                     kernels: [.avx512, .avx512BFloat16, .bfloat16Dot])
+            #expect(packed.isPacked)
+            #expect(WinogradConvolution.isApplicable(for: geometry(32, 64), weight: packed) == winograd)
+            #expect(WinogradConvolution.isApplicable(for: geometry(32, 32), weight: packed) == winograd)
+            #expect(!WinogradConvolution.isApplicable(for: geometry(32, 16), weight: packed))
+        }
         #expect(WinogradConvolution.isApplicable(for: geometry(320, 64), weight: float) == winograd)
         #expect(WinogradConvolution.isApplicable(for: geometry(128, 512), weight: float) == winograd)
         #expect(!WinogradConvolution.isApplicable(for: geometry(320, 64), weight: half))

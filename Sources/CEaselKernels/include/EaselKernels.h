@@ -146,9 +146,19 @@ void easel_attention_f32(long rows, long nk, long d, long dv, float scale, const
 /// output channels).
 long easel_winograd_f32_weight_size(long cout, long cin);
 
-/// Transforms the 3x3 weights w [cout, cin, 3, 3] of output-channel panels [panel0, panel1)
-/// (14 channels each) into u, packed for easel_winograd_f32. Needs EASEL_CPU_AVX512.
-void easel_winograd_f32_weights(long cout, long cin, const float *w, long panel0, long panel1, float *u);
+/// 3x3 weights as the Winograd weight transforms read them: float32 [cout, cin, 3, 3] (`f32`,
+/// `packed` NULL), or bfloat16 as a loaded bfloat16 model's layers hold them, packed by
+/// easel_amx_pack_a with the taps one after another along k (`packed`, panelStride elements
+/// per 32 output channels, cin a multiple of 32); the transforms widen those exactly.
+typedef struct {
+    const float *f32;
+    const uint16_t *packed;
+    long panelStride;
+} easel_conv3x3_weights;
+
+/// Transforms the 3x3 weights w of output-channel panels [panel0, panel1) (14 channels each)
+/// into u, packed for easel_winograd_f32. Needs EASEL_CPU_AVX512.
+void easel_winograd_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u);
 
 /// Copies `channels` planes [h, w] into dst with one pixel of zeros on every side
 /// ([channels, h + 2, w + 2]), as easel_winograd_f32 reads its input. Plain C, any CPU.
@@ -169,7 +179,7 @@ void easel_winograd_f32(long cout, long cin, long h, long w, const float *padded
 long easel_winograd4_f32_weight_size(long cout, long cin);
 
 /// easel_winograd_f32_weights for F(4x4, 3x3): u packed for easel_winograd4_f32.
-void easel_winograd4_f32_weights(long cout, long cin, const float *w, long panel0, long panel1, float *u);
+void easel_winograd4_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u);
 
 /// 3x3 convolution, stride 1, padding 1, by Winograd's F(4x4, 3x3): as easel_winograd_f32,
 /// with 4x4 output tiles (w/4 per row) and the images unpadded ([images, cin, h, w]). Needs
