@@ -1,3 +1,5 @@
+import CEaselKernels
+
 /// The encodings in which checkpoints store floating-point weights; all widen exactly to `Float`.
 public enum StoredFloatFormat: String, Sendable, CaseIterable {
     /// IEEE 754 binary32, little-endian.
@@ -101,10 +103,16 @@ public enum ElementConversion {
     }
 
     static func widenFloat16(_ source: UnsafeRawPointer, _ destination: UnsafeMutablePointer<Float>, _ count: Int) {
+        #if _endian(little)
+        // The same definition in C, 16 elements at a time with AVX-512 (this loop compiles
+        // to 4-wide SSE2 for plain x86-64).
+        easel_widen_float16(source, destination, count)
+        #else
         for i in 0..<count {
             let bits = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
             destination[i] = Float(bitPattern: float32Bits(fromFloat16: bits))
         }
+        #endif
     }
 
     static func widenBFloat16(_ source: UnsafeRawPointer, _ destination: UnsafeMutablePointer<Float>, _ count: Int) {

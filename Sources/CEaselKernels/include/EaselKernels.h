@@ -202,6 +202,11 @@ void easel_normal_fill16(float *data, long blocks);
 /// Rounds `count` float32 values to bfloat16 (nearest, ties to even; NaN stays NaN).
 void easel_round_to_bfloat16(const float *source, uint16_t *destination, long count);
 
+/// Widens `count` little-endian binary16 values at `source` (any alignment) to float32,
+/// exactly, bit for bit as ElementConversion.float32Bits(fromFloat16:) (NaN payloads kept);
+/// with AVX-512 where the CPU has it.
+void easel_widen_float16(const void *source, float *destination, long count);
+
 #ifdef __cplusplus
 }
 #endif
