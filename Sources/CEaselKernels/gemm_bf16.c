@@ -217,10 +217,30 @@ AVX512BF16 static void combine_block(const float *block, float *c, long ldc, lon
     }
 }
 
-/// Whether a block can accumulate straight onto C: a whole block with alpha 1 and beta 0
-/// or 1 (layers, with or without a bias already in C), so no staging and no combining pass.
-static inline int onto_c(long rows, long cols, float alpha, float beta, int accumulate) {
-    return rows == MR && cols == NR && alpha == 1 && (accumulate || beta == 0 || beta == 1);
+/// Whether a block accumulates onto C (starting from C's values, or from zero when beta is
+/// 0): alpha 1 and beta 0 or 1 (layers, with or without a bias already in C), so no
+/// combining pass. Whole blocks and ragged ones alike, so that every output element is the
+/// same sum wherever its block falls (C first, then each step of k in order): the columns
+/// of a batch's images side by side give each image the bits it gets alone.
+static inline int onto_c(float alpha, float beta, int accumulate) {
+    return alpha == 1 && (accumulate || beta == 0 || beta == 1);
+}
+
+/// The rows x cols corner of C into a 32 x 32 block (zero elsewhere), and back.
+AVX512BF16 static void block_from_c(const float *c, long ldc, long rows, long cols, float *block) {
+    __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
+    for (long r = 0; r < MR; r++) {
+        _mm512_store_ps(block + r * 32, r < rows ? _mm512_maskz_loadu_ps(m0, c + r * ldc) : _mm512_setzero_ps());
+        _mm512_store_ps(block + r * 32 + 16, r < rows ? _mm512_maskz_loadu_ps(m1, c + r * ldc + 16) : _mm512_setzero_ps());
+    }
+}
+
+AVX512BF16 static void block_to_c(const float *block, float *c, long ldc, long rows, long cols) {
+    __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
+    for (long r = 0; r < rows; r++) {
+        _mm512_mask_storeu_ps(c + r * ldc, m0, _mm512_load_ps(block + r * 32));
+        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, _mm512_load_ps(block + r * 32 + 16));
+    }
 }
 
 /// The same block with AVX-512 BF16 dot products: for eight rows at a time, 16 accumulator
@@ -229,14 +249,16 @@ static inline int onto_c(long rows, long cols, float alpha, float beta, int accu
 AVX512BF16 static void micro_kernel_dot(long steps, const uint16_t *a, const uint16_t *b,
                                         float *c, long ldc, long rows, long cols,
                                         float alpha, float beta, int accumulate) {
-    int direct = onto_c(rows, cols, alpha, beta, accumulate);
+    int direct = onto_c(alpha, beta, accumulate);
     int loadC = direct && (accumulate || beta == 1);
+    __mmask16 m0 = direct ? first_lanes(cols) : 0xffff, m1 = direct ? first_lanes(cols - 16) : 0xffff;
     float block[32 * 32] __attribute__((aligned(64)));
     for (long r0 = 0; r0 < rows; r0 += 8) {
         __m512 acc[8][2];
         for (int r = 0; r < 8; r++) {
-            acc[r][0] = loadC ? _mm512_loadu_ps(c + (r0 + r) * ldc) : _mm512_setzero_ps();
-            acc[r][1] = loadC ? _mm512_loadu_ps(c + (r0 + r) * ldc + 16) : _mm512_setzero_ps();
+            int live = loadC && r0 + r < rows;
+            acc[r][0] = live ? _mm512_maskz_loadu_ps(m0, c + (r0 + r) * ldc) : _mm512_setzero_ps();
+            acc[r][1] = live ? _mm512_maskz_loadu_ps(m1, c + (r0 + r) * ldc + 16) : _mm512_setzero_ps();
         }
         for (long s = 0; s < steps; s++) {
             // Step s of the A panel: its 32 rows of 32 elements one after another.
@@ -255,9 +277,9 @@ AVX512BF16 static void micro_kernel_dot(long steps, const uint16_t *a, const uin
         }
         float *out = direct ? c + r0 * ldc : block + r0 * 32;
         long ld = direct ? ldc : 32;
-        for (int r = 0; r < 8; r++) {
-            _mm512_storeu_ps(out + r * ld, acc[r][0]);
-            _mm512_storeu_ps(out + r * ld + 16, acc[r][1]);
+        for (int r = 0; r < 8 && (!direct || r0 + r < rows); r++) {
+            _mm512_mask_storeu_ps(out + r * ld, m0, acc[r][0]);
+            _mm512_mask_storeu_ps(out + r * ld + 16, m1, acc[r][1]);
         }
     }
     if (!direct) combine_block(block, c, ldc, rows, cols, alpha, beta, accumulate);
@@ -267,13 +289,19 @@ AVX512BF16 static void micro_kernel_dot(long steps, const uint16_t *a, const uin
 AMX static void micro_kernel(long steps, const uint16_t *a, const uint16_t *b,
                              float *c, long ldc, long rows, long cols,
                              float alpha, float beta, int accumulate) {
-    int direct = onto_c(rows, cols, alpha, beta, accumulate);
-    long stride = ldc * (long)sizeof(float);
-    if (direct && (accumulate || beta == 1)) {
-        _tile_loadd(0, c, stride);
-        _tile_loadd(1, c + 16, stride);
-        _tile_loadd(2, c + 16 * ldc, stride);
-        _tile_loadd(3, c + 16 * ldc + 16, stride);
+    int direct = onto_c(alpha, beta, accumulate), whole = rows == MR && cols == NR;
+    int loadC = direct && (accumulate || beta == 1);
+    // A ragged block accumulating onto C does so in a staged copy of its corner of C.
+    float block[32 * 32] __attribute__((aligned(64)));
+    float *target = direct && whole ? c : block;
+    long ld = direct && whole ? ldc : 32;
+    if (loadC && !whole) block_from_c(c, ldc, rows, cols, block);
+    long stride = ld * (long)sizeof(float);
+    if (loadC) {
+        _tile_loadd(0, target, stride);
+        _tile_loadd(1, target + 16, stride);
+        _tile_loadd(2, target + 16 * ld, stride);
+        _tile_loadd(3, target + 16 * ld + 16, stride);
     } else {
         _tile_zero(0);
         _tile_zero(1);
@@ -291,19 +319,16 @@ AMX static void micro_kernel(long steps, const uint16_t *a, const uint16_t *b,
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
+    _tile_stored(0, target, stride);
+    _tile_stored(1, target + 16, stride);
+    _tile_stored(2, target + 16 * ld, stride);
+    _tile_stored(3, target + 16 * ld + 16, stride);
+    if (target == c) return;
     if (direct) {
-        _tile_stored(0, c, stride);
-        _tile_stored(1, c + 16, stride);
-        _tile_stored(2, c + 16 * ldc, stride);
-        _tile_stored(3, c + 16 * ldc + 16, stride);
-        return;
+        block_to_c(block, c, ldc, rows, cols);
+    } else {
+        combine_block(block, c, ldc, rows, cols, alpha, beta, accumulate);
     }
-    float block[32 * 32] __attribute__((aligned(64)));
-    _tile_stored(0, block, 128);
-    _tile_stored(1, block + 16, 128);
-    _tile_stored(2, block + 16 * 32, 128);
-    _tile_stored(3, block + 16 * 32 + 16, 128);
-    combine_block(block, c, ldc, rows, cols, alpha, beta, accumulate);
 }
 
 AMX void easel_amx_configure_tiles(void) {

@@ -104,6 +104,8 @@ private struct KernelCase {
             (320, 320, 64, 3, 1), (640, 640, 32, 3, 1), (1280, 1280, 16, 3, 1),
             (4, 320, 64, 3, 1), (320, 320, 64, 3, 2),
             (320, 320, 64, 1, 1), (320, 640, 32, 1, 1), (640, 1280, 16, 1, 1),
+            // The deepest layers at 256x256 (at 512x512 a level up): the weights outweigh the images.
+            (1280, 1280, 8, 3, 1), (1280, 1280, 4, 3, 1), (2560, 1280, 8, 1, 1),
         ] {
             for batch in [1, 2] {
                 cases.append(conv(batch: batch, cin: cin, cout: cout, size: size, k: k, stride: stride, weightType))

@@ -150,6 +150,39 @@ private func referenceConv(
         #expect(!large(128, 510, batch: 1))
     }
 
+    /// Small images in a batch are multiplied together (their columns side by side), each
+    /// output the same sum as in a one-image product: bit for bit the images one at a time,
+    /// for float32 weights and, where the CPU multiplies in bfloat16, packed ones.
+    @Test func smallImagesMultipliedTogetherGiveEachImagesOwnSums() {
+        #expect(Tensor.multipliesImagesJointly(batch: 2, pixels: 64, columnRows: 11_520))
+        #expect(Tensor.multipliesImagesJointly(batch: 2, pixels: 16, columnRows: 23_040))
+        #expect(!Tensor.multipliesImagesJointly(batch: 1, pixels: 64, columnRows: 11_520))
+        #expect(!Tensor.multipliesImagesJointly(batch: 2, pixels: 256, columnRows: 11_520))
+        let kernelSets: [Kernels] = Kernels.current.multipliesBFloat16 ? [[], Kernels.current] : [[]]
+        for (cin, cout, size, k, stride) in [(64, 40, 8, 3, 1), (64, 40, 4, 3, 1), (96, 48, 8, 1, 1),
+                                             (32, 24, 16, 3, 2), (64, 20, 16, 3, 1), (48, 30, 5, 3, 1)] {
+            let x = Tensor.random([3, cin, size, size], seed: 51)
+            let plain = Tensor.random([cout, cin, k, k], seed: 52)
+            let bias = Tensor.random([cout], seed: 53)
+            for kernels in kernelSets {
+                let weight = kernels.isEmpty ? LayerWeight(convolution: plain, kernels: [])
+                    : LayerWeight(convolution: plain.converted(to: .bfloat16), kernels: kernels)
+                for withBias in [true, false] {
+                    let all = Tensor.conv2d(x, weight: weight, bias: withBias ? bias : nil, stride: stride, padding: Padding2D(k / 2))
+                    let perImage = all.count / 3
+                    for b in 0..<3 {
+                        let image = Tensor(shape: [1, cin, size, size],
+                                           scalars: Array(x.scalars[(b * cin * size * size)..<((b + 1) * cin * size * size)]))
+                        let one = Tensor.conv2d(image, weight: weight, bias: withBias ? bias : nil, stride: stride,
+                                                padding: Padding2D(k / 2))
+                        #expect(Array(all.scalars[(b * perImage)..<((b + 1) * perImage)]) == one.scalars,
+                                "\(cin)->\(cout) \(size)x\(size) k\(k)/\(stride) packed \(weight.isPacked) bias \(withBias) image \(b)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func bandsOfOutputRowsCoverTheImage() {
         // A geometry whose column matrix is cut into several bands.
         let g = ConvGeometry(cin: 64, h: 40, w: 40, kh: 3, kw: 3, stride: 1, padding: 1, ho: 40, wo: 40)
