@@ -171,9 +171,11 @@ extension Tensor {
     /// image, and 4 x 4 images no longer fill half of the products' 32 columns. Measured on
     /// Zen 4 (`easel bench kernels`, batch 2): 1280->1280 3x3 at 4 x 4 float32 13.9 -> 7.2 ms,
     /// bfloat16 10.1 -> 4.6 ms; at 8 x 8 bfloat16 12.8 -> 11.6 ms; at 16 x 16 the copies cost
-    /// more than they save (1x1 640->1280 bfloat16 2.1 -> 2.4 ms).
-    static func multipliesImagesJointly(batch: Int, pixels: Int, columnRows: Int) -> Bool {
-        batch > 1 && pixels <= 64 && columnRows * batch * pixels <= columnBudget
+    /// more than they save (1x1 640->1280 bfloat16 2.1 -> 2.4 ms). Only on Easel's own
+    /// kernels, whose every output is the same sum wherever its column falls, so that each
+    /// image keeps the bits it gets alone; OpenBLAS's sums depend on the product's width.
+    static func multipliesImagesJointly(batch: Int, pixels: Int, columnRows: Int, kernels: Kernels = .current) -> Bool {
+        kernels.contains(.avx512) && batch > 1 && pixels <= 64 && columnRows * batch * pixels <= columnBudget
     }
 
     /// `out[b] = W · columns_b + bias` for every image at once: the column matrix
