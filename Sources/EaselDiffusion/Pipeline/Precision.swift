@@ -6,10 +6,12 @@ import EaselTensor
 ///   of diffusers in float32).
 /// - `bfloat16`: the weights of every linear and convolution layer (UNet, text encoder,
 ///   VAE) kept in bfloat16, half their float32 memory, and those layers' products computed
-///   in bfloat16 with float32 sums (AMX where the CPU has it, widened to float32 inside the
-///   product where it does not). Everything else (norms, softmax, the scheduler, the
-///   latents) stays float32. Images differ from float32's by bfloat16 rounding: the parity
-///   tests hold them to a PSNR bound instead of a pixel bound.
+///   in bfloat16 with float32 sums (AMX where the CPU has it, AVX-512 BF16 dot products
+///   where those pay, widened to float32 inside the product otherwise; without AMX, 3x3
+///   convolutions from 32x32 and attention run in float32 on the bfloat16 weights, which
+///   is faster there). Everything else (norms, softmax, the scheduler, the latents) stays
+///   float32. Images differ from float32's by bfloat16 rounding: the parity tests hold them
+///   to a PSNR bound instead of a pixel bound.
 public enum Precision: String, Sendable, CaseIterable, Codable {
     case float32 = "fp32"
     case bfloat16 = "bf16"
