@@ -1,5 +1,6 @@
 // The float32 product's register tile, shared by the matrix product (sgemm_avx512.c) and the
-// Winograd convolution (conv_winograd_f32.c), which multiplies its own packed operands.
+// Winograd convolutions (conv_winograd_f32.c, conv_winograd4_f32.c), which multiply their
+// own packed operands.
 
 #ifndef EASEL_SGEMM_H
 #define EASEL_SGEMM_H

@@ -4,9 +4,11 @@ import CEaselKernels
 // products over the input channels per 2 x 2 block of outputs instead of 36, with only
 // additions and halvings in the transforms, so as accurate as the direct sum. Where the
 // tiles are many (from 32 x 32 at batch 2 on two cores) and the sizes multiples of 4,
-// F(4x4, 3x3): 36 products per 4 x 4 outputs instead of 144, a little less exact.
+// F(4x4, 3x3) (conv_winograd4_f32.c): 36 products per 4 x 4 outputs instead of 144, a
+// little less exact.
 //
-// Per call, the weights are transformed (16 [Cout, Cin] matrices, packed as the float32
+// Per call, the weights (float32, or bfloat16 as packed for the bfloat16 products, widened
+// exactly) are transformed (16 [Cout, Cin] matrices, packed as the float32
 // product's panels; 16/9 of the weight, kept only for the call; 36 and four times the
 // weight for F(4x4, 3x3)) and, for F(2x2, 3x3), the images padded by one pixel; then
 // pieces run on all cores, each transforming its input in blocks of up to 64 tiles (32 for

@@ -1,0 +1,73 @@
+// What the two Winograd convolutions share (conv_winograd_f32.c, conv_winograd4_f32.c):
+// the panels of transformed weights, the gathering of a panel's 3x3 taps, and the tiles'
+// geometry. Private to the kernels.
+
+#ifndef EASEL_WINOGRAD_H
+#define EASEL_WINOGRAD_H
+
+#include "EaselKernels.h"
+
+#define PANEL 14   // output channels per panel of U (SGEMM_MR)
+#define POS4 36    // positions of F(4x4, 3x3)'s 6 x 6 transform
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include "lanes.h"
+
+#define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
+
+/// The 9 taps of input channel c for the output channels of panel p, one vector per tap with
+/// a channel in each of its first 14 lanes (zero past cout), gathered:
+/// - from float32 weights [cout, cin, 3, 3], one output channel cin * 9 floats from the next;
+/// - from bfloat16 weights packed for the bfloat16 products (`easel_conv3x3_weights`): tap k
+///   of channel c is element kk = k * cin + c of its row's k, in step kk / 32 of the row's
+///   panel (32 output channels, panelStride apart), half (16 rows), row, element kk % 32.
+///   Each lane reads the aligned 32-bit pair holding its element (inside the panel, so inside
+///   the buffer) and moves the element into a float's upper half: bfloat16 widened exactly.
+AVX512 static inline void panel_taps(easel_conv3x3_weights w, long cout, long cin, long p, long c, __m512 g[9]) {
+    __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __mmask16 live = first_lanes(cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL);
+    if (!w.packed) {
+        __m512i stride = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)(cin * 9)));
+        const float *base = w.f32 + (p * PANEL * cin + c) * 9;
+        for (int k = 0; k < 9; k++) g[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, stride, base + k, 4);
+        return;
+    }
+    __m512i co = _mm512_add_epi32(_mm512_set1_epi32((int)(p * PANEL)), lane);
+    __m512i row = _mm512_add_epi32(
+        _mm512_mullo_epi32(_mm512_srli_epi32(co, 5), _mm512_set1_epi32((int)w.panelStride)),
+        _mm512_add_epi32(_mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(co, 4), _mm512_set1_epi32(1)), 9),
+                         _mm512_slli_epi32(_mm512_and_si512(co, _mm512_set1_epi32(15)), 5)));
+    __m512i upper = _mm512_set1_epi32((int)0xffff0000u);
+    for (int k = 0; k < 9; k++) {
+        long kk = k * cin + c, offset = kk / 32 * 1024 + kk % 32;
+        __m512i pairs = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live,
+                                                    _mm512_add_epi32(row, _mm512_set1_epi32((int)(offset & ~1L))),
+                                                    w.packed, 2);
+        g[k] = _mm512_castsi512_ps(offset & 1 ? _mm512_and_si512(pairs, upper) : _mm512_slli_epi32(pairs, 16));
+    }
+}
+
+/// The geometry of a call's tiles: images one after another, tw tiles per row, perImage
+/// per image.
+typedef struct {
+    long tw, perImage;
+    long size;   // outputs per tile side: 2 or 4
+} Tiles;
+
+/// Offsets of tiles t ... t+15 (those before `end`, `live`) from the top left of the first
+/// image: image * imageStride + size (ty * rowStride + tx).
+AVX512 static inline __m512i tile_offsets(Tiles g, long t, long end, long rowStride, long imageStride,
+                                          __mmask16 *live) {
+    int lanes[16];
+    *live = first_lanes(end - t);
+    for (int l = 0; l < 16; l++) {
+        long i = t + l, local = i % g.perImage;
+        lanes[l] = (int)((i / g.perImage) * imageStride + g.size * ((local / g.tw) * rowStride + local % g.tw));
+    }
+    return _mm512_loadu_si512(lanes);
+}
+
+#endif
+
+#endif
