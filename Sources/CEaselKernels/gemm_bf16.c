@@ -226,7 +226,8 @@ static inline int onto_c(float alpha, float beta, int accumulate) {
     return alpha == 1 && (accumulate || beta == 0 || beta == 1);
 }
 
-/// The rows x cols corner of C into a 32 x 32 block (zero elsewhere), and back.
+/// The rows x cols corner of C into a 32 x 32 block (zero elsewhere); `combine_block` with
+/// alpha 1 and beta 0 writes it back.
 AVX512BF16 static void block_from_c(const float *c, long ldc, long rows, long cols, float *block) {
     __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
     for (long r = 0; r < MR; r++) {
@@ -235,13 +236,6 @@ AVX512BF16 static void block_from_c(const float *c, long ldc, long rows, long co
     }
 }
 
-AVX512BF16 static void block_to_c(const float *block, float *c, long ldc, long rows, long cols) {
-    __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
-    for (long r = 0; r < rows; r++) {
-        _mm512_mask_storeu_ps(c + r * ldc, m0, _mm512_load_ps(block + r * 32));
-        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, _mm512_load_ps(block + r * 32 + 16));
-    }
-}
 
 /// The same block with AVX-512 BF16 dot products: for eight rows at a time, 16 accumulator
 /// vectors (two per row, 16 columns each); per pair of k, the two VNNI rows of B are loaded
@@ -324,8 +318,9 @@ AMX static void micro_kernel(long steps, const uint16_t *a, const uint16_t *b,
     _tile_stored(2, target + 16 * ld, stride);
     _tile_stored(3, target + 16 * ld + 16, stride);
     if (target == c) return;
+    // A staged block that started from C's corner holds the whole result: written back as it is.
     if (direct) {
-        block_to_c(block, c, ldc, rows, cols);
+        combine_block(block, c, ldc, rows, cols, 1, 0, 0);
     } else {
         combine_block(block, c, ldc, rows, cols, alpha, beta, accumulate);
     }

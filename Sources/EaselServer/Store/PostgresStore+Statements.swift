@@ -1,6 +1,3 @@
-import EaselDiffusion
-import Foundation
-import Logging
 import PostgresNIO
 
 // The jobs' hottest statements, prepared once per connection (their callers are in
