@@ -1,4 +1,4 @@
-// What the AMX kernels (gemm_bf16.c, conv_bf16_amx.c, attention_bf16_amx.c) share: their target attribute,
+// What the AMX kernels (gemm_bf16.c, conv_bf16_amx.c, attention_bf16.c) share: their target attribute,
 // the VNNI pair order and the tile configuration.
 
 #ifndef EASEL_AMX_H

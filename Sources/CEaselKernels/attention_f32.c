@@ -1,6 +1,6 @@
 // Attention in float32 with AVX-512, fused ("flash attention"): scores, softmax and the
 // product with the values for a block of 32 queries at a time, over the keys in chunks of
-// 128, the scores never leaving L1. The float32 twin of attention_bf16_amx.c, laid out the
+// 128, the scores never leaving L1. The float32 twin of attention_bf16.c, laid out the
 // same way: everything transposed, keys along rows and queries along columns, so a vector
 // holds one key's scores for 16 queries and every reduction of the softmax is a plain
 // vector operation. Per chunk:

@@ -1,5 +1,5 @@
 // Pieces of the online softmax shared by the fused attentions (attention_f32.c,
-// attention_bf16_amx.c), which both hold one key's scores for 16 queries per vector.
+// attention_bf16.c), which both hold one key's scores for 16 queries per vector.
 
 #ifndef EASEL_ONLINE_SOFTMAX_H
 #define EASEL_ONLINE_SOFTMAX_H

@@ -14,9 +14,10 @@
 // Fused instead, for heads up to 160 wide, in one kernel per piece (scores, online softmax
 // and the product with the values for 32 queries against 128 keys at a time, the scores
 // never leaving L1), every head's keys and values packed once per call:
-// - in bfloat16 on a CPU with AMX (`easel_attention_bf16_amx`, `PackedKeysAndValues`);
+// - in bfloat16 on a CPU with AMX (`easel_attention_bf16_amx`) or, without it, with
+//   AVX-512 BF16 dot products (`easel_attention_bf16_dot`), both on `PackedKeysAndValues`;
 // - in float32 on a CPU with AVX-512 (`easel_attention_f32`); there also for bfloat16
-//   products where the CPU has no AMX (`AttentionPlan.fusesBFloat16InFloat32`).
+//   products where the CPU makes none in bfloat16 (`AttentionPlan.fusesBFloat16InFloat32`).
 
 import CEaselKernels
 import Foundation
@@ -71,11 +72,12 @@ extension Tensor {
         var fused: ((_ b: Int, _ h: Int, _ q0: Int, _ rows: Int) -> Void)?
         var packed: AnyObject?
         if alpha > 0 && max(d, dv) <= AttentionPlan.fusedHeadWidth {
-            if multiplyIn == .bfloat16 && Kernels.current.contains(.amxBFloat16) {
+            if multiplyIn == .bfloat16 && Kernels.current.multipliesBFloat16 {
                 let keysAndValues = PackedKeysAndValues(kp, vp, batch: batch, heads: heads, nk: nk, d: d, dv: dv)
                 packed = keysAndValues
+                let kernel = Kernels.current.contains(.amxBFloat16) ? easel_attention_bf16_amx : easel_attention_bf16_dot
                 fused = { b, h, q0, rows in
-                    easel_attention_bf16_amx(
+                    kernel(
                         rows, nk, d, dv, alpha, qp + (b * nq + q0) * width + h * d, width,
                         keysAndValues.keys(b, h), keysAndValues.keyStride, keysAndValues.values(b, h),
                         keysAndValues.valueStride, causal ? q0 : -1, op + (b * nq + q0) * valueWidth + h * dv, valueWidth)
@@ -209,12 +211,13 @@ struct AttentionPlan {
     /// faster as two tall products.
     static let fusedHeadWidth = 160
 
-    /// Whether bfloat16 attention runs the float32 fused kernel: on a CPU without AMX, whose
-    /// bfloat16 products (AVX-512 BF16 dot products, unfused) are slower than it on a UNet's
-    /// heads (Zen 4, `easel bench kernels`: 4096x4096 with 40-wide heads 118 against 194
-    /// GFLOP/s, 4096x77 73 against 108; 80-wide heads even). Its operands stay float32,
-    /// so it is the more exact of the two as well.
-    static var fusesBFloat16InFloat32: Bool { !Kernels.current.contains(.amxBFloat16) }
+    /// Whether bfloat16 attention runs the float32 fused kernel: on a CPU with AVX-512 that
+    /// makes no bfloat16 products in bfloat16 (no AMX, no dot products that pay), where they
+    /// would be float32 products of widened operands anyway. With the dot products the
+    /// bfloat16 kernel is the faster (Zen 4, `easel bench kernels`, batch 2: 4096x4096 with
+    /// 40-wide heads 322 against 191 GFLOP/s, 1024x1024 with 80-wide heads 299 against 188,
+    /// 4096x77 127 against 105).
+    static var fusesBFloat16InFloat32: Bool { !Kernels.current.multipliesBFloat16 }
 
     init(batch: Int, heads: Int, nq: Int, nk: Int, d: Int, scoreBudget: Int = defaultScoreBudget) {
         self.init(batch: batch, heads: heads, nq: nq, rowsPerPiece: max(16, scoreBudget / max(nk, 1), d))

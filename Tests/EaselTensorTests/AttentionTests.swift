@@ -85,13 +85,13 @@ private func referenceAttention(
     /// bfloat16 products (as models loaded in bf16 run them): within bfloat16's rounding of
     /// the float32 definition, on shapes with ragged heads and blocks.
     @Test func bfloat16ProductsStayWithinRoundingOfTheDefinition() {
-        // With AMX these run fused: several blocks of 32 queries (and a last one of 16 or
-        // fewer), several chunks of 128 keys, odd numbers of 16-wide value tiles; the last,
-        // wider than the fused kernel takes, as two products.
+        // With AMX or AVX-512 BF16 these run fused: several blocks of 32 queries (and a last
+        // one of 16 or fewer), several chunks of 128 keys, odd numbers of 16-wide value tiles,
+        // an odd head width; the last, wider than the fused kernel takes, as two products.
         for (nq, nk, heads, d, causal) in [(70, 77, 2, 40, false), (300, 300, 1, 64, false), (33, 5, 3, 8, false),
                                            (77, 77, 12, 64, true), (40, 40, 2, 24, true), (150, 600, 2, 80, false),
                                            (600, 600, 1, 40, true), (20, 300, 1, 160, false), (1, 129, 1, 48, false),
-                                           (40, 300, 1, 192, false)] {
+                                           (50, 90, 2, 33, true), (40, 300, 1, 192, false)] {
             let q = Tensor.random([2, nq, heads * d], seed: 31)
             let k = Tensor.random([2, nk, heads * d], seed: 32)
             let v = Tensor.random([2, nk, heads * d], seed: 33)

@@ -126,6 +126,14 @@ void easel_attention_bf16_amx(long rows, long nk, long d, long dv, float scale,
                               const uint16_t *values, long valueStride,
                               long causalStart, float *out, long ldOut);
 
+/// easel_attention_bf16_amx with AVX-512 BF16 dot products instead of AMX tiles, on the
+/// same packed keys and values, for a CPU without AMX. Needs EASEL_CPU_AVX512_BF16.
+void easel_attention_bf16_dot(long rows, long nk, long d, long dv, float scale,
+                              const float *q, long ldq,
+                              const uint16_t *keys, long keyStride,
+                              const uint16_t *values, long valueStride,
+                              long causalStart, float *out, long ldOut);
+
 /// Floats of one head's keys and values packed by easel_attention_f32_pack.
 long easel_attention_f32_packed_size(long nk, long d, long dv);
 
