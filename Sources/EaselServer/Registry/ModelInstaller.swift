@@ -108,8 +108,9 @@ public struct ModelInstaller: Sendable {
     /// madebyollin's decoder file with the encoder beside it (when there is one).
     func placeTinyAutoencoder(_ source: URL, as stem: String, link: Bool) throws {
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: source.path, isDirectory: &isDirectory)
-        if isDirectory.boolValue { return try place(source, as: stem, link: link) }
+        if FileManager.default.fileExists(atPath: source.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            return try place(source, as: stem, link: link)
+        }
         let folder = dataDirectory.modelsFolder.appendingPathComponent(stem)
         if FileManager.default.fileExists(atPath: folder.path) { try FileManager.default.removeItem(at: folder) }
         try PrivateFiles.createFolder(folder)

@@ -221,9 +221,7 @@ struct PostgresURL {
                 host: host, port: port, username: client.username, password: client.password,
                 database: client.database, tls: tls)
         }
-        let timeout = client.options.connectTimeout.components
-        configuration.options.connectTimeout = .nanoseconds(
-            timeout.seconds * 1_000_000_000 + timeout.attoseconds / 1_000_000_000)
+        configuration.options.connectTimeout = TimeAmount(client.options.connectTimeout)
         return configuration
     }
 
@@ -389,10 +387,8 @@ func withTimeout<T: Sendable>(
                 // A timer on an event loop, not a task that sleeps: every store call of every
                 // request sets one and cancels it, and a sleeping task (with the dispatch timer
                 // under it) cost several times as much.
-                let parts = limit.components
-                let seconds = min(parts.seconds, 366 * 86_400)
                 timer = PostgresConnection.defaultEventLoopGroup.any().scheduleTask(
-                    in: .nanoseconds(seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)
+                    in: TimeAmount(min(limit, .seconds(366 * 86_400)))
                 ) { settle(.failure(TimeoutProblem(after: limit))) }
             }
         }

@@ -24,8 +24,7 @@ final class StoreDeadlines: Sendable {
     init(interval: Duration = .milliseconds(50), on loop: any EventLoop = PostgresConnection.defaultEventLoopGroup.any()) {
         self.interval = interval
         let waiters = self.waiters
-        let step = TimeAmount.nanoseconds(Int64(interval.components.seconds) * 1_000_000_000
-            + interval.components.attoseconds / 1_000_000_000)
+        let step = TimeAmount(interval)
         check = loop.scheduleRepeatedTask(initialDelay: step, delay: step) { _ in
             let now = ContinuousClock.now
             let due = waiters.withLock { waiters -> [Waiter] in
