@@ -2,18 +2,18 @@ import CEaselKernels
 
 // 3x3 stride-1 convolutions in float32 by Winograd's F(2x2, 3x3) (conv_winograd_f32.c): 16
 // products over the input channels per 2 x 2 block of outputs instead of 36, with only
-// additions and halvings in the transforms, so as accurate as the direct sum. Where the
-// tiles are many (from 32 x 32 at batch 2 on two cores) and the sizes multiples of 4,
+// additions and halvings in the transforms, so as accurate as the direct sum. From 32 x 32
+// (an image's 4 x 4 tiles fill the kernel's blocks of 32), sizes multiples of 4,
 // F(4x4, 3x3) (conv_winograd4_f32.c): 36 products per 4 x 4 outputs instead of 144, a
-// little less exact.
+// little less exact. The choice never depends on the batch, so an image's bits do not.
 //
 // Per call, the weights (float32, or bfloat16 as packed for the bfloat16 products, widened
 // exactly) are transformed (16 [Cout, Cin] matrices, packed as the float32
 // product's panels; 16/9 of the weight, kept only for the call; 36 and four times the
 // weight for F(4x4, 3x3)) and, for F(2x2, 3x3), the images padded by one pixel; then
 // pieces run on all cores, each transforming its input in blocks of up to 64 tiles (32 for
-// F(4x4, 3x3)) that stay in cache: pieces of 2 x 2 output tiles, or, where the tiles are few
-// and the weights many, of output channels. The result does not depend on the split:
+// F(4x4, 3x3)) that stay in cache: pieces of output tiles, or, where there are too few tiles
+// to give every core some, of output channels. The result does not depend on the split:
 // every output is the same sums in the same order.
 
 /// The plan of one Winograd convolution.
@@ -43,13 +43,16 @@ struct WinogradConvolution {
             && max(g.cin * (g.h + 2) * (g.w + 2), weight.shape[0] * g.h * g.w) <= Int(Int32.max)
     }
 
-    /// Whether a call on `batch` images runs F(4x4, 3x3) rather than F(2x2, 3x3): sizes a
-    /// multiple of 4, and at least 64 of its tiles per core. With fewer (the UNet's 16 x 16
-    /// layers, its 32 x 32 ones at batch 1), the transformed weights, four times the weights
-    /// for F(4x4, 3x3), cost more to make and to read than its fewer products save.
-    func usesLargeTiles(batch: Int) -> Bool {
+    /// Whether the kernel runs F(4x4, 3x3) rather than F(2x2, 3x3): sizes a multiple of 4,
+    /// and at least one whole block of its 32 tiles per image (with 16 on a 16 x 16 image,
+    /// half the product's columns would be empty; in twos they fill a block, but then an
+    /// image's bits would depend on its batch). Zen 4, two cores, float32, ms for F(2x2, 3x3)
+    /// against F(4x4, 3x3) (`easel bench kernels`): 640->640 at 32x32 17.5 against 14.1
+    /// (batch 1) and 33.5 against 23.7 (batch 2), 1920->640 at 32x32 53 against 42 (batch 1);
+    /// 1280->1280 at 16x16 25.7 against 33.9 (batch 1).
+    var usesLargeTiles: Bool {
         let (h, w) = (geometry.h, geometry.w)
-        return h % 4 == 0 && w % 4 == 0 && batch * (h / 4) * (w / 4) >= 64 * Parallel.coreCount
+        return h % 4 == 0 && w % 4 == 0 && (h / 4) * (w / 4) >= 32
     }
 
     /// The weight as the transforms read it: a float32 tensor, or bfloat16 panels packed for
@@ -67,15 +70,19 @@ struct WinogradConvolution {
         }
     }
 
+    /// How a call's work is cut into pieces (`inPieces`).
+    enum Split { case byTiles, byPanels }
+
     /// `out[b] = conv(x[b]) + bias` for `batch` images; `out` is `[batch, cout, h, w]`,
-    /// `weight` `[cout, cin, 3, 3]` (`weights(of:)`).
+    /// `weight` `[cout, cin, 3, 3]` (`weights(of:)`). `split` overrides how the work is cut
+    /// (for tests: the bits do not depend on it).
     func run(
         _ x: UnsafePointer<Float>, batch: Int, weight: easel_conv3x3_weights, bias: UnsafePointer<Float>?,
-        into out: UnsafeMutablePointer<Float>
+        into out: UnsafeMutablePointer<Float>, split: Split? = nil
     ) {
         let (cin, h, w, cout) = (geometry.cin, geometry.h, geometry.w, cout)
         let panels = (cout + 13) / 14
-        if usesLargeTiles(batch: batch) {
+        if usesLargeTiles {
             // F(4x4, 3x3) reads the images as they are.
             let transformed = TensorStorage(uninitializedCount: easel_winograd4_f32_weight_size(cout, cin))
             defer { withExtendedLifetime(transformed) {} }
@@ -84,7 +91,7 @@ struct WinogradConvolution {
                 easel_winograd4_f32_weights(cout, cin, weight, range.lowerBound, range.upperBound, u)
             }
             inPieces(batch: batch, tilesPerImage: (h / 4) * (w / 4), panels: panels,
-                     imageFloats: max(cin, cout) * h * w) { image, tile0, tiles, panel0, panel1 in
+                     imageFloats: max(cin, cout) * h * w, split: split) { image, tile0, tiles, panel0, panel1 in
                 easel_winograd4_f32(cout, cin, h, w, x + image * cin * h * w, u, bias, tile0, tiles, panel0, panel1,
                                     out + image * cout * h * w)
             }
@@ -101,7 +108,7 @@ struct WinogradConvolution {
                 easel_winograd_f32_pad(range.count, h, w, x + range.lowerBound * h * w, xp + range.lowerBound * plane)
             }
             inPieces(batch: batch, tilesPerImage: (h / 2) * (w / 2), panels: panels,
-                     imageFloats: max(cin * plane, cout * h * w)) { image, tile0, tiles, panel0, panel1 in
+                     imageFloats: max(cin * plane, cout * h * w), split: split) { image, tile0, tiles, panel0, panel1 in
                 easel_winograd_f32(cout, cin, h, w, xp + image * cin * plane, u, bias, tile0, tiles, panel0, panel1,
                                    out + image * cout * h * w)
             }
@@ -110,18 +117,22 @@ struct WinogradConvolution {
 
     /// Runs `piece(first image, tile0, tiles, panel0, panel1)` on all cores over every image's
     /// tiles as one sequence (one image at a time where the batch would pass the kernels'
-    /// 32-bit offsets): pieces of whole 32-tile panels, about four per core; or, where the
-    /// tiles are few (deep layers on small images), pieces of output-channel panels, so that
-    /// the transformed weights, larger than the images, are read once in all.
+    /// 32-bit offsets): pieces of whole 32-tile panels, about four per core; or, where there
+    /// are fewer than 32 tiles per core, pieces of output-channel panels. Each of those
+    /// transforms every tile's input again, so they pay only when the tiles would leave
+    /// cores idle: with 64 and 128 tiles on two cores, pieces of tiles took 640->640 at
+    /// 32x32 from 17.4 to 14.1 ms (batch 1) and from 35.8 to 23.7 (batch 2), 1920->640
+    /// from 117 to 70 (batch 2), though each piece reads all the transformed weights.
     private func inPieces(
-        batch: Int, tilesPerImage: Int, panels: Int, imageFloats: Int,
+        batch: Int, tilesPerImage: Int, panels: Int, imageFloats: Int, split: Split?,
         _ piece: (Int, Int, Int, Int, Int) -> Void
     ) {
         let together = batch * imageFloats <= Int(Int32.max)
         let (images, calls) = together ? (batch, 1) : (1, batch)
         let tiles = images * tilesPerImage
+        let byPanels = split.map { $0 == .byPanels } ?? (tiles < 32 * Parallel.coreCount)
         for call in 0..<calls {
-            if tiles < 128 * Parallel.coreCount {
+            if byPanels {
                 let pieces = max(1, min(panels, 4 * Parallel.coreCount))
                 Parallel.forEach(pieces) { i in
                     piece(call, 0, tiles, i * panels / pieces, (i + 1) * panels / pieces)

@@ -72,16 +72,16 @@ private func referenceConv(
         Case(cin: 40, cout: 14, h: 10, w: 64, k: 3, bias: false),
         Case(cin: 400, cout: 30, h: 4, w: 32, k: 3),
         Case(batch: 3, cin: 33, cout: 29, h: 34, w: 96, k: 3),
-        // Rows of tiles not a whole number of vectors (gathered): 8 and 11 tiles per row,
-        // few enough tiles to split by output channels; 15 per row, split by tiles.
+        // Rows of tiles not a whole number of vectors (gathered): 8 (few enough tiles, 128, to
+        // split by output channels on five cores or more), 11 and 15 per row.
         Case(batch: 2, cin: 48, cout: 20, h: 16, w: 16, k: 3),
         Case(cin: 32, cout: 9, h: 24, w: 22, k: 3, bias: false),
         Case(cin: 32, cout: 16, h: 40, w: 30, k: 3),
-        // F(4x4, 3x3) where the tiles are many (at least 64 per core; with more cores some
-        // of these run F(2x2, 3x3)): rows of 16 and 64 tiles read whole, with the padding
-        // from masks; a partial last panel of output channels; input channels past one
-        // pass of the product; rows of 11 tiles gathered, over three images, with a
-        // ragged last piece; few enough tiles (128) to split by output channels.
+        // F(4x4, 3x3) where the tiles fill a block of 32: rows of 16 and 64 tiles read whole,
+        // with the padding from masks; a partial last panel of output channels; input
+        // channels past one pass of the product; rows of 11 tiles gathered, over three
+        // images, with a ragged last piece; 128 tiles (split by output channels on five
+        // cores or more).
         Case(cin: 32, cout: 15, h: 64, w: 64, k: 3, tolerance: 3e-5),
         Case(cin: 32, cout: 14, h: 20, w: 256, k: 3, bias: false, tolerance: 3e-5),
         Case(batch: 2, cin: 400, cout: 16, h: 32, w: 64, k: 3, tolerance: 3e-5),
@@ -139,15 +139,44 @@ private func referenceConv(
         #expect(!WinogradConvolution.isApplicable(for: geometry(320, 64, stride: 2), weight: float))
         #expect(!WinogradConvolution.isApplicable(for: geometry(4, 64), weight: float))
         #expect(!WinogradConvolution.isApplicable(for: geometry(320, 64, k: 1), weight: float))
-        // F(4x4, 3x3) where the tiles are many and the sizes multiples of 4.
-        func large(_ cin: Int, _ size: Int, batch: Int) -> Bool {
-            WinogradConvolution(geometry: geometry(cin, size), cout: cin).usesLargeTiles(batch: batch)
+        // F(4x4, 3x3) where the sizes are multiples of 4 and an image's tiles fill a block of 32.
+        func large(_ cin: Int, _ size: Int) -> Bool {
+            WinogradConvolution(geometry: geometry(cin, size), cout: cin).usesLargeTiles
         }
-        #expect(large(128, 512, batch: 1))
-        #expect(large(320, 64, batch: 2) == (512 >= 64 * Parallel.coreCount))
-        #expect(large(640, 32, batch: 2) == (128 >= 64 * Parallel.coreCount))
-        #expect(!large(1280, 16, batch: 2))
-        #expect(!large(128, 510, batch: 1))
+        #expect(large(128, 512))
+        #expect(large(320, 64))
+        #expect(large(640, 32))
+        #expect(!large(1280, 16))
+        #expect(!large(128, 510))
+    }
+
+    /// Winograd's work cut by tiles or by output-channel panels gives the same bits (every
+    /// output the same sums in the same order), for F(2x2, 3x3) and F(4x4, 3x3), with a
+    /// partial last panel and tiles not a whole number of vectors per row.
+    @Test(.enabled(if: Kernels.current.contains(.avx512)))
+    func winogradGivesTheSameBitsHoweverItsWorkIsSplit() {
+        for (batch, cin, cout, h, w) in [(2, 48, 30, 16, 16), (2, 40, 30, 32, 32), (3, 33, 20, 36, 44)] {
+            let g = ConvGeometry(cin: cin, h: h, w: w, kh: 3, kw: 3, stride: 1, padding: 1, ho: h, wo: w)
+            let x = Tensor.random([batch, cin, h, w], seed: 61)
+            let weight = LayerWeight(convolution: Tensor.random([cout, cin, 3, 3], seed: 62), kernels: [])
+            let bias = Tensor.random([cout], seed: 63)
+            let plan = WinogradConvolution(geometry: g, cout: cout)
+            guard let weights = WinogradConvolution.weights(of: weight) else {
+                Issue.record("a float32 weight has Winograd weights")
+                continue
+            }
+            let outputs = [WinogradConvolution.Split.byTiles, .byPanels].map { split in
+                let out = Tensor(uninitializedShape: [batch, cout, h, w])
+                withExtendedLifetime(weight) {
+                    plan.run(x.storage.pointer, batch: batch, weight: weights, bias: bias.storage.pointer,
+                             into: out.storage.pointer, split: split)
+                }
+                return out
+            }
+            #expect(outputs[0].scalars == outputs[1].scalars, "\(g) F(4x4): \(plan.usesLargeTiles)")
+            let want = Tensor.conv2d(x, weight: weight, bias: bias, stride: 1, padding: 1)
+            #expect(outputs[0].scalars == want.scalars)
+        }
     }
 
     /// Small images in a batch are multiplied together (their columns side by side), each
