@@ -60,7 +60,7 @@ BF16 static void pack_queries(const float *q, long ldq, long nr, long d, long dS
 
 /// Sᵀ for key panels [panel0, panel0+panels): key k, query group g at s + (g*KB + k)*16.
 AMX static void scores_amx(const uint16_t *qb, long dSteps, const uint16_t *keys, long keyStride,
-                       long panel0, long panels, float *s) {
+                           long panel0, long panels, float *s) {
     for (long p = 0; p < panels; p++) {
         const uint16_t *kp = keys + (panel0 + p) * keyStride;
         _tile_zero(0);
@@ -88,7 +88,7 @@ AMX static void scores_amx(const uint16_t *qb, long dSteps, const uint16_t *keys
 /// Oᵀ (row stride BQ) += vᵀ pᵀ over `steps` steps of 32 keys from key step step0, for
 /// both query groups, value rows in tiles of 16.
 AMX static void accumulate_values_amx(float *o, long valueTiles, const uint16_t *pb, long steps,
-                                  const uint16_t *values, long valueStride, long step0) {
+                                      const uint16_t *values, long valueStride, long step0) {
 #define VALUE_TILE(j) (values + ((j) / 2) * valueStride + ((step0 + s) * 2 + (j) % 2) * 512)
     for (long j = 0; j < valueTiles; j += 2) {
         float *oj = o + j * 16 * BQ;

@@ -182,7 +182,8 @@ private func referenceConv(
     /// Small images in a batch are multiplied together (their columns side by side), each
     /// output the same sum as in a one-image product: bit for bit the images one at a time,
     /// for float32 weights and, where the CPU multiplies in bfloat16, packed ones (without
-    /// AVX-512, OpenBLAS multiplies the images one at a time).
+    /// AVX-512, OpenBLAS multiplies the images one at a time). Larger ones (Winograd's
+    /// F(2x2, 3x3) at 16 x 16, F(4x4, 3x3) at 32 x 32) keep their bits in a batch too.
     @Test func smallImagesMultipliedTogetherGiveEachImagesOwnSums() {
         let ours = Kernels.current.contains(.avx512)
         #expect(Tensor.multipliesImagesJointly(batch: 2, pixels: 64, columnRows: 11_520) == ours)
@@ -192,7 +193,8 @@ private func referenceConv(
         #expect(!Tensor.multipliesImagesJointly(batch: 2, pixels: 256, columnRows: 11_520))
         let kernelSets: [Kernels] = Kernels.current.multipliesBFloat16 ? [[], Kernels.current] : [[]]
         for (cin, cout, size, k, stride) in [(64, 40, 8, 3, 1), (64, 40, 4, 3, 1), (96, 48, 8, 1, 1),
-                                             (32, 24, 16, 3, 2), (64, 20, 16, 3, 1), (48, 30, 5, 3, 1)] {
+                                             (32, 24, 16, 3, 2), (64, 20, 16, 3, 1), (40, 24, 32, 3, 1),
+                                             (48, 30, 5, 3, 1)] {
             let x = Tensor.random([3, cin, size, size], seed: 51)
             let plain = Tensor.random([cout, cin, k, k], seed: 52)
             let bias = Tensor.random([cout], seed: 53)
