@@ -84,7 +84,7 @@ struct WinogradConvolution {
         let panels = (cout + 13) / 14
         if usesLargeTiles {
             // F(4x4, 3x3) reads the images as they are.
-            let transformed = TensorStorage(uninitializedCount: easel_winograd4_f32_weight_size(cout, cin))
+            let transformed = Self.transformedWeights(easel_winograd4_f32_weight_size(cout, cin))
             defer { withExtendedLifetime(transformed) {} }
             let u = transformed.pointer
             Parallel.forRanges(panels, cost: 14 * cin * 36) { range in
@@ -97,7 +97,7 @@ struct WinogradConvolution {
             }
         } else {
             let plane = (h + 2) * (w + 2)
-            let transformed = TensorStorage(uninitializedCount: easel_winograd_f32_weight_size(cout, cin))
+            let transformed = Self.transformedWeights(easel_winograd_f32_weight_size(cout, cin))
             let padded = TensorStorage(uninitializedCount: batch * cin * plane)
             defer { withExtendedLifetime((transformed, padded)) {} }
             let u = transformed.pointer, xp = padded.pointer
@@ -113,6 +113,14 @@ struct WinogradConvolution {
                                    out + image * cout * h * w)
             }
         }
+    }
+
+    /// A buffer for `count` floats of transformed weights, rounded up to a power of two, so
+    /// that the layers of a model, whose transformed weights come in many sizes (14 to 210 MB
+    /// in SD 1.5's UNet at 512x512), share a few of the buffers `BufferPool` recycles rather
+    /// than each keeping one of its own.
+    private static func transformedWeights(_ count: Int) -> TensorStorage {
+        TensorStorage(uninitializedCount: count <= 1 ? 1 : 1 << (Int.bitWidth - (count - 1).leadingZeroBitCount))
     }
 
     /// Runs `piece(first image, tile0, tiles, panel0, panel1)` on all cores over every image's
