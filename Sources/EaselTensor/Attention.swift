@@ -15,9 +15,12 @@
 // and the product with the values for 32 queries against 128 keys at a time, the scores
 // never leaving L1), every head's keys and values packed once per call:
 // - in bfloat16 on a CPU with AMX (`easel_attention_bf16_amx`) or, without it, with
-//   AVX-512 BF16 dot products (`easel_attention_bf16_dot`), both on `PackedKeysAndValues`;
+//   AVX-512 BF16 dot products (`easel_attention_bf16_dot`), both on `PackedKeysAndValues`
+//   (on Zen 4 the dot products beat the float32 kernel: batch 2, 4096x4096 with 40-wide
+//   heads 322 against 191 GFLOP/s, 1024x1024 with 80-wide heads 299 against 188);
 // - in float32 on a CPU with AVX-512 (`easel_attention_f32`); there also for bfloat16
-//   products where the CPU makes none in bfloat16 (`AttentionPlan.fusesBFloat16InFloat32`).
+//   products where the CPU makes none in bfloat16 (no AMX, no dot products that pay),
+//   which would be float32 products of widened operands anyway.
 
 import CEaselKernels
 import Foundation
@@ -82,7 +85,8 @@ extension Tensor {
                         keysAndValues.keys(b, h), keysAndValues.keyStride, keysAndValues.values(b, h),
                         keysAndValues.valueStride, causal ? q0 : -1, op + (b * nq + q0) * valueWidth + h * dv, valueWidth)
                 }
-            } else if Kernels.current.contains(.avx512) && (multiplyIn == .float32 || AttentionPlan.fusesBFloat16InFloat32) {
+            } else if Kernels.current.contains(.avx512) {
+                // float32, or bfloat16 on a CPU that makes no bfloat16 products in bfloat16.
                 let perHead = easel_attention_f32_packed_size(nk, d, dv)
                 let storage = TensorStorage(uninitializedCount: batch * heads * perHead)
                 let base = storage.pointer
@@ -211,13 +215,6 @@ struct AttentionPlan {
     /// faster as two tall products.
     static let fusedHeadWidth = 160
 
-    /// Whether bfloat16 attention runs the float32 fused kernel: on a CPU with AVX-512 that
-    /// makes no bfloat16 products in bfloat16 (no AMX, no dot products that pay), where they
-    /// would be float32 products of widened operands anyway. With the dot products the
-    /// bfloat16 kernel is the faster (Zen 4, `easel bench kernels`, batch 2: 4096x4096 with
-    /// 40-wide heads 322 against 191 GFLOP/s, 1024x1024 with 80-wide heads 299 against 188,
-    /// 4096x77 127 against 105).
-    static var fusesBFloat16InFloat32: Bool { !Kernels.current.multipliesBFloat16 }
 
     init(batch: Int, heads: Int, nq: Int, nk: Int, d: Int, scoreBudget: Int = defaultScoreBudget) {
         self.init(batch: batch, heads: heads, nq: nq, rowsPerPiece: max(16, scoreBudget / max(nk, 1), d))

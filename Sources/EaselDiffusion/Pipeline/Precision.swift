@@ -8,8 +8,8 @@ import EaselTensor
 ///   VAE) kept in bfloat16, half their float32 memory, and those layers' products computed
 ///   in bfloat16 with float32 sums (AMX where the CPU has it, AVX-512 BF16 dot products
 ///   where those pay, widened to float32 inside the product otherwise; without AMX, 3x3
-///   convolutions from 32x32 and attention run in float32 on the bfloat16 weights, which
-///   is faster there). Everything else (norms, softmax, the scheduler, the latents) stays
+///   convolutions from 32x32 run in float32 on the bfloat16 weights, which is faster
+///   there). Everything else (norms, softmax, the scheduler, the latents) stays
 ///   float32. Images differ from float32's by bfloat16 rounding: the parity tests hold them
 ///   to a PSNR bound instead of a pixel bound.
 public enum Precision: String, Sendable, CaseIterable, Codable {
