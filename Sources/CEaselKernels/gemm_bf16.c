@@ -240,19 +240,25 @@ AVX512BF16 static void block_from_c(const float *c, long ldc, long rows, long co
 /// The same block with AVX-512 BF16 dot products: for eight rows at a time, 16 accumulator
 /// vectors (two per row, 16 columns each); per pair of k, the two VNNI rows of B are loaded
 /// once and each row's pair of A (32 bits) is broadcast against them.
+///
+/// A `bias` (the block's columns; given only with alpha 1 and beta 0) starts every row's
+/// sums of the first pass over k, as C filled with it would.
 AVX512BF16 static void micro_kernel_dot(long steps, const uint16_t *a, const uint16_t *b,
                                         float *c, long ldc, long rows, long cols,
-                                        float alpha, float beta, int accumulate) {
+                                        float alpha, float beta, int accumulate, const float *bias) {
     int direct = onto_c(alpha, beta, accumulate);
     int loadC = direct && (accumulate || beta == 1);
     __mmask16 m0 = direct ? first_lanes(cols) : 0xffff, m1 = direct ? first_lanes(cols - 16) : 0xffff;
+    int fromBias = bias && !accumulate;
+    __m512 bias0 = fromBias ? _mm512_maskz_loadu_ps(first_lanes(cols), bias) : _mm512_setzero_ps();
+    __m512 bias1 = fromBias ? _mm512_maskz_loadu_ps(first_lanes(cols - 16), bias + 16) : _mm512_setzero_ps();
     float block[32 * 32] __attribute__((aligned(64)));
     for (long r0 = 0; r0 < rows; r0 += 8) {
         __m512 acc[8][2];
         for (int r = 0; r < 8; r++) {
             int live = loadC && r0 + r < rows;
-            acc[r][0] = live ? _mm512_maskz_loadu_ps(m0, c + (r0 + r) * ldc) : _mm512_setzero_ps();
-            acc[r][1] = live ? _mm512_maskz_loadu_ps(m1, c + (r0 + r) * ldc + 16) : _mm512_setzero_ps();
+            acc[r][0] = live ? _mm512_maskz_loadu_ps(m0, c + (r0 + r) * ldc) : bias0;
+            acc[r][1] = live ? _mm512_maskz_loadu_ps(m1, c + (r0 + r) * ldc + 16) : bias1;
         }
         for (long s = 0; s < steps; s++) {
             // Step s of the A panel: its 32 rows of 32 elements one after another.
@@ -282,7 +288,8 @@ AVX512BF16 static void micro_kernel_dot(long steps, const uint16_t *a, const uin
 /// 32 x 32 block on AMX tiles: C = alpha * (A panel x B panel) + (accumulate ? C : beta * C).
 AMX static void micro_kernel(long steps, const uint16_t *a, const uint16_t *b,
                              float *c, long ldc, long rows, long cols,
-                             float alpha, float beta, int accumulate) {
+                             float alpha, float beta, int accumulate, const float *bias) {
+    (void)bias;   // gemm_bf16 has filled C with it
     int direct = onto_c(alpha, beta, accumulate), whole = rows == MR && cols == NR;
     int loadC = direct && (accumulate || beta == 1);
     // A ragged block accumulating onto C does so in a staged copy of its corner of C.
@@ -344,11 +351,18 @@ AMX void easel_amx_configure_tiles(void) {
 
 /// The blocked product, its 32 x 32 blocks on AMX tiles or with dot products.
 AMX static void gemm_bf16(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
-                          float beta, float *c, long ldc, int amx) {
+                          float beta, float *c, long ldc, const float *bias, int amx) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
         easel_scale_block(m, n, beta, c, ldc);
+        if (bias) easel_add_bias(m, n, bias, c, ldc);
         return;
+    }
+    if (bias && amx) {
+        // The tiles start from C: C filled with the bias, then multiplied onto it.
+        for (long i = 0; i < m; i++) memcpy(c + i * ldc, bias, sizeof(float) * (size_t)n);
+        beta = 1;
+        bias = NULL;
     }
     long kcMax = (min_l(KC, k) + KSTEP - 1) / KSTEP * KSTEP;
     long ncMax = min_l(NC, (n + NR - 1) / NR * NR);
@@ -390,7 +404,7 @@ AMX static void gemm_bf16(long m, long n, long k, float alpha, easel_operand a, 
                         (amx ? micro_kernel : micro_kernel_dot)(
                             kcp / KSTEP, blockA + (ir / MR) * strideA, blockB + (jr / NR) * strideB,
                             c + (i0 + ir) * ldc + j0 + jr, ldc, min_l(MR, mc - ir), min_l(NR, nc - jr),
-                            alpha, beta, p0 > 0);
+                            alpha, beta, p0 > 0, bias ? bias + j0 + jr : NULL);
                     }
                 }
             }
@@ -400,13 +414,13 @@ AMX static void gemm_bf16(long m, long n, long k, float alpha, easel_operand a, 
 }
 
 AMX void easel_gemm_bf16_amx_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
-                                      float beta, float *c, long ldc) {
-    gemm_bf16(m, n, k, alpha, a, b, beta, c, ldc, 1);
+                                      float beta, float *c, long ldc, const float *bias) {
+    gemm_bf16(m, n, k, alpha, a, b, beta, c, ldc, bias, 1);
 }
 
 AMX void easel_gemm_bf16_dot_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
-                                      float beta, float *c, long ldc) {
-    gemm_bf16(m, n, k, alpha, a, b, beta, c, ldc, 0);
+                                      float beta, float *c, long ldc, const float *bias) {
+    gemm_bf16(m, n, k, alpha, a, b, beta, c, ldc, bias, 0);
 }
 
 void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, float alpha,
@@ -414,7 +428,7 @@ void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, float a
                          const void *b, easel_element_type bType, long ldb,
                          float beta, float *c, long ldc) {
     easel_operand opA = {a, aType, lda, transA, 0}, opB = {b, bType, ldb, transB, 0};
-    easel_gemm_bf16_amx_operands(m, n, k, alpha, opA, opB, beta, c, ldc);
+    easel_gemm_bf16_amx_operands(m, n, k, alpha, opA, opB, beta, c, ldc, NULL);
 }
 
 AMX void easel_amx_pack_a(int trans, long m, long k, const void *a, easel_element_type type, long lda,
@@ -462,13 +476,13 @@ void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, float a
 // The AMX entry points exist on every architecture; callers only use them where
 // easel_cpu_features() reports AMX, which it never does here.
 void easel_gemm_bf16_amx_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
-                                  float beta, float *c, long ldc) {
-    (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)b; (void)beta; (void)c; (void)ldc;
+                                  float beta, float *c, long ldc, const float *bias) {
+    (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)b; (void)beta; (void)c; (void)ldc; (void)bias;
 }
 
 void easel_gemm_bf16_dot_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
-                                  float beta, float *c, long ldc) {
-    (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)b; (void)beta; (void)c; (void)ldc;
+                                  float beta, float *c, long ldc, const float *bias) {
+    (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)b; (void)beta; (void)c; (void)ldc; (void)bias;
 }
 
 void easel_amx_pack_a(int trans, long m, long k, const void *a, easel_element_type type, long lda,

@@ -70,6 +70,11 @@ public enum BLAS {
     /// The same product with operands of any `ElementType`. When either is bfloat16, or
     /// `multiplyIn` is, the product multiplies in bfloat16 (a float32 operand is rounded to
     /// it) and sums in float32, as PyTorch's bfloat16 matmul does.
+    ///
+    /// `bias` (`n` floats; only with alpha 1 and beta 0) is added to every row of C: the
+    /// sums of C filled with it and multiplied onto with beta 1, which Easel's kernels start
+    /// from in registers rather than from a C written first and read back (OpenBLAS still
+    /// gets C filled).
     static func gemm(
         transA: Bool = false, transB: Bool = false,
         m: Int, n: Int, k: Int,
@@ -77,14 +82,17 @@ public enum BLAS {
         a: MatrixOperand, b: MatrixOperand,
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int,
+        bias: UnsafePointer<Float>? = nil,
         parallel: Bool = true,
         multiplyIn: ElementType = .float32,
         kernels: Kernels = .current
     ) {
+        require(bias == nil || (alpha == 1 && beta == 0), "a product's bias needs alpha 1 and beta 0")
         if m == 0 || n == 0 { return }
         if k == 0 {
             // BLAS leaves C scaled by beta; make the degenerate product explicit.
             easel_scale_block(m, n, beta, c, ldc)
+            if let bias { easel_add_bias(m, n, bias, c, ldc) }
             return
         }
         let bfloat16 = multiplyIn == .bfloat16 || a.elementType != .float32 || b.elementType != .float32
@@ -97,27 +105,27 @@ public enum BLAS {
             let wideB = b.widenedForBFloat16(rows: transB ? n : k, columns: transB ? k : n)
             defer { withExtendedLifetime((wideA, wideB)) {} }
             gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                 a: wideA.operand, b: wideB.operand, beta: beta, c: c, ldc: ldc,
+                 a: wideA.operand, b: wideB.operand, beta: beta, c: c, ldc: ldc, bias: bias,
                  parallel: parallel, multiplyIn: .float32, kernels: kernels)
             return
         }
         let split = parallel ? PanelSplit(m: m, n: n, k: k) : .none
         switch split {
         case .none:
-            call(kernels, bfloat16, transA, transB, m, n, k, alpha, a, b, beta, c, ldc)
+            call(kernels, bfloat16, transA, transB, m, n, k, alpha, a, b, beta, c, ldc, bias)
         case let .columns(width, count):
             // Every panel reads all of A and its own columns of B and C.
             Parallel.forEach(count) { panel in
                 let j0 = panel * width, cols = min(width, n - j0)
                 call(kernels, bfloat16, transA, transB, m, cols, k, alpha, a,
-                     b.from(j0, transposed: transB, isA: false), beta, c + j0, ldc)
+                     b.from(j0, transposed: transB, isA: false), beta, c + j0, ldc, bias.map { $0 + j0 })
             }
         case let .rows(height, count):
             // Every panel reads all of B and its own rows of A and C.
             Parallel.forEach(count) { panel in
                 let i0 = panel * height, rows = min(height, m - i0)
                 call(kernels, bfloat16, transA, transB, rows, n, k, alpha, a.from(i0, transposed: transA, isA: true),
-                     b, beta, c + i0 * ldc, ldc)
+                     b, beta, c + i0 * ldc, ldc, bias)
             }
         }
     }
@@ -156,26 +164,29 @@ public enum BLAS {
     private static func call(
         _ kernels: Kernels, _ bfloat16: Bool, _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
         _ a: MatrixOperand, _ b: MatrixOperand,
-        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ bias: UnsafePointer<Float>?
     ) {
         if bfloat16 && kernels.contains(.amxBFloat16) {
             easel_gemm_bf16_amx_operands(m, n, k, alpha, a.kernelOperand(transposed: transA),
-                                         b.kernelOperand(transposed: transB), beta, c, ldc)
+                                         b.kernelOperand(transposed: transB), beta, c, ldc, bias)
         } else if bfloat16 {
             easel_gemm_bf16_dot_operands(m, n, k, alpha, a.kernelOperand(transposed: transA),
-                                         b.kernelOperand(transposed: transB), beta, c, ldc)
+                                         b.kernelOperand(transposed: transB), beta, c, ldc, bias)
         } else if kernels.contains(.avx512) {
             easel_sgemm_avx512(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha,
-                               a.floats, a.ld, b.floats, b.ld, beta, c, ldc)
+                               a.floats, a.ld, b.floats, b.ld, beta, c, ldc, bias)
         } else {
             _ = pinnedToOneThread
+            if let bias {
+                for row in 0..<m { (c + row * ldc).update(from: bias, count: n) }
+            }
             cblas_sgemm(
                 CblasRowMajor,
                 transA ? CblasTrans : CblasNoTrans,
                 transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k),
                 alpha, a.floats, Int32(a.ld), b.floats, Int32(b.ld),
-                beta, c, Int32(ldc)
+                bias == nil ? beta : 1, c, Int32(ldc)
             )
         }
     }

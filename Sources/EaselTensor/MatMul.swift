@@ -54,8 +54,9 @@ extension Tensor {
     /// - `weight`: `[out, in]`, PyTorch's layout, read transposed in place; float32, or
     ///   bfloat16 (then `x` is multiplied in bfloat16 too, with float32 sums).
     /// - `bias`: `[out]` or nil.
-    /// - Returns `[..., out]`. One sgemm over all rows; the bias is written into the output
-    ///   before the product, which then accumulates onto it (so no separate bias pass).
+    /// - Returns `[..., out]`. One product over all rows; the bias starts each output's sum
+    ///   (the product's kernels add it as they write the output: no pass of its own, and no
+    ///   output written with the bias first and read back).
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         require(weight.rank == 2, "linear weight must be [out, in], got \(weight.shape)")
         return linear(x, outFeatures: weight.shape[0], inFeatures: weight.shape[1], bias: bias,
@@ -81,16 +82,11 @@ extension Tensor {
         outShape[outShape.count - 1] = outFeatures
         let out = Tensor(uninitializedShape: outShape)
         let rows = x.shape.dropLast().reduce(1, *)
-        let op = out.storage.pointer
-        if let bias {
-            let bp = UnsafePointer(bias.storage.pointer)
-            Parallel.forRanges(rows, cost: outFeatures) { r in
-                for row in r { (op + row * outFeatures).update(from: bp, count: outFeatures) }
-            }
+        withExtendedLifetime(bias) {
+            BLAS.gemm(transB: transposed, m: rows, n: outFeatures, k: inFeatures,
+                      a: MatrixOperand(x.storage.pointer, ld: inFeatures), b: weight,
+                      c: out.storage.pointer, ldc: outFeatures, bias: bias.map { UnsafePointer($0.storage.pointer) })
         }
-        BLAS.gemm(transB: transposed, m: rows, n: outFeatures, k: inFeatures,
-                  a: MatrixOperand(x.storage.pointer, ld: inFeatures), b: weight,
-                  beta: bias == nil ? 0 : 1, c: op, ldc: outFeatures)
         return out
     }
 }

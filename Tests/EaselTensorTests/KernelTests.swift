@@ -42,6 +42,44 @@ import Testing
         }
     }
 
+    /// A product's bias gives the bits of C filled with the bias and multiplied onto with
+    /// beta 1 (what `Tensor.linear` did before the kernels took the bias), for every kernel,
+    /// operand type, transpose and split (the larger shapes are cut into panels), and
+    /// leaves C past n alone.
+    @Test(arguments: Kernels.runnable.map(\.rawValue))
+    func aBiasGivesTheSumsOfCFilledWithIt(kernelBits: UInt32) {
+        let kernels = Kernels(rawValue: kernelBits)
+        let types: [(ElementType, ElementType)] = [(.float32, .float32), (.float32, .bfloat16), (.bfloat16, .bfloat16)]
+        for (index, (m, n, k)) in (Self.shapes + [(3000, 70, 40), (70, 3000, 600), (4, 5, 0)]).enumerated() {
+            for (transA, transB) in [(false, false), (true, true), (false, true)] {
+                for (aType, bType) in types {
+                    let seed = UInt64(300 + index)
+                    let a = Tensor.random(transA ? [k, m] : [m, k], seed: seed).converted(to: aType)
+                    let b = Tensor.random(transB ? [n, k] : [k, n], seed: seed + 1000).converted(to: bType)
+                    let bias = Tensor.random([max(n, 1)], seed: seed + 3000)
+                    let ldc = n + 3
+                    let start = Tensor.random([m, ldc], seed: seed + 2000)
+                    func product(biased: Bool) -> [Float] {
+                        var c = start
+                        c.withUnsafeMutableBufferPointer { buffer in
+                            let cp = buffer.baseAddress!
+                            if !biased {
+                                for row in 0..<m { (cp + row * ldc).update(from: bias.storage.pointer, count: n) }
+                            }
+                            BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k,
+                                      a: MatrixOperand(a, ld: transA ? m : k), b: MatrixOperand(b, ld: transB ? k : n),
+                                      beta: biased ? 0 : 1, c: cp, ldc: ldc,
+                                      bias: biased ? UnsafePointer(bias.storage.pointer) : nil, kernels: kernels)
+                        }
+                        return c.scalars
+                    }
+                    #expect(product(biased: true) == product(biased: false),
+                            "\(kernels) \(aType)x\(bType) m\(m) n\(n) k\(k) tA \(transA) tB \(transB)")
+                }
+            }
+        }
+    }
+
     @Test func roundingToBFloat16IsNearestEven() {
         let values: [Float] = [1, -2.5, 1 + 0x1p-8, 1 + 0x1p-7 + 0x1p-8, 1 + 0x1p-8 + 0x1p-20, .infinity, -.infinity,
                                .greatestFiniteMagnitude, 0, -0.0]
