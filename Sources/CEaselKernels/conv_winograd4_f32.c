@@ -260,7 +260,7 @@ AVX512 void easel_winograd4_f32(long cout, long cin, long h, long w, const float
                 const float *vx = v + x * cin * 32;
                 for (long k0 = 0; k0 < cin; k0 += SGEMM_KC) {
                     long kc = cin - k0 < SGEMM_KC ? cin - k0 : SGEMM_KC;
-                    easel_sgemm_micro_kernel(kc, ux + k0 * PANEL, vx + k0 * 32, m + x * PANEL * 32, 32, PANEL, 32, 1, 0, k0 > 0, NULL);
+                    easel_sgemm_micro_kernel(kc, ux + k0 * PANEL, vx + k0 * 32, m + x * PANEL * 32, 32, PANEL, 32, 1, 0, k0 > 0, NULL, 0);
                 }
             }
             long rows = cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL;

@@ -215,7 +215,7 @@ AVX512 void easel_winograd_f32(long cout, long cin, long h, long w, const float 
                     for (long k0 = 0; k0 < cin; k0 += SGEMM_KC) {
                         long kc = cin - k0 < SGEMM_KC ? cin - k0 : SGEMM_KC;
                         easel_sgemm_micro_kernel(kc, ux + k0 * PANEL, vx + k0 * 32, m + x * PANEL * blockTiles + j * 32,
-                                                 blockTiles, PANEL, 32, 1, 0, k0 > 0, NULL);
+                                                 blockTiles, PANEL, 32, 1, 0, k0 > 0, NULL, 0);
                     }
                 }
             }

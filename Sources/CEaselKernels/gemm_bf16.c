@@ -241,24 +241,26 @@ AVX512BF16 static void block_from_c(const float *c, long ldc, long rows, long co
 /// vectors (two per row, 16 columns each); per pair of k, the two VNNI rows of B are loaded
 /// once and each row's pair of A (32 bits) is broadcast against them.
 ///
-/// A `bias` (the block's columns; given only with alpha 1 and beta 0) starts every row's
-/// sums of the first pass over k, as C filled with it would.
+/// A `bias` (given only with alpha 1 and beta 0: the block's columns, or its rows when
+/// perRow) starts every sum of the first pass over k, as C filled with it would.
 AVX512BF16 static void micro_kernel_dot(long steps, const uint16_t *a, const uint16_t *b,
                                         float *c, long ldc, long rows, long cols,
-                                        float alpha, float beta, int accumulate, const float *bias) {
+                                        float alpha, float beta, int accumulate, const float *bias, int perRow) {
     int direct = onto_c(alpha, beta, accumulate);
     int loadC = direct && (accumulate || beta == 1);
     __mmask16 m0 = direct ? first_lanes(cols) : 0xffff, m1 = direct ? first_lanes(cols - 16) : 0xffff;
     int fromBias = bias && !accumulate;
-    __m512 bias0 = fromBias ? _mm512_maskz_loadu_ps(first_lanes(cols), bias) : _mm512_setzero_ps();
-    __m512 bias1 = fromBias ? _mm512_maskz_loadu_ps(first_lanes(cols - 16), bias + 16) : _mm512_setzero_ps();
+    __m512 bias0 = fromBias && !perRow ? _mm512_maskz_loadu_ps(first_lanes(cols), bias) : _mm512_setzero_ps();
+    __m512 bias1 = fromBias && !perRow ? _mm512_maskz_loadu_ps(first_lanes(cols - 16), bias + 16) : _mm512_setzero_ps();
     float block[32 * 32] __attribute__((aligned(64)));
     for (long r0 = 0; r0 < rows; r0 += 8) {
         __m512 acc[8][2];
         for (int r = 0; r < 8; r++) {
             int live = loadC && r0 + r < rows;
-            acc[r][0] = live ? _mm512_maskz_loadu_ps(m0, c + (r0 + r) * ldc) : bias0;
-            acc[r][1] = live ? _mm512_maskz_loadu_ps(m1, c + (r0 + r) * ldc + 16) : bias1;
+            __m512 start0 = bias0, start1 = bias1;
+            if (fromBias && perRow) start0 = start1 = _mm512_set1_ps(r0 + r < rows ? bias[r0 + r] : 0);
+            acc[r][0] = live ? _mm512_maskz_loadu_ps(m0, c + (r0 + r) * ldc) : start0;
+            acc[r][1] = live ? _mm512_maskz_loadu_ps(m1, c + (r0 + r) * ldc + 16) : start1;
         }
         for (long s = 0; s < steps; s++) {
             // Step s of the A panel: its 32 rows of 32 elements one after another.
@@ -288,8 +290,8 @@ AVX512BF16 static void micro_kernel_dot(long steps, const uint16_t *a, const uin
 /// 32 x 32 block on AMX tiles: C = alpha * (A panel x B panel) + (accumulate ? C : beta * C).
 AMX static void micro_kernel(long steps, const uint16_t *a, const uint16_t *b,
                              float *c, long ldc, long rows, long cols,
-                             float alpha, float beta, int accumulate, const float *bias) {
-    (void)bias;   // gemm_bf16 has filled C with it
+                             float alpha, float beta, int accumulate, const float *bias, int perRow) {
+    (void)bias; (void)perRow;   // gemm_bf16 has filled C with the bias
     int direct = onto_c(alpha, beta, accumulate), whole = rows == MR && cols == NR;
     int loadC = direct && (accumulate || beta == 1);
     // A ragged block accumulating onto C does so in a staged copy of its corner of C.
@@ -351,16 +353,16 @@ AMX void easel_amx_configure_tiles(void) {
 
 /// The blocked product, its 32 x 32 blocks on AMX tiles or with dot products.
 AMX static void gemm_bf16(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
-                          float beta, float *c, long ldc, const float *bias, int amx) {
+                          float beta, float *c, long ldc, const float *bias, int biasPerRow, int amx) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
         easel_scale_block(m, n, beta, c, ldc);
-        if (bias) easel_add_bias(m, n, bias, c, ldc);
+        if (bias) easel_add_bias(m, n, bias, biasPerRow, c, ldc);
         return;
     }
     if (bias && amx) {
         // The tiles start from C: C filled with the bias, then multiplied onto it.
-        for (long i = 0; i < m; i++) memcpy(c + i * ldc, bias, sizeof(float) * (size_t)n);
+        easel_fill_bias(m, n, bias, biasPerRow, c, ldc);
         beta = 1;
         bias = NULL;
     }
@@ -404,7 +406,8 @@ AMX static void gemm_bf16(long m, long n, long k, float alpha, easel_operand a, 
                         (amx ? micro_kernel : micro_kernel_dot)(
                             kcp / KSTEP, blockA + (ir / MR) * strideA, blockB + (jr / NR) * strideB,
                             c + (i0 + ir) * ldc + j0 + jr, ldc, min_l(MR, mc - ir), min_l(NR, nc - jr),
-                            alpha, beta, p0 > 0, bias ? bias + j0 + jr : NULL);
+                            alpha, beta, p0 > 0, !bias ? NULL : biasPerRow ? bias + i0 + ir : bias + j0 + jr,
+                            biasPerRow);
                     }
                 }
             }
@@ -414,13 +417,13 @@ AMX static void gemm_bf16(long m, long n, long k, float alpha, easel_operand a, 
 }
 
 AMX void easel_gemm_bf16_amx_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
-                                      float beta, float *c, long ldc, const float *bias) {
-    gemm_bf16(m, n, k, alpha, a, b, beta, c, ldc, bias, 1);
+                                      float beta, float *c, long ldc, const float *bias, int biasPerRow) {
+    gemm_bf16(m, n, k, alpha, a, b, beta, c, ldc, bias, biasPerRow, 1);
 }
 
 AMX void easel_gemm_bf16_dot_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
-                                      float beta, float *c, long ldc, const float *bias) {
-    gemm_bf16(m, n, k, alpha, a, b, beta, c, ldc, bias, 0);
+                                      float beta, float *c, long ldc, const float *bias, int biasPerRow) {
+    gemm_bf16(m, n, k, alpha, a, b, beta, c, ldc, bias, biasPerRow, 0);
 }
 
 void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, float alpha,
@@ -428,7 +431,7 @@ void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, float a
                          const void *b, easel_element_type bType, long ldb,
                          float beta, float *c, long ldc) {
     easel_operand opA = {a, aType, lda, transA, 0}, opB = {b, bType, ldb, transB, 0};
-    easel_gemm_bf16_amx_operands(m, n, k, alpha, opA, opB, beta, c, ldc, NULL);
+    easel_gemm_bf16_amx_operands(m, n, k, alpha, opA, opB, beta, c, ldc, NULL, 0);
 }
 
 AMX void easel_amx_pack_a(int trans, long m, long k, const void *a, easel_element_type type, long lda,
@@ -476,13 +479,15 @@ void easel_gemm_bf16_amx(int transA, int transB, long m, long n, long k, float a
 // The AMX entry points exist on every architecture; callers only use them where
 // easel_cpu_features() reports AMX, which it never does here.
 void easel_gemm_bf16_amx_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
-                                  float beta, float *c, long ldc, const float *bias) {
+                                  float beta, float *c, long ldc, const float *bias, int biasPerRow) {
     (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)b; (void)beta; (void)c; (void)ldc; (void)bias;
+    (void)biasPerRow;
 }
 
 void easel_gemm_bf16_dot_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
-                                  float beta, float *c, long ldc, const float *bias) {
+                                  float beta, float *c, long ldc, const float *bias, int biasPerRow) {
     (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)b; (void)beta; (void)c; (void)ldc; (void)bias;
+    (void)biasPerRow;
 }
 
 void easel_amx_pack_a(int trans, long m, long k, const void *a, easel_element_type type, long lda,

@@ -10,10 +10,11 @@
 #define SGEMM_KC 384  // depth of one pass over the tile
 
 /// C[0..rows, 0..cols] = alpha * (A panel x B panel) + (accumulate ? C : beta * C): A packed
-/// as kc steps of SGEMM_MR values, B as kc steps of SGEMM_NR values; plus bias[0..cols] on
-/// every row where given and not accumulating (beta 0). Needs AVX-512.
+/// as kc steps of SGEMM_MR values, B as kc steps of SGEMM_NR values; plus, where given and
+/// not accumulating (beta 0), bias[0..cols] on every row or bias[r] along row r (perRow).
+/// Needs AVX-512.
 void easel_sgemm_micro_kernel(long kc, const float *restrict a, const float *restrict b,
                               float *c, long ldc, long rows, long cols,
-                              float alpha, float beta, int accumulate, const float *bias);
+                              float alpha, float beta, int accumulate, const float *bias, int perRow);
 
 #endif

@@ -126,13 +126,13 @@ AVX512 static void pack_b(int trans, const float *b, long ldb, long j0, long nc,
     }
 }
 
-/// C[0..rows, 0..cols] = alpha * (A panel x B panel) + (accumulate ? C : beta * C), plus
-/// bias[0..cols] on every row where bias is given and the block does not accumulate (then
-/// beta is 0): the sums C would hold had it been filled with the bias and multiplied with
-/// beta 1.
+/// C[0..rows, 0..cols] = alpha * (A panel x B panel) + (accumulate ? C : beta * C), plus a
+/// bias where given and the block does not accumulate (then beta is 0): bias[0..cols] on
+/// every row, or bias[r] along row r (perRow). The sums C would hold had it been filled with
+/// the bias and multiplied with beta 1.
 AVX512 void easel_sgemm_micro_kernel(long kc, const float *restrict a, const float *restrict b,
                                      float *c, long ldc, long rows, long cols,
-                                     float alpha, float beta, int accumulate, const float *bias) {
+                                     float alpha, float beta, int accumulate, const float *bias, int perRow) {
     __m512 acc[MR][2];
 #pragma clang loop unroll(full)
     for (int r = 0; r < MR; r++) {
@@ -163,11 +163,13 @@ AVX512 void easel_sgemm_micro_kernel(long kc, const float *restrict a, const flo
             }
         }
     } else if (bias) {
-        __m512 bias0 = _mm512_maskz_loadu_ps(m0, bias), bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+        __m512 bias0 = perRow ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, bias);
+        __m512 bias1 = perRow ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, bias + 16);
 #pragma clang loop unroll(full)
         for (int r = 0; r < MR; r++) {
             if (r < rows) {
                 float *row = c + r * ldc;
+                if (perRow) bias0 = bias1 = _mm512_set1_ps(bias[r]);
                 _mm512_mask_storeu_ps(row, m0, _mm512_fmadd_ps(va, acc[r][0], bias0));
                 _mm512_mask_storeu_ps(row + 16, m1, _mm512_fmadd_ps(va, acc[r][1], bias1));
             }
@@ -186,11 +188,11 @@ AVX512 void easel_sgemm_micro_kernel(long kc, const float *restrict a, const flo
 
 AVX512 void easel_sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha,
                                const float *a, long lda, const float *b, long ldb,
-                               float beta, float *c, long ldc, const float *bias) {
+                               float beta, float *c, long ldc, const float *bias, int biasPerRow) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
         easel_scale_block(m, n, beta, c, ldc);
-        if (bias) easel_add_bias(m, n, bias, c, ldc);
+        if (bias) easel_add_bias(m, n, bias, biasPerRow, c, ldc);
         return;
     }
     long kcMax = min_l(KC, k);
@@ -212,7 +214,8 @@ AVX512 void easel_sgemm_avx512(int transA, int transB, long m, long n, long k, f
                         easel_sgemm_micro_kernel(kc, packedA + ir * kc, packedB + jr * kc,
                                                  c + (i0 + ir) * ldc + j0 + jr, ldc,
                                                  min_l(MR, mc - ir), min_l(NR, nc - jr),
-                                                 alpha, beta, p0 > 0, bias ? bias + j0 + jr : NULL);
+                                                 alpha, beta, p0 > 0,
+                                                 !bias ? NULL : biasPerRow ? bias + i0 + ir : bias + j0 + jr, biasPerRow);
                     }
                 }
             }
@@ -224,9 +227,9 @@ AVX512 void easel_sgemm_avx512(int transA, int transB, long m, long n, long k, f
 
 void easel_sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha,
                         const float *a, long lda, const float *b, long ldb,
-                        float beta, float *c, long ldc, const float *bias) {
+                        float beta, float *c, long ldc, const float *bias, int biasPerRow) {
     (void)transA; (void)transB; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda;
-    (void)b; (void)ldb; (void)beta; (void)c; (void)ldc; (void)bias;
+    (void)b; (void)ldb; (void)beta; (void)c; (void)ldc; (void)bias; (void)biasPerRow;
 }
 
 #endif

@@ -50,7 +50,12 @@ void easel_scale_block(long m, long n, float beta, float *c, long ldc) {
         for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
 }
 
-void easel_add_bias(long m, long n, const float *bias, float *c, long ldc) {
+void easel_add_bias(long m, long n, const float *bias, int perRow, float *c, long ldc) {
     for (long i = 0; i < m; i++)
-        for (long j = 0; j < n; j++) c[i * ldc + j] += bias[j];
+        for (long j = 0; j < n; j++) c[i * ldc + j] += perRow ? bias[i] : bias[j];
+}
+
+void easel_fill_bias(long m, long n, const float *bias, int perRow, float *c, long ldc) {
+    for (long i = 0; i < m; i++)
+        for (long j = 0; j < n; j++) c[i * ldc + j] = perRow ? bias[i] : bias[j];
 }

@@ -71,10 +71,11 @@ public enum BLAS {
     /// `multiplyIn` is, the product multiplies in bfloat16 (a float32 operand is rounded to
     /// it) and sums in float32, as PyTorch's bfloat16 matmul does.
     ///
-    /// `bias` (`n` floats; only with alpha 1 and beta 0) is added to every row of C: the
-    /// sums of C filled with it and multiplied onto with beta 1, which Easel's kernels start
-    /// from in registers rather than from a C written first and read back (OpenBLAS still
-    /// gets C filled).
+    /// `bias` (only with alpha 1 and beta 0) is added to C: `n` floats, one per column, or
+    /// with `biasPerRow` `m` floats, one per row (a convolution's output channels). The sums
+    /// of C filled with it and multiplied onto with beta 1, which Easel's kernels start from
+    /// in registers rather than from a C written first and read back (OpenBLAS still gets C
+    /// filled).
     static func gemm(
         transA: Bool = false, transB: Bool = false,
         m: Int, n: Int, k: Int,
@@ -82,7 +83,7 @@ public enum BLAS {
         a: MatrixOperand, b: MatrixOperand,
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int,
-        bias: UnsafePointer<Float>? = nil,
+        bias: UnsafePointer<Float>? = nil, biasPerRow: Bool = false,
         parallel: Bool = true,
         multiplyIn: ElementType = .float32,
         kernels: Kernels = .current
@@ -92,7 +93,7 @@ public enum BLAS {
         if k == 0 {
             // BLAS leaves C scaled by beta; make the degenerate product explicit.
             easel_scale_block(m, n, beta, c, ldc)
-            if let bias { easel_add_bias(m, n, bias, c, ldc) }
+            if let bias { easel_add_bias(m, n, bias, biasPerRow ? 1 : 0, c, ldc) }
             return
         }
         let bfloat16 = multiplyIn == .bfloat16 || a.elementType != .float32 || b.elementType != .float32
@@ -105,27 +106,28 @@ public enum BLAS {
             let wideB = b.widenedForBFloat16(rows: transB ? n : k, columns: transB ? k : n)
             defer { withExtendedLifetime((wideA, wideB)) {} }
             gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                 a: wideA.operand, b: wideB.operand, beta: beta, c: c, ldc: ldc, bias: bias,
+                 a: wideA.operand, b: wideB.operand, beta: beta, c: c, ldc: ldc, bias: bias, biasPerRow: biasPerRow,
                  parallel: parallel, multiplyIn: .float32, kernels: kernels)
             return
         }
         let split = parallel ? PanelSplit(m: m, n: n, k: k) : .none
         switch split {
         case .none:
-            call(kernels, bfloat16, transA, transB, m, n, k, alpha, a, b, beta, c, ldc, bias)
+            call(kernels, bfloat16, transA, transB, m, n, k, alpha, a, b, beta, c, ldc, bias, biasPerRow)
         case let .columns(width, count):
             // Every panel reads all of A and its own columns of B and C.
             Parallel.forEach(count) { panel in
                 let j0 = panel * width, cols = min(width, n - j0)
                 call(kernels, bfloat16, transA, transB, m, cols, k, alpha, a,
-                     b.from(j0, transposed: transB, isA: false), beta, c + j0, ldc, bias.map { $0 + j0 })
+                     b.from(j0, transposed: transB, isA: false), beta, c + j0, ldc,
+                     biasPerRow ? bias : bias.map { $0 + j0 }, biasPerRow)
             }
         case let .rows(height, count):
             // Every panel reads all of B and its own rows of A and C.
             Parallel.forEach(count) { panel in
                 let i0 = panel * height, rows = min(height, m - i0)
                 call(kernels, bfloat16, transA, transB, rows, n, k, alpha, a.from(i0, transposed: transA, isA: true),
-                     b, beta, c + i0 * ldc, ldc, bias)
+                     b, beta, c + i0 * ldc, ldc, biasPerRow ? bias.map { $0 + i0 } : bias, biasPerRow)
             }
         }
     }
@@ -164,22 +166,21 @@ public enum BLAS {
     private static func call(
         _ kernels: Kernels, _ bfloat16: Bool, _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
         _ a: MatrixOperand, _ b: MatrixOperand,
-        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ bias: UnsafePointer<Float>?
+        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ bias: UnsafePointer<Float>?, _ biasPerRow: Bool
     ) {
+        let perRow: Int32 = biasPerRow ? 1 : 0
         if bfloat16 && kernels.contains(.amxBFloat16) {
             easel_gemm_bf16_amx_operands(m, n, k, alpha, a.kernelOperand(transposed: transA),
-                                         b.kernelOperand(transposed: transB), beta, c, ldc, bias)
+                                         b.kernelOperand(transposed: transB), beta, c, ldc, bias, perRow)
         } else if bfloat16 {
             easel_gemm_bf16_dot_operands(m, n, k, alpha, a.kernelOperand(transposed: transA),
-                                         b.kernelOperand(transposed: transB), beta, c, ldc, bias)
+                                         b.kernelOperand(transposed: transB), beta, c, ldc, bias, perRow)
         } else if kernels.contains(.avx512) {
             easel_sgemm_avx512(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha,
-                               a.floats, a.ld, b.floats, b.ld, beta, c, ldc, bias)
+                               a.floats, a.ld, b.floats, b.ld, beta, c, ldc, bias, perRow)
         } else {
             _ = pinnedToOneThread
-            if let bias {
-                for row in 0..<m { (c + row * ldc).update(from: bias, count: n) }
-            }
+            if let bias { easel_fill_bias(m, n, bias, perRow, c, ldc) }
             cblas_sgemm(
                 CblasRowMajor,
                 transA ? CblasTrans : CblasNoTrans,

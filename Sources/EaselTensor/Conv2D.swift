@@ -103,10 +103,9 @@ extension Tensor {
             }
             for b in 0..<batch {
                 let o = out.storage.pointer + b * cout * pixels
-                if let bp { fillRows(o, rowLength: pixels, ldo: pixels, values: bp, rows: cout) }
                 BLAS.gemm(m: cout, n: pixels, k: k, a: wp,
                           b: MatrixOperand(xp + b * cin * h * w, ld: pixels),
-                          beta: bp == nil ? 0 : 1, c: o, ldc: pixels)
+                          c: o, ldc: pixels, bias: bp, biasPerRow: true)
             }
             return out
         }
@@ -149,10 +148,8 @@ extension Tensor {
                 let rows = min(bandRows, geometry.ho - row0)
                 let n = rows * geometry.wo
                 geometry.im2col(image, into: columns.pointer, outputRows: row0..<(row0 + rows), tapMajor: weight.isPacked)
-                let oBand = o + row0 * geometry.wo
-                if let bp { fillRows(oBand, rowLength: n, ldo: pixels, values: bp, rows: cout) }
                 BLAS.gemm(m: cout, n: n, k: k, a: wp, b: MatrixOperand(columns.pointer, ld: n),
-                          beta: bp == nil ? 0 : 1, c: oBand, ldc: pixels)
+                          c: o + row0 * geometry.wo, ldc: pixels, bias: bp, biasPerRow: true)
                 row0 += rows
             }
         }
@@ -202,25 +199,14 @@ extension Tensor {
                 g.im2col(image, into: columns.pointer + b * pixels, outputRows: 0..<g.ho, tapMajor: weight.isPacked, ld: n)
             }
         }
-        if let bias { fillRows(product.pointer, rowLength: n, ldo: n, values: bias, rows: cout) }
         BLAS.gemm(m: cout, n: n, k: k, a: weight.operand(ld: k), b: MatrixOperand(columns.pointer, ld: n),
-                  beta: bias == nil ? 0 : 1, c: product.pointer, ldc: n)
+                  c: product.pointer, ldc: n, bias: bias, biasPerRow: true)
         Parallel.forRanges(cout, cost: n) { rows in
             for co in rows {
                 for b in 0..<batch {
                     (out + (b * cout + co) * pixels).update(from: product.pointer + co * n + b * pixels, count: pixels)
                 }
             }
-        }
-    }
-
-    /// Sets row `r` of a `[rows, rowLength]` block with row stride `ldo` to `values[r]`.
-    static func fillRows(
-        _ o: UnsafeMutablePointer<Float>, rowLength: Int, ldo: Int,
-        values: UnsafePointer<Float>, rows: Int
-    ) {
-        Parallel.forRanges(rows, cost: rowLength) { r in
-            for row in r { (o + row * ldo).update(repeating: values[row], count: rowLength) }
         }
     }
 }

@@ -42,10 +42,10 @@ import Testing
         }
     }
 
-    /// A product's bias gives the bits of C filled with the bias and multiplied onto with
-    /// beta 1 (what `Tensor.linear` did before the kernels took the bias), for every kernel,
-    /// operand type, transpose and split (the larger shapes are cut into panels), and
-    /// leaves C past n alone.
+    /// A product's bias, per column or per row, gives the bits of C filled with the bias and
+    /// multiplied onto with beta 1 (what `Tensor.linear` and `conv2d` did before the kernels
+    /// took the bias), for every kernel, operand type, transpose and split (the larger shapes
+    /// are cut into panels), and leaves C past n alone.
     @Test(arguments: Kernels.runnable.map(\.rawValue))
     func aBiasGivesTheSumsOfCFilledWithIt(kernelBits: UInt32) {
         let kernels = Kernels(rawValue: kernelBits)
@@ -53,28 +53,33 @@ import Testing
         for (index, (m, n, k)) in (Self.shapes + [(3000, 70, 40), (70, 3000, 600), (4, 5, 0)]).enumerated() {
             for (transA, transB) in [(false, false), (true, true), (false, true)] {
                 for (aType, bType) in types {
-                    let seed = UInt64(300 + index)
-                    let a = Tensor.random(transA ? [k, m] : [m, k], seed: seed).converted(to: aType)
-                    let b = Tensor.random(transB ? [n, k] : [k, n], seed: seed + 1000).converted(to: bType)
-                    let bias = Tensor.random([max(n, 1)], seed: seed + 3000)
-                    let ldc = n + 3
-                    let start = Tensor.random([m, ldc], seed: seed + 2000)
-                    func product(biased: Bool) -> [Float] {
-                        var c = start
-                        c.withUnsafeMutableBufferPointer { buffer in
-                            let cp = buffer.baseAddress!
-                            if !biased {
-                                for row in 0..<m { (cp + row * ldc).update(from: bias.storage.pointer, count: n) }
+                    for perRow in [false, true] {
+                        let seed = UInt64(300 + index)
+                        let a = Tensor.random(transA ? [k, m] : [m, k], seed: seed).converted(to: aType)
+                        let b = Tensor.random(transB ? [n, k] : [k, n], seed: seed + 1000).converted(to: bType)
+                        let bias = Tensor.random([max(m, n, 1)], seed: seed + 3000)
+                        let ldc = n + 3
+                        let start = Tensor.random([m, ldc], seed: seed + 2000)
+                        func product(biased: Bool) -> [Float] {
+                            var c = start
+                            c.withUnsafeMutableBufferPointer { buffer in
+                                let cp = buffer.baseAddress!
+                                let values = bias.storage.pointer
+                                if !biased {
+                                    for row in 0..<m {
+                                        for column in 0..<n { cp[row * ldc + column] = values[perRow ? row : column] }
+                                    }
+                                }
+                                BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k,
+                                          a: MatrixOperand(a, ld: transA ? m : k), b: MatrixOperand(b, ld: transB ? k : n),
+                                          beta: biased ? 0 : 1, c: cp, ldc: ldc,
+                                          bias: biased ? UnsafePointer(values) : nil, biasPerRow: perRow, kernels: kernels)
                             }
-                            BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k,
-                                      a: MatrixOperand(a, ld: transA ? m : k), b: MatrixOperand(b, ld: transB ? k : n),
-                                      beta: biased ? 0 : 1, c: cp, ldc: ldc,
-                                      bias: biased ? UnsafePointer(bias.storage.pointer) : nil, kernels: kernels)
+                            return c.scalars
                         }
-                        return c.scalars
+                        #expect(product(biased: true) == product(biased: false),
+                                "\(kernels) \(aType)x\(bType) m\(m) n\(n) k\(k) tA \(transA) tB \(transB) per row \(perRow)")
                     }
-                    #expect(product(biased: true) == product(biased: false),
-                            "\(kernels) \(aType)x\(bType) m\(m) n\(n) k\(k) tA \(transA) tB \(transB)")
                 }
             }
         }

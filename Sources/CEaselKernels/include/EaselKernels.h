@@ -45,12 +45,13 @@ typedef enum {
 /// A is [m, k] (or [k, m] when transA), B is [k, n] (or [n, k] when transB), C is [m, n].
 /// With beta == 0, C is not read. Needs EASEL_CPU_AVX512.
 ///
-/// `bias` (n floats, or NULL; only with beta == 0) is added to every row, in the product's
-/// last pass: the sums of C filled with the bias and multiplied with beta 1, without a pass
-/// that writes C first and the product reading it back (a layer's bias, `Tensor.linear`).
+/// `bias` (or NULL; only with beta == 0) is added as C is written: n floats, one per column,
+/// or with `biasPerRow` m floats, one per row (a convolution's output channels). The sums of
+/// C filled with the bias and multiplied with beta 1, without a pass that writes C first and
+/// the product reading it back (a layer's bias: `Tensor.linear`, `conv2d`).
 void easel_sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha,
                         const float *a, long lda, const float *b, long ldb,
-                        float beta, float *c, long ldc, const float *bias);
+                        float beta, float *c, long ldc, const float *bias, int biasPerRow);
 
 /// The same product with bfloat16 multiplication and float32 accumulation on AMX tiles:
 /// each operand is float32 (rounded to bfloat16, nearest-even) or bfloat16. Needs
@@ -75,16 +76,16 @@ typedef struct {
 
 /// `easel_gemm_bf16_amx` with operands that may be packed already (weights packed once at
 /// load). A packed operand covers all of k, so the sums are the same as with the operand
-/// packed per call. `bias` as for easel_sgemm_avx512 (n floats or NULL, only with beta 0).
-/// Needs EASEL_CPU_AMX_BF16.
+/// packed per call. `bias` and `biasPerRow` as for easel_sgemm_avx512. Needs
+/// EASEL_CPU_AMX_BF16.
 void easel_gemm_bf16_amx_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
-                                  float beta, float *c, long ldc, const float *bias);
+                                  float beta, float *c, long ldc, const float *bias, int biasPerRow);
 
 /// The same product with AVX-512 BF16 dot products (vdpbf16ps) instead of AMX tiles, on the
 /// same packing (so a weight packed once at load serves either). Needs
 /// EASEL_CPU_AVX512_BF16; the sums are the same up to their order.
 void easel_gemm_bf16_dot_operands(long m, long n, long k, float alpha, easel_operand a, easel_operand b,
-                                  float beta, float *c, long ldc, const float *bias);
+                                  float beta, float *c, long ldc, const float *bias, int biasPerRow);
 
 /// Elements of a packed operand with `outer` rows (A) or columns (B) and inner extent k:
 /// both rounded up to a multiple of 32.
@@ -205,8 +206,11 @@ void easel_winograd4_f32(long cout, long cin, long h, long w, const float *image
 /// with nothing to multiply (k or alpha 0) leaves. Plain C, any CPU.
 void easel_scale_block(long m, long n, float beta, float *c, long ldc);
 
-/// C[i, j] += bias[j] for an m x n block. Plain C, any CPU.
-void easel_add_bias(long m, long n, const float *bias, float *c, long ldc);
+/// C[i, j] += bias[j] (bias[i] when perRow) for an m x n block. Plain C, any CPU.
+void easel_add_bias(long m, long n, const float *bias, int perRow, float *c, long ldc);
+
+/// C[i, j] = bias[j] (bias[i] when perRow) for an m x n block. Plain C, any CPU.
+void easel_fill_bias(long m, long n, const float *bias, int perRow, float *c, long ldc);
 
 /// PyTorch's vectorised Box–Muller (`NormalFill16` for AVX2/AVX-512) over `blocks`
 /// consecutive blocks of 16 uniforms in [0, 1), in place: lane j of a block takes
