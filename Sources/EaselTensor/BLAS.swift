@@ -111,6 +111,22 @@ public enum BLAS {
             return
         }
         let split = parallel ? PanelSplit(m: m, n: n, k: k) : .none
+        // The operand every panel reads in full, when the panels multiply in bfloat16, is
+        // packed once for all of them rather than by each again (with float32 values
+        // rounded once): a packed operand holds every step of k, so the sums are those of
+        // packing per call. Zen 4, 512x1280 by 1280x1280 in ten column panels: 5.1 -> 4.2 ms.
+        var (a, b, transA, transB) = (a, b, transA, transB)
+        var shared: TensorStorage?
+        defer { withExtendedLifetime(shared) {} }
+        if bfloat16 {
+            if case .columns = split, !a.isPacked {
+                (a, shared) = Self.packedOnce(a, outer: m, k: k, transposed: transA, asA: true)
+                transA = false
+            } else if case .rows = split, !b.isPacked {
+                (b, shared) = Self.packedOnce(b, outer: n, k: k, transposed: transB, asA: false)
+                transB = false
+            }
+        }
         switch split {
         case .none:
             call(kernels, bfloat16, transA, transB, m, n, k, alpha, a, b, beta, c, ldc, bias, biasPerRow)
@@ -130,6 +146,27 @@ public enum BLAS {
                      b, beta, c + i0 * ldc, ldc, biasPerRow ? bias.map { $0 + i0 } : bias, biasPerRow)
             }
         }
+    }
+
+    /// `operand` (op(A) `[outer, k]`, or op(B) `[k, outer]`) packed for the bfloat16
+    /// products, in panels of 32 rows (columns) packed side by side on all cores.
+    private static func packedOnce(
+        _ operand: MatrixOperand, outer: Int, k: Int, transposed: Bool, asA: Bool
+    ) -> (MatrixOperand, TensorStorage) {
+        let panelStride = 32 * ((k + 31) / 32 * 32)
+        let storage = TensorStorage(uninitializedCount: easel_amx_packed_size(outer, k), elementType: .bfloat16)
+        let destination = storage.rawPointer.assumingMemoryBound(to: UInt16.self)
+        Parallel.forRanges((outer + 31) / 32, cost: 32 * k) { panels in
+            let first = panels.lowerBound * 32, count = min(outer, panels.upperBound * 32) - first
+            let source = operand.from(first, transposed: transposed, isA: asA)
+            let type = source.elementType.kernelType, into = destination + panels.lowerBound * panelStride
+            if asA {
+                easel_amx_pack_a(transposed ? 1 : 0, count, k, source.base, type, source.ld, into, panelStride)
+            } else {
+                easel_amx_pack_b(transposed ? 1 : 0, k, count, source.base, type, source.ld, into, panelStride)
+            }
+        }
+        return (MatrixOperand(packed: storage.rawPointer, panelStride: panelStride), storage)
     }
 
     /// How a product is cut: along the wider of its two outer dimensions, so that the

@@ -44,6 +44,38 @@ struct PackedWeightTests {
         }
     }
 
+    /// A product cut into panels packs the operand they all read once, for all of them: the
+    /// same bits as the product in one piece, cut by columns (A shared) or rows (B shared),
+    /// float32 or bfloat16, transposed or not, the other operand packed or not.
+    @Test(arguments: bfloat16KernelBits)
+    func panelsShareAnOperandPackedOnce(kernelBits: UInt32) {
+        let kernels = Kernels(rawValue: kernelBits)
+        for (index, (m, n, k)) in [(300, 3000, 200), (3000, 300, 520), (200, 2100, 40)].enumerated() {
+            #expect(BLAS.PanelSplit(m: m, n: n, k: k) != .none)
+            for (transA, transB) in [(false, false), (true, true)] {
+                for type in [ElementType.float32, .bfloat16] {
+                    let seed = UInt64(700 + index * 4) + (transA ? 2 : 0)
+                    let a = Tensor.random(transA ? [k, m] : [m, k], seed: seed).converted(to: type)
+                    let b = Tensor.random(transB ? [n, k] : [k, n], seed: seed + 1).converted(to: .bfloat16)
+                    let (lda, ldb) = (transA ? m : k, transB ? k : n)
+                    let packedB = Self.pack(b, rows: n, k: k, transposed: transB, ld: ldb, asA: false)
+                    for (opB, tB) in [(MatrixOperand(b, ld: ldb), transB), (packedB.operand, false)] {
+                        func product(parallel: Bool) -> [Float] {
+                            var c = Tensor(zeros: [m, n])
+                            c.withUnsafeMutableBufferPointer { c in
+                                BLAS.gemm(transA: transA, transB: tB, m: m, n: n, k: k, a: MatrixOperand(a, ld: lda), b: opB,
+                                          c: c.baseAddress!, ldc: n, parallel: parallel, kernels: kernels)
+                            }
+                            return c.scalars
+                        }
+                        #expect(product(parallel: true) == product(parallel: false),
+                                "\(kernels) m\(m) n\(n) k\(k) \(type) tA \(transA) tB \(tB) B packed \(opB.isPacked)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func packedLinearWeightsGiveTheSumsOfTheTensor() {
         for (rows, inputs, outputs) in [(2 * 5, 48, 40), (4096, 320, 96), (77, 768, 3072)] {
             let x = Tensor.random([rows, inputs], seed: 1)
