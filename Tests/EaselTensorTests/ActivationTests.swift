@@ -28,6 +28,24 @@ private func sigmoid(_ x: Double) -> Double { 1 / (1 + exp(-x)) }
     @Test func geluTanhApproximation() { check(Self.input.gelu(approximation: .tanh), geluTanh, tolerance: 1e-6) }
     @Test func quickGELU() { check(Self.input.quickGELU(), { $0 * sigmoid(1.702 * $0) }, tolerance: 1e-6) }
 
+    /// GEGLU's AVX-512 C gating gives the Swift vectors' bits, over the activation range,
+    /// extremes, infinities and NaN, with ragged rows.
+    @Test(.enabled(if: Kernels.current.contains(.avx512)))
+    func gegluInCGivesTheSwiftBits() {
+        let gates = Self.input.scalars + [.infinity, -.infinity, .nan, 88.3, -88, 3e-39, -3e-39]
+        let hidden = Tensor.random([gates.count], seed: 43, in: -3...3).scalars
+        let x = Tensor(shape: [1, gates.count * 2], scalars: hidden + gates)
+        let c = x.geglu(approximation: .none, kernels: .current).scalars
+        let swift = x.geglu(approximation: .none, kernels: []).scalars
+        #expect(c.count == gates.count)
+        for (i, (a, b)) in zip(c, swift).enumerated() {
+            #expect(a.bitPattern == b.bitPattern, "gate \(gates[i]): \(a) against \(b)")
+        }
+        // Many rows, split across threads.
+        let wide = Tensor.random([3, 70, 2 * 333], seed: 44, in: -6...6)
+        #expect(wide.geglu(approximation: .none, kernels: .current).scalars == wide.geglu(approximation: .none, kernels: []).scalars)
+    }
+
     @Test(arguments: [GELUApproximation.none, .tanh])
     func gegluGatesTheFirstHalfByTheSecond(approximation: GELUApproximation) {
         let f = 37

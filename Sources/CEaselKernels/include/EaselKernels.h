@@ -212,6 +212,10 @@ void easel_add_bias(long m, long n, const float *bias, int perRow, float *c, lon
 /// C[i, j] = bias[j] (bias[i] when perRow) for an m x n block. Plain C, any CPU.
 void easel_fill_bias(long m, long n, const float *bias, int perRow, float *c, long ldc);
 
+/// dst[i] = hidden[i] * gelu(gate[i]) for i < n, GELU exact (erf): the bits of EaselTensor's
+/// Swift vector version, in AVX-512 (GEGLU's gating). Needs EASEL_CPU_AVX512.
+void easel_geglu_erf(const float *hidden, const float *gate, float *dst, long n);
+
 /// PyTorch's vectorised Box–Muller (`NormalFill16` for AVX2/AVX-512) over `blocks`
 /// consecutive blocks of 16 uniforms in [0, 1), in place: lane j of a block takes
 /// u1 = 1 - data[j], u2 = data[j + 8] and writes r cos(2 pi u2), r sin(2 pi u2), with
