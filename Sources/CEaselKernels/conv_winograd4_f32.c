@@ -22,41 +22,55 @@ long easel_winograd4_f32_weight_size(long cout, long cin) {
 #include "sgemm.h"
 #include "workspace.h"
 
-/// U = G g Gᵀ (6 x 6) for output-channel panels [panel0, panel1), as easel_winograd_f32_weights
-/// does for F(2x2, 3x3): position x, input channel c at u + ((p * 36 + x) * cin + c) * 14.
-AVX512 void easel_winograd4_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u) {
+/// U = G g Gᵀ (6 x 6) of one input channel's taps g (14 output channels in the lanes), its 36
+/// positions xStride apart from dst.
+AVX512 static inline void weights_channel(const __m512 g[9], float *dst, long xStride) {
     __m512 quarter = _mm512_set1_ps(0.25f), sixth = _mm512_set1_ps(1.0f / 6), minusSixth = _mm512_set1_ps(-1.0f / 6),
            twelfth = _mm512_set1_ps(1.0f / 12), twentyFourth = _mm512_set1_ps(1.0f / 24);
     __mmask16 panel = first_lanes(PANEL);
+    // G g: the rows of g combined, per column j; then (G g) Gᵀ: the same on each row.
+    // quarterOuter is the shared part of G's rows 3 and 4: g0 / 24 + g2 / 6.
+    __m512 gg[6][3];
+    for (int j = 0; j < 3; j++) {
+        __m512 outer = _mm512_add_ps(g[j], g[6 + j]), middle = g[3 + j];
+        __m512 quarterOuter = _mm512_fmadd_ps(g[j], twentyFourth, _mm512_mul_ps(g[6 + j], sixth));
+        gg[0][j] = _mm512_mul_ps(g[j], quarter);
+        gg[1][j] = _mm512_mul_ps(_mm512_add_ps(outer, middle), minusSixth);
+        gg[2][j] = _mm512_mul_ps(_mm512_sub_ps(outer, middle), minusSixth);
+        gg[3][j] = _mm512_fmadd_ps(middle, twelfth, quarterOuter);
+        gg[4][j] = _mm512_fnmadd_ps(middle, twelfth, quarterOuter);
+        gg[5][j] = g[6 + j];
+    }
+    for (int i = 0; i < 6; i++) {
+        __m512 outer = _mm512_add_ps(gg[i][0], gg[i][2]), middle = gg[i][1];
+        __m512 quarterOuter = _mm512_fmadd_ps(gg[i][0], twentyFourth, _mm512_mul_ps(gg[i][2], sixth));
+        _mm512_mask_storeu_ps(dst + (i * 6 + 0) * xStride, panel, _mm512_mul_ps(gg[i][0], quarter));
+        _mm512_mask_storeu_ps(dst + (i * 6 + 1) * xStride, panel, _mm512_mul_ps(_mm512_add_ps(outer, middle), minusSixth));
+        _mm512_mask_storeu_ps(dst + (i * 6 + 2) * xStride, panel, _mm512_mul_ps(_mm512_sub_ps(outer, middle), minusSixth));
+        _mm512_mask_storeu_ps(dst + (i * 6 + 3) * xStride, panel, _mm512_fmadd_ps(middle, twelfth, quarterOuter));
+        _mm512_mask_storeu_ps(dst + (i * 6 + 4) * xStride, panel, _mm512_fnmadd_ps(middle, twelfth, quarterOuter));
+        _mm512_mask_storeu_ps(dst + (i * 6 + 5) * xStride, panel, gg[i][2]);
+    }
+}
+
+/// U for output-channel panels [panel0, panel1), as easel_winograd_f32_weights does for
+/// F(2x2, 3x3): position x, input channel c at u + ((p * 36 + x) * cin + c) * 14.
+AVX512 void easel_winograd4_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u) {
     long xStride = cin * PANEL;
     for (long p = panel0; p < panel1; p++) {
-        for (long c = 0; c < cin; c++) {
+        float *panel = u + p * POS4 * cin * PANEL;
+        long c = 0;
+        if (!w.packed) {
+            __m512 taps[144];
+            for (; c + 16 <= cin; c += 16) {
+                panel_taps16_f32(w.f32, cout, cin, p, c, taps);
+                for (long i = 0; i < 16; i++) weights_channel(taps + i * 9, panel + (c + i) * PANEL, xStride);
+            }
+        }
+        for (; c < cin; c++) {
             __m512 g[9];
             panel_taps(w, cout, cin, p, c, g);
-            // G g: the rows of g combined, per column j; then (G g) Gᵀ: the same on each row.
-            // quarterOuter is the shared part of G's rows 3 and 4: g0 / 24 + g2 / 6.
-            __m512 gg[6][3];
-            for (int j = 0; j < 3; j++) {
-                __m512 outer = _mm512_add_ps(g[j], g[6 + j]), middle = g[3 + j];
-                __m512 quarterOuter = _mm512_fmadd_ps(g[j], twentyFourth, _mm512_mul_ps(g[6 + j], sixth));
-                gg[0][j] = _mm512_mul_ps(g[j], quarter);
-                gg[1][j] = _mm512_mul_ps(_mm512_add_ps(outer, middle), minusSixth);
-                gg[2][j] = _mm512_mul_ps(_mm512_sub_ps(outer, middle), minusSixth);
-                gg[3][j] = _mm512_fmadd_ps(middle, twelfth, quarterOuter);
-                gg[4][j] = _mm512_fnmadd_ps(middle, twelfth, quarterOuter);
-                gg[5][j] = g[6 + j];
-            }
-            float *dst = u + (p * POS4 * cin + c) * PANEL;
-            for (int i = 0; i < 6; i++) {
-                __m512 outer = _mm512_add_ps(gg[i][0], gg[i][2]), middle = gg[i][1];
-                __m512 quarterOuter = _mm512_fmadd_ps(gg[i][0], twentyFourth, _mm512_mul_ps(gg[i][2], sixth));
-                _mm512_mask_storeu_ps(dst + (i * 6 + 0) * xStride, panel, _mm512_mul_ps(gg[i][0], quarter));
-                _mm512_mask_storeu_ps(dst + (i * 6 + 1) * xStride, panel, _mm512_mul_ps(_mm512_add_ps(outer, middle), minusSixth));
-                _mm512_mask_storeu_ps(dst + (i * 6 + 2) * xStride, panel, _mm512_mul_ps(_mm512_sub_ps(outer, middle), minusSixth));
-                _mm512_mask_storeu_ps(dst + (i * 6 + 3) * xStride, panel, _mm512_fmadd_ps(middle, twelfth, quarterOuter));
-                _mm512_mask_storeu_ps(dst + (i * 6 + 4) * xStride, panel, _mm512_fnmadd_ps(middle, twelfth, quarterOuter));
-                _mm512_mask_storeu_ps(dst + (i * 6 + 5) * xStride, panel, gg[i][2]);
-            }
+            weights_channel(g, panel + c * PANEL, xStride);
         }
     }
 }

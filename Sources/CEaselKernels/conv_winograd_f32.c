@@ -52,34 +52,48 @@ void easel_winograd_f32_pad(long channels, long h, long w, const float *image, f
 
 #define BLOCK_PANELS 2   // B panels (32 tiles each) per block
 
-/// U for output-channel panels [panel0, panel1): 14 channels at a time in the lanes of a
-/// vector (`panel_taps`), position x, input channel c at
-/// u + ((p * 16 + x) * cin + c) * 14.
-AVX512 void easel_winograd_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u) {
+/// U = G g Gᵀ of one input channel's taps g (14 output channels in the lanes), its 16
+/// positions xStride apart from dst.
+AVX512 static inline void weights_channel(const __m512 g[9], float *dst, long xStride) {
     __m512 half = _mm512_set1_ps(0.5f);
     __mmask16 panel = first_lanes(PANEL);
+    // G g: rows of g combined; then (G g) Gᵀ: the same on each row's columns.
+    __m512 gg[4][3];
+    for (int j = 0; j < 3; j++) {
+        __m512 sum = _mm512_add_ps(g[j], g[6 + j]);
+        gg[0][j] = g[j];
+        gg[1][j] = _mm512_mul_ps(half, _mm512_add_ps(sum, g[3 + j]));
+        gg[2][j] = _mm512_mul_ps(half, _mm512_sub_ps(sum, g[3 + j]));
+        gg[3][j] = g[6 + j];
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512 sum = _mm512_add_ps(gg[i][0], gg[i][2]);
+        _mm512_mask_storeu_ps(dst + (i * 4 + 0) * xStride, panel, gg[i][0]);
+        _mm512_mask_storeu_ps(dst + (i * 4 + 1) * xStride, panel, _mm512_mul_ps(half, _mm512_add_ps(sum, gg[i][1])));
+        _mm512_mask_storeu_ps(dst + (i * 4 + 2) * xStride, panel, _mm512_mul_ps(half, _mm512_sub_ps(sum, gg[i][1])));
+        _mm512_mask_storeu_ps(dst + (i * 4 + 3) * xStride, panel, gg[i][2]);
+    }
+}
+
+/// U for output-channel panels [panel0, panel1): 14 channels at a time in the lanes of a
+/// vector (`panel_taps16_f32`, `panel_taps`), position x, input channel c at
+/// u + ((p * 16 + x) * cin + c) * 14.
+AVX512 void easel_winograd_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u) {
+    long xStride = cin * PANEL;
     for (long p = panel0; p < panel1; p++) {
-        for (long c = 0; c < cin; c++) {
+        float *panel = u + p * 16 * cin * PANEL;
+        long c = 0;
+        if (!w.packed) {
+            __m512 taps[144];
+            for (; c + 16 <= cin; c += 16) {
+                panel_taps16_f32(w.f32, cout, cin, p, c, taps);
+                for (long i = 0; i < 16; i++) weights_channel(taps + i * 9, panel + (c + i) * PANEL, xStride);
+            }
+        }
+        for (; c < cin; c++) {
             __m512 g[9];
             panel_taps(w, cout, cin, p, c, g);
-            // G g: rows of g combined; then (G g) Gᵀ: the same on each row's columns.
-            __m512 gg[4][3];
-            for (int j = 0; j < 3; j++) {
-                __m512 sum = _mm512_add_ps(g[j], g[6 + j]);
-                gg[0][j] = g[j];
-                gg[1][j] = _mm512_mul_ps(half, _mm512_add_ps(sum, g[3 + j]));
-                gg[2][j] = _mm512_mul_ps(half, _mm512_sub_ps(sum, g[3 + j]));
-                gg[3][j] = g[6 + j];
-            }
-            float *dst = u + (p * 16 * cin + c) * PANEL;
-            long xStride = cin * PANEL;
-            for (int i = 0; i < 4; i++) {
-                __m512 sum = _mm512_add_ps(gg[i][0], gg[i][2]);
-                _mm512_mask_storeu_ps(dst + (i * 4 + 0) * xStride, panel, gg[i][0]);
-                _mm512_mask_storeu_ps(dst + (i * 4 + 1) * xStride, panel, _mm512_mul_ps(half, _mm512_add_ps(sum, gg[i][1])));
-                _mm512_mask_storeu_ps(dst + (i * 4 + 2) * xStride, panel, _mm512_mul_ps(half, _mm512_sub_ps(sum, gg[i][1])));
-                _mm512_mask_storeu_ps(dst + (i * 4 + 3) * xStride, panel, gg[i][2]);
-            }
+            weights_channel(g, panel + c * PANEL, xStride);
         }
     }
 }

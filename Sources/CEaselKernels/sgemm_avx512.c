@@ -12,6 +12,7 @@
 #include <string.h>
 #include "workspace.h"
 #include "lanes.h"
+#include "transpose.h"
 #include "sgemm.h"
 
 #define MR SGEMM_MR
@@ -23,33 +24,6 @@
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
 
 static inline long min_l(long a, long b) { return a < b ? a : b; }
-
-/// r[q] = the 16 values src[i * ld + q] for rows i < rows (0 for the rest), q < 16: a 16 x 16
-/// block transposed in registers.
-AVX512 static inline void transpose16(const float *src, long ld, long rows, __m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(src + i * ld) : _mm512_setzero_ps();
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
-        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
-    }
-    for (int i = 0; i < 8; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-    }
-}
 
 /// Packs rows [i0, i0+mc) x columns [p0, p0+kc) of op(A) into panels of MR rows:
 /// panel r holds, for each p, the MR values A(i0 + r*MR + 0..MR-1, p0 + p); rows past m are 0.

@@ -13,6 +13,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include "lanes.h"
+#include "transpose.h"
 
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
 
@@ -46,6 +47,17 @@ AVX512 static inline void panel_taps(easel_conv3x3_weights w, long cout, long ci
                                                     w.packed, 2);
         g[k] = _mm512_castsi512_ps(offset & 1 ? _mm512_and_si512(pairs, upper) : _mm512_slli_epi32(pairs, 16));
     }
+}
+
+/// The taps of 16 input channels c0 ... c0+15 for the output channels of panel p, from
+/// float32 weights [cout, cin, 3, 3]: g[c * 9 + k] is tap k of channel c0 + c, a channel in
+/// each of the first 14 lanes (zero past cout), as `panel_taps` gives them one channel at a
+/// time. The panel's rows hold those 16 channels' 144 taps one after another, so they are
+/// loaded as rows and transposed in registers (nine 16 x 16 blocks) instead of gathered.
+AVX512 static inline void panel_taps16_f32(const float *w, long cout, long cin, long p, long c0, __m512 g[144]) {
+    long rows = cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL;
+    const float *base = w + (p * PANEL * cin + c0) * 9;
+    for (int j = 0; j < 9; j++) transpose16(base + 16 * j, cin * 9, rows, g + 16 * j);
 }
 
 /// The geometry of a call's tiles: images one after another, tw tiles per row, perImage
