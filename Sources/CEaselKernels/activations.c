@@ -1,8 +1,9 @@
-// GEGLU's gating with the exact (erf) GELU, hidden * gelu(gate), in AVX-512: the arithmetic
-// of EaselTensor's vector functions (`vgelu`, `verf`, `vexp` in VectorMath.swift) operation
-// for operation, each a separate rounding as Swift's are (no fused multiply-adds), so the
-// results are the same bits. Swift's generic 16-lane vectors compile to 4-lane SSE for a
-// baseline x86-64 build; here they are whole registers.
+// Elementwise passes of the UNet in AVX-512: GEGLU's gating with the exact (erf) GELU,
+// hidden * gelu(gate), and group norm's affine pass with its SiLU. The arithmetic of
+// EaselTensor's vector functions (`vgelu`, `verf`, `vsigmoid`, `vexp` in VectorMath.swift)
+// operation for operation, each a separate rounding as Swift's are (no fused multiply-adds),
+// so the results are the same bits. Swift's generic 16-lane vectors compile to 4-lane SSE
+// for a baseline x86-64 build; here they are whole registers.
 
 #include "EaselKernels.h"
 
@@ -60,7 +61,25 @@ AVX512 void easel_geglu_erf(const float *hidden, const float *gate, float *dst, 
     }
 }
 
+AVX512 void easel_affine_silu(const float *src, float *dst, long n, float scale, float shift, int silu) {
+    __m512 vs = _mm512_set1_ps(scale), vt = _mm512_set1_ps(shift), one = _mm512_set1_ps(1.0f);
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 m = first_lanes(n - i);
+        __m512 y = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + i), vs), vt);
+        if (silu) {
+            // y * vsigmoid(y), vsigmoid(y) = 1 / (1 + vexp(-y)).
+            __m512 e = exp16(_mm512_xor_ps(y, _mm512_set1_ps(-0.0f)));
+            y = _mm512_mul_ps(y, _mm512_div_ps(one, _mm512_add_ps(one, e)));
+        }
+        _mm512_mask_storeu_ps(dst + i, m, y);
+    }
+}
+
 #else
+
+void easel_affine_silu(const float *src, float *dst, long n, float scale, float shift, int silu) {
+    (void)src; (void)dst; (void)n; (void)scale; (void)shift; (void)silu;
+}
 
 void easel_geglu_erf(const float *hidden, const float *gate, float *dst, long n) {
     (void)hidden; (void)gate; (void)dst; (void)n;

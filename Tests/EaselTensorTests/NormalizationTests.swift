@@ -42,6 +42,19 @@ private func referenceGroupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias:
         }
     }
 
+    /// The AVX-512 C affine pass (with SiLU or not) gives the Swift vectors' bits, with
+    /// ragged planes and values far into SiLU's tails.
+    @Test(.enabled(if: Kernels.current.contains(.avx512)))
+    func groupNormInCGivesTheSwiftBits() {
+        let x = Tensor.random([2, 64, 9, 13], seed: 38, in: -60...60)
+        let w = Tensor.random([64], seed: 39, in: -4...4), b = Tensor.random([64], seed: 40)
+        for fuse in [false, true] {
+            let c = x.groupNorm(groups: 32, weight: w, bias: b, epsilon: 1e-5, fusingSiLU: fuse, kernels: .current)
+            let swift = x.groupNorm(groups: 32, weight: w, bias: b, epsilon: 1e-5, fusingSiLU: fuse, kernels: [])
+            #expect(c.scalars.map(\.bitPattern) == swift.scalars.map(\.bitPattern), "SiLU \(fuse)")
+        }
+    }
+
     @Test func groupNormWithoutAffineAndLargeOffset() {
         // A large mean over many elements: one-pass float statistics would lose the variance.
         let x = Tensor.random([1, 8, 64, 64], seed: 34, in: 999...1001)

@@ -216,6 +216,10 @@ void easel_fill_bias(long m, long n, const float *bias, int perRow, float *c, lo
 /// Swift vector version, in AVX-512 (GEGLU's gating). Needs EASEL_CPU_AVX512.
 void easel_geglu_erf(const float *hidden, const float *gate, float *dst, long n);
 
+/// dst[i] = y * sigmoid(y) (silu) or y, y = src[i] * scale + shift, for i < n: group norm's
+/// pass, with the bits of EaselTensor's Swift vectors. Needs EASEL_CPU_AVX512.
+void easel_affine_silu(const float *src, float *dst, long n, float scale, float shift, int silu);
+
 /// PyTorch's vectorised Box–Muller (`NormalFill16` for AVX2/AVX-512) over `blocks`
 /// consecutive blocks of 16 uniforms in [0, 1), in place: lane j of a block takes
 /// u1 = 1 - data[j], u2 = data[j + 8] and writes r cos(2 pi u2), r sin(2 pi u2), with
