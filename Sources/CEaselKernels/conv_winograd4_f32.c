@@ -66,6 +66,12 @@ AVX512 void easel_winograd4_f32_weights(long cout, long cin, easel_conv3x3_weigh
                 panel_taps16_f32(w.f32, cout, cin, p, c, taps);
                 for (long i = 0; i < 16; i++) weights_channel(taps + i * 9, panel + (c + i) * PANEL, xStride);
             }
+        } else if (cin % 32 == 0) {
+            __m512 taps[288];
+            for (; c < cin; c += 32) {
+                panel_taps32_packed(w, cout, cin, p, c, taps);
+                for (long i = 0; i < 32; i++) weights_channel(taps + i * 9, panel + (c + i) * PANEL, xStride);
+            }
         }
         for (; c < cin; c++) {
             __m512 g[9];

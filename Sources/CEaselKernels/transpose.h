@@ -8,9 +8,16 @@
 
 /// r[q] = the 16 values src[i * ld + q] for rows i < rows (0 for the rest), q < 16: a 16 x 16
 /// block transposed in registers.
+__attribute__((target("avx512f"))) static inline void transpose16_registers(__m512 r[16]);
+
 __attribute__((target("avx512f"))) static inline void transpose16(const float *src, long ld, long rows, __m512 r[16]) {
-    __m512 t[16];
     for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(src + i * ld) : _mm512_setzero_ps();
+    transpose16_registers(r);
+}
+
+/// r[q] (lane i) = r[i] (lane q) on entry: 16 registers transposed.
+__attribute__((target("avx512f"))) static inline void transpose16_registers(__m512 r[16]) {
+    __m512 t[16];
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);

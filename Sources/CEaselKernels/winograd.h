@@ -60,6 +60,36 @@ AVX512 static inline void panel_taps16_f32(const float *w, long cout, long cin, 
     for (int j = 0; j < 9; j++) transpose16(base + 16 * j, cin * 9, rows, g + 16 * j);
 }
 
+/// The taps of 32 input channels c0 ... c0+31 (c0 a multiple of 32) for the output channels
+/// of panel p, from bfloat16 weights packed for the bfloat16 products (cin a multiple of 32,
+/// as such packing needs): g[c * 9 + k] as `panel_taps16_f32` gives them. An output
+/// channel's 32 channels of one tap are one 64-byte row of a step of its panel (see
+/// `panel_taps`): loaded whole, widened exactly and transposed in registers, instead of a
+/// gather per tap and channel.
+AVX512 static inline void panel_taps32_packed(easel_conv3x3_weights w, long cout, long cin, long p, long c0, __m512 g[288]) {
+    long rows = cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL;
+    for (long k = 0; k < 9; k++) {
+        __m512 low[16], high[16];
+        long step = (k * cin + c0) / 32;
+        for (long i = 0; i < 16; i++) {
+            if (i >= rows) {
+                low[i] = high[i] = _mm512_setzero_ps();
+                continue;
+            }
+            long co = p * PANEL + i;
+            __m512i pairs = _mm512_loadu_si512(w.packed + (co / 32) * w.panelStride + step * 1024 + ((co / 16) % 2) * 512 + (co % 16) * 32);
+            low[i] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(pairs)), 16));
+            high[i] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(pairs, 1)), 16));
+        }
+        transpose16_registers(low);
+        transpose16_registers(high);
+        for (int q = 0; q < 16; q++) {
+            g[q * 9 + k] = low[q];
+            g[(16 + q) * 9 + k] = high[q];
+        }
+    }
+}
+
 /// The geometry of a call's tiles: images one after another, tw tiles per row, perImage
 /// per image.
 typedef struct {
