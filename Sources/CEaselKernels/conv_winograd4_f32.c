@@ -59,24 +59,24 @@ AVX512 void easel_winograd4_f32_weights(long cout, long cin, easel_conv3x3_weigh
     long xStride = cin * PANEL;
     for (long p = panel0; p < panel1; p++) {
         float *panel = u + p * POS4 * cin * PANEL;
-        long c = 0;
-        if (!w.packed) {
-            __m512 taps[144];
-            for (; c + 16 <= cin; c += 16) {
-                panel_taps16_f32(w.f32, cout, cin, p, c, taps);
-                for (long i = 0; i < 16; i++) weights_channel(taps + i * 9, panel + (c + i) * PANEL, xStride);
-            }
-        } else if (cin % 32 == 0) {
+        if (w.packed) {
+            // Packed weights have a multiple of 32 input channels (LayerWeight).
             __m512 taps[288];
-            for (; c < cin; c += 32) {
+            for (long c = 0; c < cin; c += 32) {
                 panel_taps32_packed(w, cout, cin, p, c, taps);
                 for (long i = 0; i < 32; i++) weights_channel(taps + i * 9, panel + (c + i) * PANEL, xStride);
             }
+            continue;
+        }
+        __m512 taps[144];
+        long c = 0;
+        for (; c + 16 <= cin; c += 16) {
+            panel_taps16_f32(w.f32, cout, cin, p, c, taps);
+            for (long i = 0; i < 16; i++) weights_channel(taps + i * 9, panel + (c + i) * PANEL, xStride);
         }
         for (; c < cin; c++) {
-            __m512 g[9];
-            panel_taps(w, cout, cin, p, c, g);
-            weights_channel(g, panel + c * PANEL, xStride);
+            panel_taps_f32(w.f32, cout, cin, p, c, taps);
+            weights_channel(taps, panel + c * PANEL, xStride);
         }
     }
 }

@@ -1,5 +1,5 @@
 // What the two Winograd convolutions share (conv_winograd_f32.c, conv_winograd4_f32.c):
-// the panels of transformed weights, the gathering of a panel's 3x3 taps, and the tiles'
+// the panels of transformed weights, the reading of a panel's 3x3 taps, and the tiles'
 // geometry. Private to the kernels.
 
 #ifndef EASEL_WINOGRAD_H
@@ -17,42 +17,22 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
 
-/// The 9 taps of input channel c for the output channels of panel p, one vector per tap with
-/// a channel in each of its first 14 lanes (zero past cout), gathered:
-/// - from float32 weights [cout, cin, 3, 3], one output channel cin * 9 floats from the next;
-/// - from bfloat16 weights packed for the bfloat16 products (`easel_conv3x3_weights`): tap k
-///   of channel c is element kk = k * cin + c of its row's k, in step kk / 32 of the row's
-///   panel (32 output channels, panelStride apart), half (16 rows), row, element kk % 32.
-///   Each lane reads the aligned 32-bit pair holding its element (inside the panel, so inside
-///   the buffer) and moves the element into a float's upper half: bfloat16 widened exactly.
-AVX512 static inline void panel_taps(easel_conv3x3_weights w, long cout, long cin, long p, long c, __m512 g[9]) {
+/// The 9 taps of input channel c for the output channels of panel p, from float32 weights
+/// [cout, cin, 3, 3], one vector per tap with a channel in each of its first 14 lanes (zero
+/// past cout), gathered (one output channel cin * 9 floats from the next): for the channels
+/// past the last whole 16 (`panel_taps16_f32`).
+AVX512 static inline void panel_taps_f32(const float *w, long cout, long cin, long p, long c, __m512 g[9]) {
     __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     __mmask16 live = first_lanes(cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL);
-    if (!w.packed) {
-        __m512i stride = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)(cin * 9)));
-        const float *base = w.f32 + (p * PANEL * cin + c) * 9;
-        for (int k = 0; k < 9; k++) g[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, stride, base + k, 4);
-        return;
-    }
-    __m512i co = _mm512_add_epi32(_mm512_set1_epi32((int)(p * PANEL)), lane);
-    __m512i row = _mm512_add_epi32(
-        _mm512_mullo_epi32(_mm512_srli_epi32(co, 5), _mm512_set1_epi32((int)w.panelStride)),
-        _mm512_add_epi32(_mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(co, 4), _mm512_set1_epi32(1)), 9),
-                         _mm512_slli_epi32(_mm512_and_si512(co, _mm512_set1_epi32(15)), 5)));
-    __m512i upper = _mm512_set1_epi32((int)0xffff0000u);
-    for (int k = 0; k < 9; k++) {
-        long kk = k * cin + c, offset = kk / 32 * 1024 + kk % 32;
-        __m512i pairs = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live,
-                                                    _mm512_add_epi32(row, _mm512_set1_epi32((int)(offset & ~1L))),
-                                                    w.packed, 2);
-        g[k] = _mm512_castsi512_ps(offset & 1 ? _mm512_and_si512(pairs, upper) : _mm512_slli_epi32(pairs, 16));
-    }
+    __m512i stride = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)(cin * 9)));
+    const float *base = w + (p * PANEL * cin + c) * 9;
+    for (int k = 0; k < 9; k++) g[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, stride, base + k, 4);
 }
 
 /// The taps of 16 input channels c0 ... c0+15 for the output channels of panel p, from
 /// float32 weights [cout, cin, 3, 3]: g[c * 9 + k] is tap k of channel c0 + c, a channel in
-/// each of the first 14 lanes (zero past cout), as `panel_taps` gives them one channel at a
-/// time. The panel's rows hold those 16 channels' 144 taps one after another, so they are
+/// each of the first 14 lanes (zero past cout), as `panel_taps_f32` gives them one channel at
+/// a time. The panel's rows hold those 16 channels' 144 taps one after another, so they are
 /// loaded as rows and transposed in registers (nine 16 x 16 blocks) instead of gathered.
 AVX512 static inline void panel_taps16_f32(const float *w, long cout, long cin, long p, long c0, __m512 g[144]) {
     long rows = cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL;
@@ -62,10 +42,11 @@ AVX512 static inline void panel_taps16_f32(const float *w, long cout, long cin, 
 
 /// The taps of 32 input channels c0 ... c0+31 (c0 a multiple of 32) for the output channels
 /// of panel p, from bfloat16 weights packed for the bfloat16 products (cin a multiple of 32,
-/// as such packing needs): g[c * 9 + k] as `panel_taps16_f32` gives them. An output
-/// channel's 32 channels of one tap are one 64-byte row of a step of its panel (see
-/// `panel_taps`): loaded whole, widened exactly and transposed in registers, instead of a
-/// gather per tap and channel.
+/// as such packing needs): g[c * 9 + k] as `panel_taps16_f32` gives them. Tap k of channel
+/// c is element kk = k * cin + c of its output channel's row, in step kk / 32 of the row's
+/// panel (32 output channels, panelStride apart), half (16 rows), row, element kk % 32: an
+/// output channel's 32 channels of one tap are one 64-byte row, loaded whole, widened
+/// exactly (bfloat16 is a float's upper half) and transposed in registers.
 AVX512 static inline void panel_taps32_packed(easel_conv3x3_weights w, long cout, long cin, long p, long c0, __m512 g[288]) {
     long rows = cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL;
     for (long k = 0; k < 9; k++) {
