@@ -216,6 +216,10 @@ void easel_fill_bias(long m, long n, const float *bias, int perRow, float *c, lo
 /// Swift vector version, in AVX-512 (GEGLU's gating). Needs EASEL_CPU_AVX512.
 void easel_geglu_erf(const float *hidden, const float *gate, float *dst, long n);
 
+/// dst[r][c] = src[c][r] for rows [row0, row1) of dst ([rows, cols]; src is [cols, rows]).
+/// AVX-512 where the build targets x86-64 (callers check EASEL_CPU_AVX512), plain C elsewhere.
+void easel_transpose(const float *src, float *dst, long rows, long cols, long row0, long row1);
+
 /// dst[i] = y * sigmoid(y) (silu) or y, y = src[i] * scale + shift, for i < n: group norm's
 /// pass, with the bits of EaselTensor's Swift vectors. Needs EASEL_CPU_AVX512.
 void easel_affine_silu(const float *src, float *dst, long n, float scale, float shift, int silu);
