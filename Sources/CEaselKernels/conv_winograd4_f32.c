@@ -57,28 +57,7 @@ AVX512 static inline void weights_channel(const __m512 g[9], float *dst, long xS
 /// F(2x2, 3x3): position x, input channel c at u + ((p * 36 + x) * cin + c) * 14.
 AVX512 void easel_winograd4_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u) {
     long xStride = cin * PANEL;
-    for (long p = panel0; p < panel1; p++) {
-        float *panel = u + p * POS4 * cin * PANEL;
-        if (w.packed) {
-            // Packed weights have a multiple of 32 input channels (LayerWeight).
-            __m512 taps[288];
-            for (long c = 0; c < cin; c += 32) {
-                panel_taps32_packed(w, cout, cin, p, c, taps);
-                for (long i = 0; i < 32; i++) weights_channel(taps + i * 9, panel + (c + i) * PANEL, xStride);
-            }
-            continue;
-        }
-        __m512 taps[144];
-        long c = 0;
-        for (; c + 16 <= cin; c += 16) {
-            panel_taps16_f32(w.f32, cout, cin, p, c, taps);
-            for (long i = 0; i < 16; i++) weights_channel(taps + i * 9, panel + (c + i) * PANEL, xStride);
-        }
-        for (; c < cin; c++) {
-            panel_taps_f32(w.f32, cout, cin, p, c, taps);
-            weights_channel(taps, panel + c * PANEL, xStride);
-        }
-    }
+    for (long p = panel0; p < panel1; p++) panel_weights(w, cout, cin, p, u + p * POS4 * cin * PANEL, xStride, weights_channel);
 }
 
 /// Bᵀ d over six values: o0 = 4d0 - 5d2 + d4, o1 = -4d1 - 4d2 + d3 + d4, o2 = 4d1 - 4d2 - d3 + d4,

@@ -76,32 +76,10 @@ AVX512 static inline void weights_channel(const __m512 g[9], float *dst, long xS
 }
 
 /// U for output-channel panels [panel0, panel1): 14 channels at a time in the lanes of a
-/// vector (`panel_taps16_f32`, `panel_taps_f32`, `panel_taps32_packed`), position x, input
-/// channel c at u + ((p * 16 + x) * cin + c) * 14.
+/// vector (`panel_weights`), position x, input channel c at u + ((p * 16 + x) * cin + c) * 14.
 AVX512 void easel_winograd_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u) {
     long xStride = cin * PANEL;
-    for (long p = panel0; p < panel1; p++) {
-        float *panel = u + p * 16 * cin * PANEL;
-        if (w.packed) {
-            // Packed weights have a multiple of 32 input channels (LayerWeight).
-            __m512 taps[288];
-            for (long c = 0; c < cin; c += 32) {
-                panel_taps32_packed(w, cout, cin, p, c, taps);
-                for (long i = 0; i < 32; i++) weights_channel(taps + i * 9, panel + (c + i) * PANEL, xStride);
-            }
-            continue;
-        }
-        __m512 taps[144];
-        long c = 0;
-        for (; c + 16 <= cin; c += 16) {
-            panel_taps16_f32(w.f32, cout, cin, p, c, taps);
-            for (long i = 0; i < 16; i++) weights_channel(taps + i * 9, panel + (c + i) * PANEL, xStride);
-        }
-        for (; c < cin; c++) {
-            panel_taps_f32(w.f32, cout, cin, p, c, taps);
-            weights_channel(taps, panel + c * PANEL, xStride);
-        }
-    }
+    for (long p = panel0; p < panel1; p++) panel_weights(w, cout, cin, p, u + p * 16 * cin * PANEL, xStride, weights_channel);
 }
 
 /// V for tile panels [0, panels) of a block starting at tile t0 (tiles before `end`):

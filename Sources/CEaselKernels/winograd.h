@@ -71,6 +71,37 @@ AVX512 static inline void panel_taps32_packed(easel_conv3x3_weights w, long cout
     }
 }
 
+/// A transform of one input channel's taps g (14 output channels in the lanes) into its
+/// positions, xStride apart from dst.
+typedef void (*weights_channel_transform)(const __m512 g[9], float *dst, long xStride);
+
+/// `transform` of every input channel of panel p into panel (channel c at panel + c * 14),
+/// the taps read as rows: 32 channels at a time from packed bfloat16 weights (whose input
+/// channels are a multiple of 32, LayerWeight), 16 at a time from float32 ones and the rest
+/// one by one.
+AVX512 static inline __attribute__((always_inline)) void
+panel_weights(easel_conv3x3_weights w, long cout, long cin, long p, float *panel, long xStride,
+              weights_channel_transform transform) {
+    if (w.packed) {
+        __m512 taps[288];
+        for (long c = 0; c < cin; c += 32) {
+            panel_taps32_packed(w, cout, cin, p, c, taps);
+            for (long i = 0; i < 32; i++) transform(taps + i * 9, panel + (c + i) * PANEL, xStride);
+        }
+        return;
+    }
+    __m512 taps[144];
+    long c = 0;
+    for (; c + 16 <= cin; c += 16) {
+        panel_taps16_f32(w.f32, cout, cin, p, c, taps);
+        for (long i = 0; i < 16; i++) transform(taps + i * 9, panel + (c + i) * PANEL, xStride);
+    }
+    for (; c < cin; c++) {
+        panel_taps_f32(w.f32, cout, cin, p, c, taps);
+        transform(taps, panel + c * PANEL, xStride);
+    }
+}
+
 /// The geometry of a call's tiles: images one after another, tw tiles per row, perImage
 /// per image.
 typedef struct {
