@@ -1,19 +1,10 @@
 // A 16 x 16 block of floats transposed in registers, for the kernels that lay rows out as
-// columns (the float32 product's packing, the Winograd weight transforms).
+// columns (the float32 product's packing, the Winograd weight transforms, transpose.c).
 
 #ifndef EASEL_TRANSPOSE_H
 #define EASEL_TRANSPOSE_H
 
 #include <immintrin.h>
-
-/// r[q] = the 16 values src[i * ld + q] for rows i < rows (0 for the rest), q < 16: a 16 x 16
-/// block transposed in registers.
-__attribute__((target("avx512f"))) static inline void transpose16_registers(__m512 r[16]);
-
-__attribute__((target("avx512f"))) static inline void transpose16(const float *src, long ld, long rows, __m512 r[16]) {
-    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(src + i * ld) : _mm512_setzero_ps();
-    transpose16_registers(r);
-}
 
 /// r[q] (lane i) = r[i] (lane q) on entry: 16 registers transposed.
 __attribute__((target("avx512f"))) static inline void transpose16_registers(__m512 r[16]) {
@@ -38,6 +29,13 @@ __attribute__((target("avx512f"))) static inline void transpose16_registers(__m5
         r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
         r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
     }
+}
+
+/// r[q] = the 16 values src[i * ld + q] for rows i < rows (0 for the rest), q < 16: a 16 x 16
+/// block transposed in registers.
+__attribute__((target("avx512f"))) static inline void transpose16(const float *src, long ld, long rows, __m512 r[16]) {
+    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(src + i * ld) : _mm512_setzero_ps();
+    transpose16_registers(r);
 }
 
 #endif
