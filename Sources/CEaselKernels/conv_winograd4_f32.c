@@ -262,7 +262,7 @@ AVX512 void easel_winograd4_f32(long cout, long cin, long h, long w, const float
                     easel_sgemm_micro_kernel(kc, ux + k0 * PANEL, vx + k0 * 32, m + x * PANEL * 32, 32, PANEL, 32, 1, 0, k0 > 0, NULL, 0);
                 }
             }
-            long rows = cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL;
+            long rows = panel_rows(cout, p);
             output_transform4(m, 32, rows, p * PANEL, bias, cout, h, w, g, end, t0, out);
         }
     }

@@ -217,7 +217,7 @@ AVX512 void easel_winograd_f32(long cout, long cin, long h, long w, const float 
                     }
                 }
             }
-            long rows = cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL;
+            long rows = panel_rows(cout, p);
             output_transform(m, blockTiles, rows, p * PANEL, bias, cout, h, w, g, end, t0, inBlock, out);
         }
     }

@@ -17,13 +17,16 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
 
+/// Output channels in panel p (PANEL, fewer in the last).
+static inline long panel_rows(long cout, long p) { return cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL; }
+
 /// The 9 taps of input channel c for the output channels of panel p, from float32 weights
 /// [cout, cin, 3, 3], one vector per tap with a channel in each of its first 14 lanes (zero
 /// past cout), gathered (one output channel cin * 9 floats from the next): for the channels
 /// past the last whole 16 (`panel_taps16_f32`).
 AVX512 static inline void panel_taps_f32(const float *w, long cout, long cin, long p, long c, __m512 g[9]) {
     __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    __mmask16 live = first_lanes(cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL);
+    __mmask16 live = first_lanes(panel_rows(cout, p));
     __m512i stride = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)(cin * 9)));
     const float *base = w + (p * PANEL * cin + c) * 9;
     for (int k = 0; k < 9; k++) g[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, stride, base + k, 4);
@@ -35,7 +38,7 @@ AVX512 static inline void panel_taps_f32(const float *w, long cout, long cin, lo
 /// a time. The panel's rows hold those 16 channels' 144 taps one after another, so they are
 /// loaded as rows and transposed in registers (nine 16 x 16 blocks) instead of gathered.
 AVX512 static inline void panel_taps16_f32(const float *w, long cout, long cin, long p, long c0, __m512 g[144]) {
-    long rows = cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL;
+    long rows = panel_rows(cout, p);
     const float *base = w + (p * PANEL * cin + c0) * 9;
     for (int j = 0; j < 9; j++) transpose16(base + 16 * j, cin * 9, rows, g + 16 * j);
 }
@@ -48,7 +51,7 @@ AVX512 static inline void panel_taps16_f32(const float *w, long cout, long cin, 
 /// output channel's 32 channels of one tap are one 64-byte row, loaded whole, widened
 /// exactly (bfloat16 is a float's upper half) and transposed in registers.
 AVX512 static inline void panel_taps32_packed(easel_conv3x3_weights w, long cout, long cin, long p, long c0, __m512 g[288]) {
-    long rows = cout - p * PANEL < PANEL ? cout - p * PANEL : PANEL;
+    long rows = panel_rows(cout, p);
     for (long k = 0; k < 9; k++) {
         __m512 low[16], high[16];
         long step = (k * cin + c0) / 32;

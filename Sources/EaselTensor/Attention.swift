@@ -215,7 +215,6 @@ struct AttentionPlan {
     /// faster as two tall products.
     static let fusedHeadWidth = 160
 
-
     init(batch: Int, heads: Int, nq: Int, nk: Int, d: Int, scoreBudget: Int = defaultScoreBudget) {
         self.init(batch: batch, heads: heads, nq: nq, rowsPerPiece: max(16, scoreBudget / max(nk, 1), d))
     }
