@@ -21,6 +21,8 @@
 #define MC (MR * 24)
 #define NC 4096
 
+_Static_assert(MR == EASEL_SGEMM_ROWS && NR == EASEL_SGEMM_COLUMNS, "the public tile is the kernel's");
+
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
 
 static inline long min_l(long a, long b) { return a < b ? a : b; }
@@ -160,8 +162,23 @@ AVX512 void easel_sgemm_micro_kernel(long kc, const float *restrict a, const flo
     }
 }
 
+long easel_sgemm_packed_floats(int asA, long outer, long k) {
+    long width = asA ? MR : NR;
+    return (outer + width - 1) / width * width * k;
+}
+
+AVX512 void easel_sgemm_pack(int asA, int trans, long outer0, long count, long k,
+                             const float *src, long ld, float *dst) {
+    if (count <= 0 || k <= 0) return;
+    // With p0 = 0 and kc = k, the panel of row (column) i lands at dst + i * k, and its
+    // steps from p0 on at + p0 * MR (NR): the blocks easel_sgemm_avx512 would pack.
+    if (asA) pack_a(trans, src, ld, outer0, count, 0, k, dst + outer0 * k);
+    else pack_b(trans, src, ld, outer0, count, 0, k, dst + outer0 * k);
+}
+
 AVX512 void easel_sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha,
-                               const float *a, long lda, const float *b, long ldb,
+                               const float *a, long lda, const float *sharedA,
+                               const float *b, long ldb, const float *sharedB,
                                float beta, float *c, long ldc, const float *bias, int biasPerRow) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
@@ -172,21 +189,22 @@ AVX512 void easel_sgemm_avx512(int transA, int transB, long m, long n, long k, f
     long kcMax = min_l(KC, k);
     long ncMax = min_l(NC, (n + NR - 1) / NR * NR);
     long mcMax = min_l(MC, (m + MR - 1) / MR * MR);
-    float *packedB = easel_workspace(0, sizeof(float) * (size_t)(kcMax * ncMax));
-    float *packedA = easel_workspace(1, sizeof(float) * (size_t)(kcMax * mcMax));
-    if (!packedA || !packedB) easel_out_of_memory("packing buffers of a matrix product");
+    float *packedB = sharedB ? NULL : easel_workspace(0, sizeof(float) * (size_t)(kcMax * ncMax));
+    float *packedA = sharedA ? NULL : easel_workspace(1, sizeof(float) * (size_t)(kcMax * mcMax));
+    if ((!sharedA && !packedA) || (!sharedB && !packedB)) easel_out_of_memory("packing buffers of a matrix product");
     for (long j0 = 0; j0 < n; j0 += NC) {
         long nc = min_l(NC, n - j0);
         for (long p0 = 0; p0 < k; p0 += KC) {
             long kc = min_l(KC, k - p0);
-            pack_b(transB, b, ldb, j0, nc, p0, kc, packedB);
+            if (!sharedB) pack_b(transB, b, ldb, j0, nc, p0, kc, packedB);
             for (long i0 = 0; i0 < m; i0 += MC) {
                 long mc = min_l(MC, m - i0);
-                pack_a(transA, a, lda, i0, mc, p0, kc, packedA);
+                if (!sharedA) pack_a(transA, a, lda, i0, mc, p0, kc, packedA);
                 for (long jr = 0; jr < nc; jr += NR) {
+                    const float *bp = sharedB ? sharedB + (j0 + jr) * k + p0 * NR : packedB + jr * kc;
                     for (long ir = 0; ir < mc; ir += MR) {
-                        easel_sgemm_micro_kernel(kc, packedA + ir * kc, packedB + jr * kc,
-                                                 c + (i0 + ir) * ldc + j0 + jr, ldc,
+                        const float *ap = sharedA ? sharedA + (i0 + ir) * k + p0 * MR : packedA + ir * kc;
+                        easel_sgemm_micro_kernel(kc, ap, bp, c + (i0 + ir) * ldc + j0 + jr, ldc,
                                                  min_l(MR, mc - ir), min_l(NR, nc - jr),
                                                  alpha, beta, p0 > 0,
                                                  !bias ? NULL : biasPerRow ? bias + i0 + ir : bias + j0 + jr, biasPerRow);
@@ -199,11 +217,21 @@ AVX512 void easel_sgemm_avx512(int transA, int transB, long m, long n, long k, f
 
 #else
 
+long easel_sgemm_packed_floats(int asA, long outer, long k) {
+    (void)asA; (void)outer; (void)k;
+    return 0;
+}
+
+void easel_sgemm_pack(int asA, int trans, long outer0, long count, long k, const float *src, long ld, float *dst) {
+    (void)asA; (void)trans; (void)outer0; (void)count; (void)k; (void)src; (void)ld; (void)dst;
+}
+
 void easel_sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha,
-                        const float *a, long lda, const float *b, long ldb,
+                        const float *a, long lda, const float *sharedA,
+                        const float *b, long ldb, const float *sharedB,
                         float beta, float *c, long ldc, const float *bias, int biasPerRow) {
-    (void)transA; (void)transB; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda;
-    (void)b; (void)ldb; (void)beta; (void)c; (void)ldc; (void)bias; (void)biasPerRow;
+    (void)transA; (void)transB; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)sharedA;
+    (void)b; (void)ldb; (void)sharedB; (void)beta; (void)c; (void)ldc; (void)bias; (void)biasPerRow;
 }
 
 #endif

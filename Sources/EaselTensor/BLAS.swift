@@ -41,7 +41,8 @@ public enum BLAS {
     static let maximumPanels = 16
 
     /// Panels are a multiple of this many columns (rows), so that OpenBLAS's register tiles
-    /// stay full at every panel edge.
+    /// (and the bfloat16 kernels' 32-wide panels) stay full at every panel edge; row panels
+    /// of Easel's float32 kernel follow its 14-row tile instead.
     static let panelAlignment = 64
 
     /// `C = alpha * op(A) * op(B) + beta * C`, all row-major, in float32.
@@ -110,13 +111,19 @@ public enum BLAS {
                  parallel: parallel, multiplyIn: .float32, kernels: kernels)
             return
         }
-        let split = parallel ? PanelSplit(m: m, n: n, k: k) : .none
-        // The operand every panel reads in full, when the panels multiply in bfloat16, is
-        // packed once for all of them rather than by each again (with float32 values
-        // rounded once): a packed operand holds every step of k, so the sums are those of
-        // packing per call. Zen 4, 512x1280 by 1280x1280 in ten column panels: 5.1 -> 4.2 ms.
+        let float32Kernel = !bfloat16 && kernels.contains(.avx512)
+        // Row panels of Easel's float32 kernel end on its register tile's rows: panels of 128
+        // rows would each end in a tile of 2 rows that costs as much as a full one of 14.
+        let split = parallel
+            ? PanelSplit(m: m, n: n, k: k, rowAlignment: float32Kernel ? Int(EASEL_SGEMM_ROWS) : panelAlignment)
+            : .none
+        // The operand every panel reads in full is packed once for all of them rather than
+        // by each again (in bfloat16, with float32 values rounded once): a packed operand
+        // holds every step of k, so the sums are those of packing per call. Zen 4, 512x1280
+        // by 1280x1280 in ten column panels, bfloat16: 5.1 -> 4.2 ms.
         var (a, b, transA, transB) = (a, b, transA, transB)
         var shared: TensorStorage?
+        var packedFloats: (a: UnsafePointer<Float>?, b: UnsafePointer<Float>?) = (nil, nil)
         defer { withExtendedLifetime(shared) {} }
         if bfloat16 {
             if case .columns = split, !a.isPacked {
@@ -125,6 +132,14 @@ public enum BLAS {
             } else if case .rows = split, !b.isPacked {
                 (b, shared) = Self.packedOnce(b, outer: n, k: k, transposed: transB, asA: false)
                 transB = false
+            }
+        } else if float32Kernel {
+            if case .columns = split {
+                shared = Self.packedOnceForFloat32(a, outer: m, k: k, transposed: transA, asA: true)
+                packedFloats.a = UnsafePointer(shared!.pointer)
+            } else if case .rows = split {
+                shared = Self.packedOnceForFloat32(b, outer: n, k: k, transposed: transB, asA: false)
+                packedFloats.b = UnsafePointer(shared!.pointer)
             }
         }
         switch split {
@@ -136,16 +151,33 @@ public enum BLAS {
                 let j0 = panel * width, cols = min(width, n - j0)
                 call(kernels, bfloat16, transA, transB, m, cols, k, alpha, a,
                      b.from(j0, transposed: transB, isA: false), beta, c + j0, ldc,
-                     biasPerRow ? bias : bias.map { $0 + j0 }, biasPerRow)
+                     biasPerRow ? bias : bias.map { $0 + j0 }, biasPerRow, packedA: packedFloats.a)
             }
         case let .rows(height, count):
             // Every panel reads all of B and its own rows of A and C.
             Parallel.forEach(count) { panel in
                 let i0 = panel * height, rows = min(height, m - i0)
                 call(kernels, bfloat16, transA, transB, rows, n, k, alpha, a.from(i0, transposed: transA, isA: true),
-                     b, beta, c + i0 * ldc, ldc, biasPerRow ? bias.map { $0 + i0 } : bias, biasPerRow)
+                     b, beta, c + i0 * ldc, ldc, biasPerRow ? bias.map { $0 + i0 } : bias, biasPerRow,
+                     packedB: packedFloats.b)
             }
         }
+    }
+
+    /// A float32 `operand` (op(A) `[outer, k]`, or op(B) `[k, outer]`) packed over all of k
+    /// as Easel's float32 kernel packs it per block, in panels of its tile's rows (columns)
+    /// packed side by side on all cores.
+    private static func packedOnceForFloat32(
+        _ operand: MatrixOperand, outer: Int, k: Int, transposed: Bool, asA: Bool
+    ) -> TensorStorage {
+        let storage = TensorStorage(uninitializedCount: easel_sgemm_packed_floats(asA ? 1 : 0, outer, k))
+        let width = Int(asA ? EASEL_SGEMM_ROWS : EASEL_SGEMM_COLUMNS)
+        let destination = storage.pointer, source = operand.floats, ld = operand.ld
+        Parallel.forRanges((outer + width - 1) / width, cost: width * k) { panels in
+            let first = panels.lowerBound * width, count = min(outer, panels.upperBound * width) - first
+            easel_sgemm_pack(asA ? 1 : 0, transposed ? 1 : 0, first, count, k, source, ld, destination)
+        }
+        return storage
     }
 
     /// `operand` (op(A) `[outer, k]`, or op(B) `[k, outer]`) packed for the bfloat16
@@ -176,11 +208,12 @@ public enum BLAS {
         case columns(width: Int, count: Int)
         case rows(height: Int, count: Int)
 
-        init(m: Int, n: Int, k: Int) {
+        /// `rowAlignment`: what row panels are a multiple of (columns: `panelAlignment`).
+        init(m: Int, n: Int, k: Int, rowAlignment: Int = BLAS.panelAlignment) {
             let multiplyAdds = Double(m) * Double(n) * Double(k)
             let wanted = Int(min(Double(BLAS.maximumPanels), multiplyAdds / Double(BLAS.panelMultiplyAdds)))
             let outer = max(m, n)
-            let alignment = BLAS.panelAlignment
+            let alignment = n >= m ? BLAS.panelAlignment : rowAlignment
             let panels = min(wanted, outer / alignment)
             guard panels >= 2 else {
                 self = .none
@@ -203,7 +236,8 @@ public enum BLAS {
     private static func call(
         _ kernels: Kernels, _ bfloat16: Bool, _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
         _ a: MatrixOperand, _ b: MatrixOperand,
-        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ bias: UnsafePointer<Float>?, _ biasPerRow: Bool
+        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ bias: UnsafePointer<Float>?, _ biasPerRow: Bool,
+        packedA: UnsafePointer<Float>? = nil, packedB: UnsafePointer<Float>? = nil
     ) {
         let perRow: Int32 = biasPerRow ? 1 : 0
         if bfloat16 && kernels.contains(.amxBFloat16) {
@@ -214,7 +248,7 @@ public enum BLAS {
                                          b.kernelOperand(transposed: transB), beta, c, ldc, bias, perRow)
         } else if kernels.contains(.avx512) {
             easel_sgemm_avx512(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha,
-                               a.floats, a.ld, b.floats, b.ld, beta, c, ldc, bias, perRow)
+                               a.floats, a.ld, packedA, b.floats, b.ld, packedB, beta, c, ldc, bias, perRow)
         } else {
             _ = pinnedToOneThread
             if let bias { easel_fill_bias(m, n, bias, perRow, c, ldc) }

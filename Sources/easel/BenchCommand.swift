@@ -104,6 +104,8 @@ private struct KernelCase {
             (320, 320, 64, 3, 1), (640, 640, 32, 3, 1), (1280, 1280, 16, 3, 1),
             // The up blocks' first convolutions, on a skip connection concatenated.
             (640, 320, 64, 3, 1), (1920, 640, 32, 3, 1), (2560, 1280, 16, 3, 1),
+            // The up blocks' upsamplers: their channels at twice the size.
+            (1280, 1280, 32, 3, 1), (640, 640, 64, 3, 1),
             (4, 320, 64, 3, 1), (320, 320, 64, 3, 2),
             (320, 320, 64, 1, 1), (320, 640, 32, 1, 1), (640, 1280, 16, 1, 1),
             // The deepest layers at 256x256 (at 512x512 a level up): the weights outweigh the images.
@@ -118,7 +120,10 @@ private struct KernelCase {
         cases.append(conv(batch: 1, cin: 512, cout: 512, size: 128, k: 3, stride: 1, weightType))
         cases.append(conv(batch: 1, cin: 128, cout: 128, size: 256, k: 3, stride: 1, weightType))
         cases.append(conv(batch: 1, cin: 128, cout: 128, size: 512, k: 3, stride: 1, weightType))
-        for (rows, inF, outF) in [(4096, 320, 320), (8192, 320, 320), (4096, 320, 2560), (4096, 1280, 320), (1024, 640, 640)] {
+        // The attention blocks' projections and feed-forward layers at 64x64, and (batch 2)
+        // the projections at 32x32 and 16x16.
+        for (rows, inF, outF) in [(4096, 320, 320), (8192, 320, 320), (4096, 320, 2560), (4096, 1280, 320),
+                                  (1024, 640, 640), (2048, 640, 640), (512, 1280, 1280)] {
             cases.append(linear(rows: rows, inF: inF, outF: outF, weightType))
         }
         for (batch, nq, nk, heads, d, causal) in [

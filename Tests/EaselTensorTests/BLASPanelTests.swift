@@ -1,3 +1,4 @@
+import CEaselKernels
 import Testing
 @testable import EaselTensor
 
@@ -24,6 +25,53 @@ import Testing
                 #expect(size % BLAS.panelAlignment == 0)
                 #expect(count >= 2 && count <= BLAS.maximumPanels)
                 #expect((count - 1) * size < outer && count * size >= outer, "\(count) panels of \(size) cover \(outer)")
+            }
+        }
+    }
+
+    /// Row panels for Easel's float32 kernel end on its 14-row register tiles (a 128-row
+    /// panel would end in a tile of 2 rows that costs a whole one); columns stay in 64s.
+    @Test func rowPanelsCanEndOnTheRegisterTile() {
+        let rows = Int(EASEL_SGEMM_ROWS)
+        for (m, n, k) in [(1280, 128, 11520), (2048, 640, 640), (4096, 320, 320), (8192, 320, 1280)] {
+            guard case let .rows(height, count) = BLAS.PanelSplit(m: m, n: n, k: k, rowAlignment: rows) else {
+                Issue.record("\(m)x\(n)x\(k) should be cut into rows")
+                continue
+            }
+            #expect(height % rows == 0 && count <= BLAS.maximumPanels && (count - 1) * height < m && count * height >= m)
+        }
+        #expect(BLAS.PanelSplit(m: 128, n: 4096, k: 320, rowAlignment: rows) == BLAS.PanelSplit(m: 128, n: 4096, k: 320))
+    }
+
+    /// A float32 product cut into panels packs the operand every panel reads (A across
+    /// column panels, B across row panels) once for all of them: the same bits as the
+    /// product in one piece, for every transpose, with a bias or with beta.
+    @Test(.enabled(if: Kernels.detected.contains(.avx512)))
+    func float32PanelsShareAnOperandPackedOnce() {
+        for (m, n, k) in [(300, 3000, 200), (3000, 300, 520), (1280, 128, 1000), (200, 2100, 40)] {
+            #expect(BLAS.PanelSplit(m: m, n: n, k: k) != .none)
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    let a = Tensor.random(transA ? [k, m] : [m, k], seed: UInt64(m + k))
+                    let b = Tensor.random(transB ? [n, k] : [k, n], seed: UInt64(n + k))
+                    let bias = Tensor.random([max(m, n)], seed: 5)
+                    let start = Tensor.random([m, n], seed: 6)
+                    func product(parallel: Bool, withBias: Bool) -> [Float] {
+                        var c = start
+                        c.withUnsafeMutableBufferPointer { c in
+                            BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: withBias ? 1 : 0.5,
+                                      a: MatrixOperand(a, ld: transA ? m : k), b: MatrixOperand(b, ld: transB ? k : n),
+                                      beta: withBias ? 0 : 0.25, c: c.baseAddress!, ldc: n,
+                                      bias: withBias ? UnsafePointer(bias.storage.pointer) : nil, biasPerRow: m > n,
+                                      parallel: parallel, kernels: [.avx512])
+                        }
+                        return c.scalars
+                    }
+                    for withBias in [false, true] {
+                        #expect(product(parallel: true, withBias: withBias) == product(parallel: false, withBias: withBias),
+                                "m\(m) n\(n) k\(k) tA \(transA) tB \(transB) bias \(withBias)")
+                    }
+                }
             }
         }
     }

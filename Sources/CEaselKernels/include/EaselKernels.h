@@ -49,9 +49,30 @@ typedef enum {
 /// or with `biasPerRow` m floats, one per row (a convolution's output channels). The sums of
 /// C filled with the bias and multiplied with beta 1, without a pass that writes C first and
 /// the product reading it back (a layer's bias: `Tensor.linear`, `conv2d`).
+///
+/// `sharedA` (`sharedB`), or NULL: op(A)'s rows (op(B)'s columns) 0 ... m-1 (n-1) of this call
+/// packed already by easel_sgemm_pack, for products cut into panels that all read the whole
+/// operand; then `a` (`b`) is not read. The same sums: packing copies values, the blocks stay.
 void easel_sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha,
-                        const float *a, long lda, const float *b, long ldb,
+                        const float *a, long lda, const float *sharedA,
+                        const float *b, long ldb, const float *sharedB,
                         float beta, float *c, long ldc, const float *bias, int biasPerRow);
+
+/// The register tile of easel_sgemm_avx512: rows of op(A) and columns of op(B) per panel.
+enum { EASEL_SGEMM_ROWS = 14, EASEL_SGEMM_COLUMNS = 32 };
+
+/// Floats easel_sgemm_pack fills for `outer` rows of op(A) (`asA`) or columns of op(B),
+/// each over all k steps.
+long easel_sgemm_packed_floats(int asA, long outer, long k);
+
+/// Packs rows [outer0, outer0+count) of op(A) (`asA`; outer0 a multiple of
+/// EASEL_SGEMM_ROWS), or columns of op(B) (outer0 a multiple of EASEL_SGEMM_COLUMNS), over
+/// all k steps, into their place in `dst` (easel_sgemm_packed_floats of the whole operand),
+/// as easel_sgemm_avx512 packs them block by block (its `sharedA`, `sharedB`). `src` is A
+/// (B) as easel_sgemm_avx512 takes it, with `trans` and leading dimension `ld`. Threads may
+/// pack disjoint ranges at once.
+void easel_sgemm_pack(int asA, int trans, long outer0, long count, long k,
+                      const float *src, long ld, float *dst);
 
 /// The same product with bfloat16 multiplication and float32 accumulation on AMX tiles:
 /// each operand is float32 (rounded to bfloat16, nearest-even) or bfloat16. Needs
