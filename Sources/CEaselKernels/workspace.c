@@ -4,8 +4,12 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 enum { SLOTS = 4 };
+#define HUGE_PAGE ((size_t)2 << 20)
 
 typedef struct {
     void *buffers[SLOTS];
@@ -33,8 +37,14 @@ void *easel_workspace(int slot, size_t bytes) {
     }
     if (w->sizes[slot] < bytes) {
         free(w->buffers[slot]);
-        size_t size = (bytes + 4095) & ~(size_t)4095;
-        w->buffers[slot] = aligned_alloc(64, size);
+        // From 2 MB on (a float32 product's packed B panels: 6 MB), on transparent huge
+        // pages where Linux gives them, as BufferPool does.
+        size_t page = bytes >= HUGE_PAGE ? HUGE_PAGE : 4096;
+        size_t size = (bytes + page - 1) & ~(page - 1);
+        w->buffers[slot] = aligned_alloc(page, size);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        if (w->buffers[slot] && page == HUGE_PAGE) madvise(w->buffers[slot], size, MADV_HUGEPAGE);
+#endif
         w->sizes[slot] = w->buffers[slot] ? size : 0;
     }
     return w->buffers[slot];
