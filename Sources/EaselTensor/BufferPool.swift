@@ -41,7 +41,7 @@ final class BufferPool: @unchecked Sendable {
         return (bytes + step - 1) / step * step
     }
 
-    /// A buffer of `sizeClass(bytes)` bytes, aligned to 64 bytes at least.
+    /// A 64-byte-aligned buffer of `sizeClass(bytes)` bytes.
     func allocate(bytes: Int) -> UnsafeMutableRawPointer {
         let size = Self.sizeClass(bytes)
         if size >= Self.minimumPooledBytes {
@@ -53,24 +53,7 @@ final class BufferPool: @unchecked Sendable {
             }
             lock.unlock()
         }
-        return Self.fresh(size)
-    }
-
-    /// Transparent huge pages' size on x86-64 and most arm64 Linux kernels.
-    static let hugePage = 2 << 20
-
-    /// A new buffer of `size` bytes. From 2 MB on it starts on a 2 MB boundary and asks
-    /// Linux for transparent huge pages (where they are set to `madvise`, as on Debian):
-    /// 512 times fewer page faults on first touch and TLB entries for the kernels' strided
-    /// reads. Zen 4, SD 1.5 at 512x512: VAE decode 9-19% faster (2 pairs of runs).
-    static func fresh(_ size: Int) -> UnsafeMutableRawPointer {
-        guard size >= hugePage else { return UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64) }
-        let p = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: hugePage)
-        #if os(Linux)
-        // Advice only: where it is refused (THP off), the pages are ordinary ones.
-        _ = madvise(p, size / hugePage * hugePage, MADV_HUGEPAGE)
-        #endif
-        return p
+        return UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
     }
 
     /// Takes back a buffer from `allocate(bytes:)` with the same `bytes`.
