@@ -38,7 +38,8 @@ void *easel_workspace(int slot, size_t bytes) {
     if (w->sizes[slot] < bytes) {
         free(w->buffers[slot]);
         // From 2 MB on (a float32 product's packed B panels: 6 MB), on transparent huge
-        // pages where Linux gives them, as BufferPool does.
+        // pages where Linux gives them: fewer TLB misses in the kernels' reads. These are a
+        // few buffers per thread, made once; tensors' buffers stay on small pages (BufferPool).
         size_t page = bytes >= HUGE_PAGE ? HUGE_PAGE : 4096;
         size_t size = (bytes + page - 1) & ~(page - 1);
         w->buffers[slot] = aligned_alloc(page, size);
