@@ -6,7 +6,8 @@
 //   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
 // Its transforms scale by up to 8, so it is less exact than F(2x2, 3x3): about 3e-6 of the
 // outputs' size against 2e-7 (a harness against double sums, 16 to 400 input channels),
-// still far inside float32 parity with the reference. The same structure, in blocks of 32
+// still far inside float32 parity with the reference. The same structure (and the same
+// two orders, easel_winograd4_f32 and easel_winograd4_f32_panels), in blocks of 32
 // tiles (V is 36/16 larger per tile), with U four times the weights; it reads the images
 // unpadded, the padding's zeros coming from load masks. Rows of tiles that are whole vectors
 // (widths a multiple of 64) are read with loads split four ways by permutes. The structure
@@ -15,12 +16,10 @@
 #include "winograd.h"
 
 long easel_winograd4_f32_weight_size(long cout, long cin) {
-    return (cout + PANEL - 1) / PANEL * PANEL * POS4 * cin;
+    return (cout + PANEL - 1) / PANEL * POS4 * position_stride(cin);
 }
 
 #if defined(__x86_64__)
-#include "sgemm.h"
-#include "workspace.h"
 
 /// U = G g Gᵀ (6 x 6) of one input channel's taps g (14 output channels in the lanes), its 36
 /// positions xStride apart from dst.
@@ -54,10 +53,10 @@ AVX512 static inline void weights_channel(const __m512 g[9], float *dst, long xS
 }
 
 /// U for output-channel panels [panel0, panel1), as easel_winograd_f32_weights does for
-/// F(2x2, 3x3): position x, input channel c at u + ((p * 36 + x) * cin + c) * 14.
+/// F(2x2, 3x3): position x, input channel c at u + (p * 36 + x) * position_stride(cin) + c * 14.
 AVX512 void easel_winograd4_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u) {
-    long xStride = cin * PANEL;
-    for (long p = panel0; p < panel1; p++) panel_weights(w, cout, cin, p, u + p * POS4 * cin * PANEL, xStride, weights_channel);
+    long xStride = position_stride(cin);
+    for (long p = panel0; p < panel1; p++) panel_weights(w, cout, cin, p, 0, cin, u + p * POS4 * xStride, xStride, weights_channel);
 }
 
 /// Bᵀ d over six values: o0 = 4d0 - 5d2 + d4, o1 = -4d1 - 4d2 + d3 + d4, o2 = 4d1 - 4d2 - d3 + d4,
@@ -255,7 +254,7 @@ AVX512 void easel_winograd4_f32(long cout, long cin, long h, long w, const float
         input_transform4(image, cin, h, w, g, end, t0, v);
         for (long p = panel0; p < panel1; p++) {
             for (long x = 0; x < POS4; x++) {
-                const float *ux = u + (p * POS4 + x) * cin * PANEL;
+                const float *ux = u + (p * POS4 + x) * position_stride(cin);
                 const float *vx = v + x * cin * 32;
                 for (long k0 = 0; k0 < cin; k0 += SGEMM_KC) {
                     long kc = cin - k0 < SGEMM_KC ? cin - k0 : SGEMM_KC;
@@ -268,6 +267,23 @@ AVX512 void easel_winograd4_f32(long cout, long cin, long h, long w, const float
     }
 }
 
+AVX512 void easel_winograd4_f32_input(long cin, long h, long w, const float *image, long tiles, long t0, float *v) {
+    Tiles g = {w / 4, (h / 4) * (w / 4), 4};
+    input_transform4(image, cin, h, w, g, tiles, t0, v);
+}
+
+AVX512 static void block_output4(const float *m, long rows, long co0, long t0, const void *context) {
+    const output_context *o = context;
+    output_transform4(m, 32, rows, co0, o->bias, o->cout, o->h, o->w, o->g, o->end, t0, o->out);
+}
+
+AVX512 void easel_winograd4_f32_panels(long cout, long cin, long h, long w, easel_conv3x3_weights weights,
+                                       const float *v, const float *bias, long tiles, long panel0, long panel1,
+                                       float *out) {
+    output_context o = {bias, cout, h, w, {w / 4, (h / 4) * (w / 4), 4}, tiles, out};
+    by_panels(weights, cout, cin, POS4, weights_channel, v, tiles, panel0, panel1, block_output4, &o);
+}
+
 #else
 
 void easel_winograd4_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u) {
@@ -278,6 +294,16 @@ void easel_winograd4_f32(long cout, long cin, long h, long w, const float *image
                          const float *bias, long tile0, long tileCount, long panel0, long panel1, float *out) {
     (void)cout; (void)cin; (void)h; (void)w; (void)image; (void)u; (void)bias; (void)tile0; (void)tileCount;
     (void)panel0; (void)panel1; (void)out;
+}
+
+void easel_winograd4_f32_input(long cin, long h, long w, const float *image, long tiles, long t0, float *v) {
+    (void)cin; (void)h; (void)w; (void)image; (void)tiles; (void)t0; (void)v;
+}
+
+void easel_winograd4_f32_panels(long cout, long cin, long h, long w, easel_conv3x3_weights weights,
+                                const float *v, const float *bias, long tiles, long panel0, long panel1, float *out) {
+    (void)cout; (void)cin; (void)h; (void)w; (void)weights; (void)v; (void)bias; (void)tiles; (void)panel0;
+    (void)panel1; (void)out;
 }
 
 #endif

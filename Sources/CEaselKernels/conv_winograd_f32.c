@@ -10,7 +10,9 @@
 // multiplications than the direct convolution, and only additions (and halvings) in the
 // transforms, so the result is as accurate as the direct sum.
 // - U (the transformed weights) is made once per call, already packed as the float32
-//   product's A panels (14 output channels per panel, `easel_winograd_f32_weights`).
+//   product's A panels (14 output channels per panel, `easel_winograd_f32_weights`); or,
+//   for calls with few tiles, panel by panel where it is multiplied, after V of all the
+//   call's tiles (`easel_winograd_f32_panels`, `by_panels` in winograd.h).
 // - V is made per block of 64 tiles, already packed as B panels (32 tiles per panel),
 //   16 tiles per vector: a row of tiles reads its input rows with plain loads and splits
 //   even and odd columns with permutes.
@@ -27,7 +29,7 @@
 #include <string.h>
 
 long easel_winograd_f32_weight_size(long cout, long cin) {
-    return (cout + PANEL - 1) / PANEL * PANEL * 16 * cin;
+    return (cout + PANEL - 1) / PANEL * 16 * position_stride(cin);
 }
 
 void easel_winograd_f32_pad(long channels, long h, long w, const float *image, float *dst) {
@@ -47,8 +49,6 @@ void easel_winograd_f32_pad(long channels, long h, long w, const float *image, f
 }
 
 #if defined(__x86_64__)
-#include "sgemm.h"
-#include "workspace.h"
 
 #define BLOCK_PANELS 2   // B panels (32 tiles each) per block
 
@@ -76,17 +76,18 @@ AVX512 static inline void weights_channel(const __m512 g[9], float *dst, long xS
 }
 
 /// U for output-channel panels [panel0, panel1): 14 channels at a time in the lanes of a
-/// vector (`panel_weights`), position x, input channel c at u + ((p * 16 + x) * cin + c) * 14.
+/// vector (`panel_weights`), position x, input channel c at
+/// u + (p * 16 + x) * position_stride(cin) + c * 14.
 AVX512 void easel_winograd_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u) {
-    long xStride = cin * PANEL;
-    for (long p = panel0; p < panel1; p++) panel_weights(w, cout, cin, p, u + p * 16 * cin * PANEL, xStride, weights_channel);
+    long xStride = position_stride(cin);
+    for (long p = panel0; p < panel1; p++) panel_weights(w, cout, cin, p, 0, cin, u + p * 16 * xStride, xStride, weights_channel);
 }
 
-/// V for tile panels [0, panels) of a block starting at tile t0 (tiles before `end`):
-/// position x, panel j, channel c at v + ((x * BLOCK_PANELS + j) * cin + c) * 32; zero for
-/// tiles past the last.
+/// V for tile panels [0, panels) of a block of blockPanels panels starting at tile t0 (tiles
+/// before `end`): position x, panel j, channel c at v + ((x * blockPanels + j) * cin + c) * 32;
+/// zero for tiles past the last.
 AVX512 static void input_transform(const float *padded, long cin, long hp, long wp, Tiles g, long end,
-                                   long t0, long panels, float *v) {
+                                   long t0, long panels, long blockPanels, float *v) {
     long imageStride = cin * hp * wp;
     __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
@@ -96,7 +97,7 @@ AVX512 static void input_transform(const float *padded, long cin, long hp, long 
             for (long half = 0; half < 2; half++) {
                 long t = t0 + j * 32 + half * 16;
                 float *dst = v + (j * cin + c) * 32 + half * 16;
-                long xStride = (long)BLOCK_PANELS * cin * 32;
+                long xStride = blockPanels * cin * 32;
                 if (t >= end) {
                     for (int x = 0; x < 16; x++) _mm512_store_ps(dst + x * xStride, _mm512_setzero_ps());
                     continue;
@@ -204,10 +205,10 @@ AVX512 void easel_winograd_f32(long cout, long cin, long h, long w, const float 
     for (long t0 = tile0; t0 < end; t0 += blockTiles) {
         long inBlock = end - t0 < blockTiles ? end - t0 : blockTiles;
         long panels = (inBlock + 31) / 32;
-        input_transform(padded, cin, hp, wp, g, end, t0, panels, v);
+        input_transform(padded, cin, hp, wp, g, end, t0, panels, BLOCK_PANELS, v);
         for (long p = panel0; p < panel1; p++) {
             for (long x = 0; x < 16; x++) {
-                const float *ux = u + (p * 16 + x) * cin * PANEL;
+                const float *ux = u + (p * 16 + x) * position_stride(cin);
                 for (long j = 0; j < panels; j++) {
                     const float *vx = v + (x * BLOCK_PANELS + j) * cin * 32;
                     for (long k0 = 0; k0 < cin; k0 += SGEMM_KC) {
@@ -223,6 +224,24 @@ AVX512 void easel_winograd_f32(long cout, long cin, long h, long w, const float 
     }
 }
 
+
+AVX512 void easel_winograd_f32_input(long cin, long h, long w, const float *padded, long tiles, long t0, float *v) {
+    Tiles g = {w / 2, (h / 2) * (w / 2), 2};
+    input_transform(padded, cin, h + 2, w + 2, g, tiles, t0, 1, 1, v);
+}
+
+AVX512 static void block_output2(const float *m, long rows, long co0, long t0, const void *context) {
+    const output_context *o = context;
+    output_transform(m, 32, rows, co0, o->bias, o->cout, o->h, o->w, o->g, o->end, t0, 32, o->out);
+}
+
+AVX512 void easel_winograd_f32_panels(long cout, long cin, long h, long w, easel_conv3x3_weights weights,
+                                      const float *v, const float *bias, long tiles, long panel0, long panel1,
+                                      float *out) {
+    output_context o = {bias, cout, h, w, {w / 2, (h / 2) * (w / 2), 2}, tiles, out};
+    by_panels(weights, cout, cin, 16, weights_channel, v, tiles, panel0, panel1, block_output2, &o);
+}
+
 #else
 
 void easel_winograd_f32_weights(long cout, long cin, easel_conv3x3_weights w, long panel0, long panel1, float *u) {
@@ -233,6 +252,16 @@ void easel_winograd_f32(long cout, long cin, long h, long w, const float *padded
                         const float *bias, long tile0, long tileCount, long panel0, long panel1, float *out) {
     (void)cout; (void)cin; (void)h; (void)w; (void)padded; (void)u; (void)bias; (void)tile0; (void)tileCount;
     (void)panel0; (void)panel1; (void)out;
+}
+
+void easel_winograd_f32_input(long cin, long h, long w, const float *padded, long tiles, long t0, float *v) {
+    (void)cin; (void)h; (void)w; (void)padded; (void)tiles; (void)t0; (void)v;
+}
+
+void easel_winograd_f32_panels(long cout, long cin, long h, long w, easel_conv3x3_weights weights,
+                               const float *v, const float *bias, long tiles, long panel0, long panel1, float *out) {
+    (void)cout; (void)cin; (void)h; (void)w; (void)weights; (void)v; (void)bias; (void)tiles; (void)panel0;
+    (void)panel1; (void)out;
 }
 
 #endif

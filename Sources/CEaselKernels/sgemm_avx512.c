@@ -105,10 +105,11 @@ AVX512 static void pack_b(int trans, const float *b, long ldb, long j0, long nc,
 /// C[0..rows, 0..cols] = alpha * (A panel x B panel) + (accumulate ? C : beta * C), plus a
 /// bias where given and the block does not accumulate (then beta is 0): bias[0..cols] on
 /// every row, or bias[r] along row r (perRow). The sums C would hold had it been filled with
-/// the bias and multiplied with beta 1.
-AVX512 void easel_sgemm_micro_kernel(long kc, const float *restrict a, const float *restrict b,
-                                     float *c, long ldc, long rows, long cols,
-                                     float alpha, float beta, int accumulate, const float *bias, int perRow) {
+/// the bias and multiplied with beta 1. `halves`: 2, or 1 where cols <= 16, which skips the
+/// right half of the tile (its columns are the same sums either way).
+AVX512 static inline __attribute__((always_inline)) void
+micro_tile(long kc, const float *restrict a, const float *restrict b, float *c, long ldc, long rows, long cols,
+           float alpha, float beta, int accumulate, const float *bias, int perRow, const int halves) {
     __m512 acc[MR][2];
 #pragma clang loop unroll(full)
     for (int r = 0; r < MR; r++) {
@@ -116,17 +117,17 @@ AVX512 void easel_sgemm_micro_kernel(long kc, const float *restrict a, const flo
         acc[r][1] = _mm512_setzero_ps();
     }
     for (long p = 0; p < kc; p++) {
-        __m512 b0 = _mm512_load_ps(b + p * NR), b1 = _mm512_load_ps(b + p * NR + 16);
+        __m512 b0 = _mm512_load_ps(b + p * NR), b1 = halves == 2 ? _mm512_load_ps(b + p * NR + 16) : b0;
         const float *ap = a + p * MR;
 #pragma clang loop unroll(full)
         for (int r = 0; r < MR; r++) {
             __m512 av = _mm512_set1_ps(ap[r]);
             acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+            if (halves == 2) acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
         }
     }
     __m512 va = _mm512_set1_ps(alpha);
-    __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
+    __mmask16 m0 = first_lanes(cols), m1 = halves == 2 ? first_lanes(cols - 16) : 0;
     if (accumulate || beta != 0) {
         __m512 vb = _mm512_set1_ps(accumulate ? 1.0f : beta);
 #pragma clang loop unroll(full)
@@ -135,7 +136,7 @@ AVX512 void easel_sgemm_micro_kernel(long kc, const float *restrict a, const flo
                 float *row = c + r * ldc;
                 __m512 c0 = _mm512_maskz_loadu_ps(m0, row), c1 = _mm512_maskz_loadu_ps(m1, row + 16);
                 _mm512_mask_storeu_ps(row, m0, _mm512_fmadd_ps(va, acc[r][0], _mm512_mul_ps(vb, c0)));
-                _mm512_mask_storeu_ps(row + 16, m1, _mm512_fmadd_ps(va, acc[r][1], _mm512_mul_ps(vb, c1)));
+                if (halves == 2) _mm512_mask_storeu_ps(row + 16, m1, _mm512_fmadd_ps(va, acc[r][1], _mm512_mul_ps(vb, c1)));
             }
         }
     } else if (bias) {
@@ -147,7 +148,7 @@ AVX512 void easel_sgemm_micro_kernel(long kc, const float *restrict a, const flo
                 float *row = c + r * ldc;
                 if (perRow) bias0 = bias1 = _mm512_set1_ps(bias[r]);
                 _mm512_mask_storeu_ps(row, m0, _mm512_fmadd_ps(va, acc[r][0], bias0));
-                _mm512_mask_storeu_ps(row + 16, m1, _mm512_fmadd_ps(va, acc[r][1], bias1));
+                if (halves == 2) _mm512_mask_storeu_ps(row + 16, m1, _mm512_fmadd_ps(va, acc[r][1], bias1));
             }
         }
     } else {
@@ -156,10 +157,17 @@ AVX512 void easel_sgemm_micro_kernel(long kc, const float *restrict a, const flo
             if (r < rows) {
                 float *row = c + r * ldc;
                 _mm512_mask_storeu_ps(row, m0, _mm512_mul_ps(va, acc[r][0]));
-                _mm512_mask_storeu_ps(row + 16, m1, _mm512_mul_ps(va, acc[r][1]));
+                if (halves == 2) _mm512_mask_storeu_ps(row + 16, m1, _mm512_mul_ps(va, acc[r][1]));
             }
         }
     }
+}
+
+AVX512 void easel_sgemm_micro_kernel(long kc, const float *restrict a, const float *restrict b,
+                                     float *c, long ldc, long rows, long cols,
+                                     float alpha, float beta, int accumulate, const float *bias, int perRow) {
+    if (cols <= 16) micro_tile(kc, a, b, c, ldc, rows, cols, alpha, beta, accumulate, bias, perRow, 1);
+    else micro_tile(kc, a, b, c, ldc, rows, cols, alpha, beta, accumulate, bias, perRow, 2);
 }
 
 long easel_sgemm_packed_floats(int asA, long outer, long k) {

@@ -1,6 +1,7 @@
 // What the two Winograd convolutions share (conv_winograd_f32.c, conv_winograd4_f32.c):
-// the panels of transformed weights, the reading of a panel's 3x3 taps, and the tiles'
-// geometry. Private to the kernels.
+// the panels of transformed weights, the reading of a panel's 3x3 taps, the tiles'
+// geometry, and the products panel by panel with the weights transformed in cache
+// (`by_panels`). Private to the kernels.
 
 #ifndef EASEL_WINOGRAD_H
 #define EASEL_WINOGRAD_H
@@ -10,10 +11,18 @@
 #define PANEL 14   // output channels per panel of U (SGEMM_MR)
 #define POS4 36    // positions of F(4x4, 3x3)'s 6 x 6 transform
 
+/// Floats from one position of a panel's transformed weights (cin channels of PANEL) to the
+/// next: 16 more than the channels need, so that a channel's positions, which the weight
+/// transforms write together, fall in different cache sets (cin * PANEL floats apart they
+/// would share a few: cin * 56 bytes is a multiple of 1 KB for cin a multiple of 128).
+static inline long position_stride(long cin) { return cin * PANEL + 16; }
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include "lanes.h"
+#include "sgemm.h"
 #include "transpose.h"
+#include "workspace.h"
 
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
 
@@ -78,30 +87,30 @@ AVX512 static inline void panel_taps32_packed(easel_conv3x3_weights w, long cout
 /// positions, xStride apart from dst.
 typedef void (*weights_channel_transform)(const __m512 g[9], float *dst, long xStride);
 
-/// `transform` of every input channel of panel p into panel (channel c at panel + c * 14),
-/// the taps read as rows: 32 channels at a time from packed bfloat16 weights (whose input
-/// channels are a multiple of 32, LayerWeight), 16 at a time from float32 ones and the rest
-/// one by one.
+/// `transform` of input channels [c0, c1) of panel p into panel (channel c at panel +
+/// (c - c0) * 14), the taps read as rows: 32 channels at a time from packed bfloat16
+/// weights (whose input channels are a multiple of 32, LayerWeight; c0 and c1 then are
+/// too), 16 at a time from float32 ones and the rest one by one.
 AVX512 static inline __attribute__((always_inline)) void
-panel_weights(easel_conv3x3_weights w, long cout, long cin, long p, float *panel, long xStride,
+panel_weights(easel_conv3x3_weights w, long cout, long cin, long p, long c0, long c1, float *panel, long xStride,
               weights_channel_transform transform) {
     if (w.packed) {
         __m512 taps[288];
-        for (long c = 0; c < cin; c += 32) {
+        for (long c = c0; c < c1; c += 32) {
             panel_taps32_packed(w, cout, cin, p, c, taps);
-            for (long i = 0; i < 32; i++) transform(taps + i * 9, panel + (c + i) * PANEL, xStride);
+            for (long i = 0; i < 32; i++) transform(taps + i * 9, panel + (c - c0 + i) * PANEL, xStride);
         }
         return;
     }
     __m512 taps[144];
-    long c = 0;
-    for (; c + 16 <= cin; c += 16) {
+    long c = c0;
+    for (; c + 16 <= c1; c += 16) {
         panel_taps16_f32(w.f32, cout, cin, p, c, taps);
-        for (long i = 0; i < 16; i++) transform(taps + i * 9, panel + (c + i) * PANEL, xStride);
+        for (long i = 0; i < 16; i++) transform(taps + i * 9, panel + (c - c0 + i) * PANEL, xStride);
     }
-    for (; c < cin; c++) {
+    for (; c < c1; c++) {
         panel_taps_f32(w.f32, cout, cin, p, c, taps);
-        transform(taps, panel + c * PANEL, xStride);
+        transform(taps, panel + (c - c0) * PANEL, xStride);
     }
 }
 
@@ -124,6 +133,60 @@ AVX512 static inline __m512i tile_offsets(Tiles g, long t, long end, long rowStr
     }
     return _mm512_loadu_si512(lanes);
 }
+
+/// The output transform of one block of 32 tiles from its M (position x, channel row r, tile
+/// q at m + (x * PANEL + r) * 32 + q): `rows` output channels from co0, tiles from t0.
+typedef void (*block_output)(const float *m, long rows, long co0, long t0, const void *context);
+
+/// Floats of `by_panels`' buffer: one panel's transformed weights for SGEMM_KC input
+/// channels, and M for `blocks` blocks of 32 tiles.
+static inline size_t by_panels_floats(int positions, long blocks) {
+    return (size_t)positions * position_stride(SGEMM_KC) + (size_t)blocks * positions * PANEL * 32;
+}
+
+/// The products and output transforms of output-channel panels [panel0, panel1) for a
+/// call's `tiles` tiles, whose V is made (blocks of 32 tiles, block b's position x,
+/// channel c at v + ((b * positions + x) * cin + c) * 32), the transformed weights made
+/// here, one panel and SGEMM_KC input channels at a time, into a buffer that stays in L2.
+/// What it saves, against transforming all the weights before the products: writing them
+/// out (four times the weights for F(4x4, 3x3)) and reading them back from memory, which
+/// is most of a call's time where there are few tiles. Each panel's weights are
+/// transformed once, so the pieces of a call split its panels. The sums are those of the
+/// transform-first kernels, in the same order.
+AVX512 static inline __attribute__((always_inline)) void
+by_panels(easel_conv3x3_weights w, long cout, long cin, int positions, weights_channel_transform transform,
+          const float *v, long tiles, long panel0, long panel1, block_output output, const void *context) {
+    long blocks = (tiles + 31) / 32;
+    float *u = easel_workspace(2, sizeof(float) * by_panels_floats(positions, blocks));
+    if (!u) easel_out_of_memory("a Winograd convolution's buffers");
+    float *m = u + (size_t)positions * position_stride(SGEMM_KC);
+    for (long p = panel0; p < panel1; p++) {
+        for (long k0 = 0; k0 < cin; k0 += SGEMM_KC) {
+            long kc = cin - k0 < SGEMM_KC ? cin - k0 : SGEMM_KC;
+            long xStride = position_stride(kc);
+            panel_weights(w, cout, cin, p, k0, k0 + kc, u, xStride, transform);
+            for (long b = 0; b < blocks; b++) {
+                const float *vb = v + (b * positions * cin + k0) * 32;
+                float *mb = m + b * positions * PANEL * 32;
+                long columns = tiles - b * 32 <= 16 ? 16 : 32;   // a half-empty block's empty half is skipped
+                for (int x = 0; x < positions; x++)
+                    easel_sgemm_micro_kernel(kc, u + x * xStride, vb + x * cin * 32, mb + x * PANEL * 32, 32, PANEL,
+                                             columns, 1, 0, k0 > 0, NULL, 0);
+            }
+        }
+        for (long b = 0; b < blocks; b++)
+            output(m + b * positions * PANEL * 32, panel_rows(cout, p), p * PANEL, b * 32, context);
+    }
+}
+
+/// What a block's output transform needs besides M.
+typedef struct {
+    const float *bias;
+    long cout, h, w;
+    Tiles g;
+    long end;
+    float *out;
+} output_context;
 
 #endif
 

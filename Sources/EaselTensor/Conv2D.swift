@@ -11,7 +11,8 @@
 // Stride-1 convolutions over images with many pixels per output channel skip the column
 // matrix altogether (Conv2DShifted.swift), and so does every stride-1 convolution whose
 // weight is packed for AMX (Conv2DDirect.swift). Float32 3x3 convolutions with padding 1
-// over even-sized images from 16 x 16 run by Winograd's F(2x2, 3x3) (Conv2DWinograd.swift).
+// over even-sized images from 8 x 8 (packed bfloat16 ones from 16 x 16, without AMX) run by
+// Winograd's F(2x2, 3x3) or F(4x4, 3x3) (Conv2DWinograd.swift).
 
 /// Zero padding on each side of an image, in pixels.
 ///

@@ -115,8 +115,8 @@ private func referenceConv(
         #expect(!ShiftedConvolution.isPreferred(for: geometry(320, 64, stride: 2), cout: 320))
         #expect(!ShiftedConvolution.isPreferred(for: geometry(4, 64), cout: 320))
         #expect(!ShiftedConvolution.isPreferred(for: geometry(320, 64, k: 1), cout: 320))
-        // Winograd for float32 3x3 convolutions, padding 1, over even sizes from 16 x 16, and
-        // for packed bfloat16 ones from 32 x 32; not for bfloat16 weights kept as tensors.
+        // Winograd for float32 3x3 convolutions, padding 1, over even sizes from 8 x 8, and
+        // for packed bfloat16 ones from 16 x 16; not for bfloat16 weights kept as tensors.
         let float = LayerWeight(convolution: Tensor.random([8, 8, 3, 3], seed: 1), kernels: [])
         let half = LayerWeight(convolution: Tensor.random([8, 8, 3, 3], seed: 1).converted(to: .bfloat16), kernels: [])
         let winograd = Kernels.current.contains(.avx512)
@@ -126,36 +126,52 @@ private func referenceConv(
             #expect(packed.isPacked)
             #expect(WinogradConvolution.isApplicable(for: geometry(32, 64), weight: packed) == winograd)
             #expect(WinogradConvolution.isApplicable(for: geometry(32, 32), weight: packed) == winograd)
-            #expect(!WinogradConvolution.isApplicable(for: geometry(32, 16), weight: packed))
+            #expect(WinogradConvolution.isApplicable(for: geometry(32, 16), weight: packed) == winograd)
+            #expect(!WinogradConvolution.isApplicable(for: geometry(32, 8), weight: packed))
         }
         #expect(WinogradConvolution.isApplicable(for: geometry(320, 64), weight: float) == winograd)
         #expect(WinogradConvolution.isApplicable(for: geometry(128, 512), weight: float) == winograd)
         #expect(!WinogradConvolution.isApplicable(for: geometry(320, 64), weight: half))
         #expect(WinogradConvolution.isApplicable(for: geometry(1280, 16), weight: float) == winograd)
-        #expect(!WinogradConvolution.isApplicable(for: geometry(1280, 8), weight: float))
+        #expect(WinogradConvolution.isApplicable(for: geometry(1280, 8), weight: float) == winograd)
+        #expect(!WinogradConvolution.isApplicable(for: geometry(1280, 4), weight: float))
         #expect(!WinogradConvolution.isApplicable(for: geometry(320, 63), weight: float))
         // An image whose planes pass 2^31 floats (here 512 channels of 2,050 x 2,050).
         #expect(!WinogradConvolution.isApplicable(for: geometry(512, 2048), weight: float))
         #expect(!WinogradConvolution.isApplicable(for: geometry(320, 64, stride: 2), weight: float))
         #expect(!WinogradConvolution.isApplicable(for: geometry(4, 64), weight: float))
         #expect(!WinogradConvolution.isApplicable(for: geometry(320, 64, k: 1), weight: float))
-        // F(4x4, 3x3) where the sizes are multiples of 4 and an image's tiles fill a block of 32.
+        // F(4x4, 3x3) where the sizes are multiples of 4 and an image has 16 tiles or more.
         func large(_ cin: Int, _ size: Int) -> Bool {
             WinogradConvolution(geometry: geometry(cin, size), cout: cin).usesLargeTiles
         }
         #expect(large(128, 512))
         #expect(large(320, 64))
         #expect(large(640, 32))
-        #expect(!large(1280, 16))
+        #expect(large(1280, 16))
+        #expect(!large(1280, 8))
+        #expect(!large(640, 12))
         #expect(!large(128, 510))
+        // Each panel's weights transformed where they are multiplied where V fits in 16 MB.
+        func inCache(_ cin: Int, _ size: Int, batch: Int) -> Bool {
+            WinogradConvolution(geometry: geometry(cin, size), cout: cin).weightsStayInCache(batch: batch)
+        }
+        #expect(inCache(1280, 8, batch: 2))
+        #expect(inCache(1280, 16, batch: 2))
+        #expect(inCache(2560, 16, batch: 2))
+        #expect(inCache(640, 32, batch: 2))
+        #expect(!inCache(1920, 32, batch: 2))
+        #expect(!inCache(320, 64, batch: 2))
     }
 
-    /// Winograd's work cut by tiles or by output-channel panels gives the same bits (every
-    /// output the same sums in the same order), for F(2x2, 3x3) and F(4x4, 3x3), with a
-    /// partial last panel and tiles not a whole number of vectors per row.
+    /// Winograd's work cut by tiles or by output-channel panels, the weights transformed first
+    /// or panel by panel, gives the same bits (every output the same sums in the same order),
+    /// for F(2x2, 3x3) and F(4x4, 3x3), with a partial last panel, tiles not a whole number of
+    /// vectors per row, and input channels past one pass of the product (384).
     @Test(.enabled(if: Kernels.current.contains(.avx512)))
     func winogradGivesTheSameBitsHoweverItsWorkIsSplit() {
-        for (batch, cin, cout, h, w) in [(2, 48, 30, 16, 16), (2, 40, 30, 32, 32), (3, 33, 20, 36, 44)] {
+        for (batch, cin, cout, h, w) in [(2, 48, 30, 16, 16), (2, 40, 30, 32, 32), (3, 33, 20, 36, 44),
+                                         (2, 400, 16, 8, 8), (3, 40, 20, 8, 12), (1, 35, 30, 16, 20)] {
             let g = ConvGeometry(cin: cin, h: h, w: w, kh: 3, kw: 3, stride: 1, padding: 1, ho: h, wo: w)
             let x = Tensor.random([batch, cin, h, w], seed: 61)
             let weight = LayerWeight(convolution: Tensor.random([cout, cin, 3, 3], seed: 62), kernels: [])
@@ -165,7 +181,7 @@ private func referenceConv(
                 Issue.record("a float32 weight has Winograd weights")
                 continue
             }
-            let outputs = [WinogradConvolution.Split.byTiles, .byPanels].map { split in
+            let outputs = [WinogradConvolution.Split.byTiles, .byPanels, .byPanelsWeightsInCache].map { split in
                 let out = Tensor(uninitializedShape: [batch, cout, h, w])
                 withExtendedLifetime(weight) {
                     plan.run(x.storage.pointer, batch: batch, weight: weights, bias: bias.storage.pointer,
@@ -174,6 +190,7 @@ private func referenceConv(
                 return out
             }
             #expect(outputs[0].scalars == outputs[1].scalars, "\(g) F(4x4): \(plan.usesLargeTiles)")
+            #expect(outputs[0].scalars == outputs[2].scalars, "\(g) F(4x4): \(plan.usesLargeTiles)")
             let want = Tensor.conv2d(x, weight: weight, bias: bias, stride: 1, padding: 1)
             #expect(outputs[0].scalars == want.scalars)
         }

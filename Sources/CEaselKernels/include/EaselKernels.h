@@ -209,6 +209,20 @@ void easel_winograd_f32_pad(long channels, long h, long w, const float *image, f
 void easel_winograd_f32(long cout, long cin, long h, long w, const float *padded, const float *u,
                         const float *bias, long tile0, long tileCount, long panel0, long panel1, float *out);
 
+/// V of easel_winograd_f32_panels for the block of 32 tiles from t0 (a multiple of 32) of a
+/// call's `tiles` tiles (images one after another, as easel_winograd_f32 numbers them; zero
+/// past the last): 16 positions x cin x 32 floats at v. The images come padded
+/// (easel_winograd_f32_pad). Needs EASEL_CPU_AVX512.
+void easel_winograd_f32_input(long cin, long h, long w, const float *padded, long tiles, long t0, float *v);
+
+/// easel_winograd_f32 for all of a call's `tiles` tiles and the output channels of panels
+/// [panel0, panel1), from their V (easel_winograd_f32_input, one block of 32 tiles after
+/// another) and the untransformed weights: each panel's transformed weights are made here
+/// and stay in cache, rather than made for the whole call first and read back from memory.
+/// The same outputs, bit for bit. For calls with few tiles. Needs EASEL_CPU_AVX512.
+void easel_winograd_f32_panels(long cout, long cin, long h, long w, easel_conv3x3_weights weights,
+                               const float *v, const float *bias, long tiles, long panel0, long panel1, float *out);
+
 /// Floats of 3x3 weights transformed for easel_winograd4_f32 (36 positions, panels of 14
 /// output channels): four times the weights.
 long easel_winograd4_f32_weight_size(long cout, long cin);
@@ -222,6 +236,15 @@ void easel_winograd4_f32_weights(long cout, long cin, easel_conv3x3_weights w, l
 /// the last tile, image offsets below 2^31 elements, and EASEL_CPU_AVX512.
 void easel_winograd4_f32(long cout, long cin, long h, long w, const float *image, const float *u,
                          const float *bias, long tile0, long tileCount, long panel0, long panel1, float *out);
+
+/// easel_winograd_f32_input for F(4x4, 3x3): 36 positions x cin x 32 floats, from the images
+/// unpadded. Needs EASEL_CPU_AVX512.
+void easel_winograd4_f32_input(long cin, long h, long w, const float *image, long tiles, long t0, float *v);
+
+/// easel_winograd_f32_panels for F(4x4, 3x3) (easel_winograd4_f32's outputs, bit for bit).
+/// Needs EASEL_CPU_AVX512.
+void easel_winograd4_f32_panels(long cout, long cin, long h, long w, easel_conv3x3_weights weights,
+                                const float *v, const float *bias, long tiles, long panel0, long panel1, float *out);
 
 /// C = beta * C for an m x n block (0 when beta is 0, never reading C): what a product
 /// with nothing to multiply (k or alpha 0) leaves. Plain C, any CPU.
