@@ -164,6 +164,63 @@ public enum BLAS {
         }
     }
 
+    /// Rows per chunk of `gemmInRowChunks`: four of the float32 kernel's 14-row tiles, two
+    /// 32-row panels of the bfloat16 kernels.
+    static func chunkRows(bfloat16: Bool) -> Int { bfloat16 ? 64 : 4 * Int(EASEL_SGEMM_ROWS) }
+
+    /// `gemm` of a float32 `a` (`[m, k]`) and `b` (`[n, k]` read transposed when `transB`,
+    /// or packed), with `bias` per column, computed a few rows at a time (`chunkRows`) into
+    /// a buffer of each piece's own; each chunk goes to `consume(firstRow, rows, products)`
+    /// (`[rows, n]`, rows `n` apart) while it is still in cache. For a product whose C would
+    /// go out to memory only to be read straight back by the next operation (a linear layer
+    /// and its activation). The operand every chunk reads, B, is packed once for all of them.
+    ///
+    /// The same bits as `gemm`: a split of the rows leaves every element's sum as it is.
+    /// Only for the kernels Easel has (`fusesInRowChunks`).
+    static func gemmInRowChunks(
+        m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand, transB: Bool,
+        bias: UnsafePointer<Float>?, kernels: Kernels = .current,
+        consume: (Int, Int, UnsafePointer<Float>) -> Void
+    ) {
+        let bfloat16 = b.elementType != .float32
+        require(a.elementType == .float32 && !a.isPacked, "row chunks take a float32 A")
+        require(fusesInRowChunks(bfloat16: bfloat16, kernels: kernels), "no kernel for products in row chunks")
+        if m == 0 || n == 0 { return }
+        let rows = chunkRows(bfloat16: bfloat16), chunks = (m + rows - 1) / rows
+        var (b, transB) = (b, transB)
+        var shared: TensorStorage?
+        var packedB: UnsafePointer<Float>?
+        if bfloat16 {
+            if !b.isPacked {
+                (b, shared) = packedOnce(b, outer: n, k: k, transposed: transB, asA: false)
+                transB = false
+            }
+        } else {
+            shared = packedOnceForFloat32(b, outer: n, k: k, transposed: transB, asA: false)
+            packedB = UnsafePointer(shared!.pointer)
+        }
+        // A few pieces per core, each a run of consecutive chunks through one buffer.
+        let pieces = min(chunks, Parallel.coreCount * 4)
+        let buffers = TensorStorage(uninitializedCount: pieces * rows * n)
+        withExtendedLifetime((shared, buffers)) {
+            let base = buffers.pointer
+            Parallel.forEach(pieces) { piece in
+                let buffer = base + piece * rows * n
+                for chunk in (piece * chunks / pieces)..<((piece + 1) * chunks / pieces) {
+                    let i0 = chunk * rows, count = min(rows, m - i0)
+                    call(kernels, bfloat16, false, transB, count, n, k, 1, a.from(i0, transposed: false, isA: true), b,
+                         0, buffer, n, bias, false, packedB: packedB)
+                    consume(i0, count, UnsafePointer(buffer))
+                }
+            }
+        }
+    }
+
+    /// Whether `gemmInRowChunks` runs: Easel's float32 kernel, or its bfloat16 ones.
+    static func fusesInRowChunks(bfloat16: Bool, kernels: Kernels = .current) -> Bool {
+        bfloat16 ? kernels.multipliesBFloat16 : kernels.contains(.avx512)
+    }
+
     /// A float32 `operand` (op(A) `[outer, k]`, or op(B) `[k, outer]`) packed over all of k
     /// as Easel's float32 kernel packs it per block, in panels of its tile's rows (columns)
     /// packed side by side on all cores.

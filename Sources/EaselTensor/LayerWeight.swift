@@ -88,6 +88,15 @@ public struct LayerWeight: @unchecked Sendable {
     /// Whether it is held packed for bfloat16 products.
     public var isPacked: Bool { tensor == nil }
 
+    /// A linear weight `[out, in]` as the right operand of its products, `weightᵀ`: packed
+    /// as that already, or the tensor read transposed.
+    var rightOperand: (operand: MatrixOperand, transposed: Bool) {
+        switch form {
+        case let .tensor(t): (MatrixOperand(t, ld: shape[1]), true)
+        case let .packed(storage, panelStride): (MatrixOperand(packed: storage.rawPointer, panelStride: panelStride), false)
+        }
+    }
+
     /// The weight as the left operand of its products (a convolution's), `ld` apart if a tensor.
     func operand(ld: Int) -> MatrixOperand {
         switch form {

@@ -6,6 +6,8 @@
 // Products (OpenBLAS sgemm; MatMul.swift, Conv2D.swift)
 //   Tensor.matmul(a [..., M, K], b [K, N] | [..., K, N], transposeB:)  -> [..., M, N]
 //   Tensor.linear(x [..., in], weight: [out, in], bias: [out]?)        -> [..., out]
+//   Tensor.linearGEGLU(x [..., in], weight: [2F, in], bias: [2F]?)     -> [..., F]
+//       (linear then geglu, the same bits, gated in chunks of rows while in cache)
 //   Tensor.conv2d(x [B, Cin, H, W], weight: [Cout, Cin, kh, kw], bias: [Cout]?,
 //                 stride: Int, padding: Padding2D)                     -> [B, Cout, Ho, Wo]
 //       padding: an Int literal for all sides, or Padding2D(top:left:bottom:right:)

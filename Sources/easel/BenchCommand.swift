@@ -126,6 +126,9 @@ private struct KernelCase {
                                   (1024, 640, 640), (2048, 640, 640), (512, 1280, 1280)] {
             cases.append(linear(rows: rows, inF: inF, outF: outF, weightType))
         }
+        // The feed-forward projection at 64x64 (batch 2) with its gating: fused against the
+        // product and then geglu (in the sgemm columns).
+        cases.append(linearGEGLU(rows: 8192, inF: 320, outF: 2560, weightType))
         for (batch, nq, nk, heads, d, causal) in [
             (1, 4096, 4096, 8, 40, false), (2, 4096, 4096, 8, 40, false), (2, 4096, 77, 8, 40, false),
             (2, 1024, 1024, 8, 80, false), (2, 1024, 77, 8, 80, false), (1, 4096, 4096, 1, 512, false),
@@ -165,6 +168,17 @@ private struct KernelCase {
             flops: 2.0 * Double(rows * inF * outF),
             kernel: { _ = Tensor.linear(x, weight: w, bias: bias) },
             sgemm: { _ = Tensor.matmul(x, plain, transposeB: true) })
+    }
+
+    private static func linearGEGLU(rows: Int, inF: Int, outF: Int, _ type: ElementType) -> KernelCase {
+        let x = Tensor.random([rows, inF], seed: 5)
+        let w = LayerWeight(linear: Tensor.random([outF, inF], seed: 6, scale: 0.05).converted(to: type))
+        let bias = Tensor.random([outF], seed: 7)
+        return KernelCase(
+            name: "linear+geglu \(rows)x\(inF) -> \(outF) (vs apart)",
+            flops: 2.0 * Double(rows * inF * outF),
+            kernel: { _ = Tensor.linearGEGLU(x, weight: w, bias: bias) },
+            sgemm: { _ = Tensor.linear(x, weight: w, bias: bias).geglu() })
     }
 
     private static func attention(batch: Int, nq: Int, nk: Int, heads: Int, d: Int, causal: Bool, _ type: ElementType) -> KernelCase {

@@ -79,4 +79,26 @@ private func referenceMatmul(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int,
         for r in 0..<300 { for o in 0..<96 { ref[r * 96 + o] += Double(bias.scalars[o]) } }
         #expect(relativeError(y, ref) < 1e-5)
     }
+
+    /// A feed-forward projection gated in chunks of rows (`linearGEGLU`) gives the bits of the
+    /// product followed by `geglu`: float32 and bfloat16-packed weights, rows that end in a
+    /// partial chunk, more chunks than pieces, with and without a bias; and where it does
+    /// not fuse (too few rows, a weight over 4 MB) it is the two operations anyway.
+    @Test(arguments: [ElementType.float32, .bfloat16])
+    func linearGEGLUGivesTheBitsOfLinearThenGEGLU(weightType: ElementType) {
+        for (batch, tokens, inner, outer, withBias) in [(2, 75, 40, 96, true), (1, 1000, 64, 320, false), (2, 37, 48, 64, true),
+                                                         (1, 200, 1024, 2048, true)] {
+            let x = Tensor.random([batch, tokens, inner], seed: UInt64(tokens))
+            let weight = LayerWeight(linear: Tensor.random([outer, inner], seed: UInt64(outer), in: -0.2...0.2).converted(to: weightType))
+            let bias = withBias ? Tensor.random([outer], seed: 3) : nil
+            let fused = Tensor.linearGEGLU(x, weight: weight, bias: bias)
+            let separate = Tensor.linear(x, weight: weight, bias: bias).geglu()
+            #expect(fused.shape == [batch, tokens, outer / 2])
+            #expect(fused.scalars == separate.scalars, "\(weightType) \(batch)x\(tokens)x\(inner) -> \(outer)")
+            let bfloat16 = weightType == .bfloat16
+            let expectFused = Kernels.current.contains(.avx512) && BLAS.fusesInRowChunks(bfloat16: bfloat16)
+                && batch * tokens >= 2 * BLAS.chunkRows(bfloat16: bfloat16) && outer * inner * weightType.byteSize <= 4 << 20
+            #expect(Tensor.fusesLinearGEGLU(x, weight: weight, kernels: .current) == expectFused)
+        }
+    }
 }

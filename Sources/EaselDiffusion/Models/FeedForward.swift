@@ -18,6 +18,7 @@ struct FeedForward: Sendable {
 
     /// `[B, N, D]` -> `[B, N, D]`.
     func callAsFunction(_ x: Tensor) -> Tensor {
-        projOut(projIn(x).geglu())  // [B, N, 2I] -> [B, N, I] -> [B, N, D]
+        // [B, N, 2I] -> [B, N, I] -> [B, N, D]
+        projOut(Tensor.linearGEGLU(x, weight: projIn.weight, bias: projIn.bias))
     }
 }
