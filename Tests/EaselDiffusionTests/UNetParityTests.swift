@@ -89,4 +89,28 @@ enum UNetVAEFixtures {
         #expect(UNetVAEFixtures.relativeError(mixed.sliced(axis: 0, 0..<1), at999.sliced(axis: 0, 0..<1)) < Self.tolerance)
         #expect(UNetVAEFixtures.relativeError(mixed.sliced(axis: 0, 1..<2), at1.sliced(axis: 0, 1..<2)) < Self.tolerance)
     }
+
+    /// A memo keeps every cross-attention's keys and values of the context from the first
+    /// step: later steps read them and give the bits they give without one; other tokens
+    /// (another run's, or odd sizes) make it start over rather than serve stale ones.
+    @Test(arguments: UNetVAEFixtures.models)
+    func crossAttentionMemoGivesTheSameBits(model: String) throws {
+        let unet = try UNet2DConditionModel.load(from: try UNetVAEFixtures.component(model, "unet"))
+        let latents = try UNetVAEFixtures.input(model, "latents")
+        let context = try UNetVAEFixtures.input(model, "context")
+        let memo = CrossAttentionMemo()
+        for t: Float in [999, 500, 1] {
+            let remembered = unet(latents, timesteps: [t, t], encoderHiddenStates: context, memo: memo)
+            #expect(memo.count > 0, "\(model): the first step fills the memo")
+            let fresh = unet(latents, timesteps: [t, t], encoderHiddenStates: context)
+            #expect(remembered.scalars == fresh.scalars, "\(model) t=\(t)")
+        }
+        let layers = memo.count
+        let oddLatents = try UNetVAEFixtures.input(model, "odd_latents")
+        let oddContext = try UNetVAEFixtures.input(model, "odd_context")
+        let odd = unet(oddLatents, timesteps: Array(repeating: 250, count: oddLatents.shape[0]),
+                       encoderHiddenStates: oddContext, memo: memo)
+        #expect(odd.scalars == unet(oddLatents, timestep: 250, encoderHiddenStates: oddContext).scalars)
+        #expect(memo.count == layers, "the other tokens' layers replaced the first ones'")
+    }
 }

@@ -1,4 +1,5 @@
 import EaselTensor
+import Foundation
 
 /// Multi-head attention with diffusers' weight names, as `Attention` in
 /// `models/attention_processor.py` run by `AttnProcessor2_0` (scaled dot-product attention
@@ -25,6 +26,8 @@ struct Attention: Sendable {
     let toOut: LinearLayer
     let groupNorm: GroupNormLayer?
     let rescaleOutputFactor: Float
+    /// Which layer's keys and values a `CrossAttentionMemo` holds.
+    private let identity = LayerIdentity()
 
     /// - `queryDim`: width of the tokens attending; also the output width.
     /// - `crossAttentionDim`: width of the tokens attended to (nil: self-attention).
@@ -50,9 +53,14 @@ struct Attention: Sendable {
     /// Token attention: `x` `[B, N, C]` attends to `context` `[B, M, Cc]` (itself when nil)
     /// -> `[B, N, C]`. Heads stay packed in the feature axis throughout.
     func callAsFunction(_ x: Tensor, context: Tensor? = nil) -> Tensor {
-        let source = context ?? x
-        let q = toQ(x), k = toK(source), v = toV(source)          // [B, N|M, H*D]
-        let attended = Tensor.attention(query: q, key: k, value: v, heads: heads, multiplyIn: toQ.weight.elementType)
+        self(x, context: CrossAttentionContext(tokens: context ?? x, memo: nil))
+    }
+
+    /// Cross-attention of `x` `[B, N, C]` to `context`'s tokens, their keys and values from
+    /// its memo when an earlier step made them (the same products: the same bits).
+    func callAsFunction(_ x: Tensor, context: CrossAttentionContext) -> Tensor {
+        let (k, v) = context.keysAndValues(of: identity) { (toK(context.tokens), toV(context.tokens)) }  // [B, M, H*D]
+        let attended = Tensor.attention(query: toQ(x), key: k, value: v, heads: heads, multiplyIn: toQ.weight.elementType)
         return toOut(attended)                                      // [B, N, C]
     }
 
@@ -65,5 +73,56 @@ struct Attention: Sendable {
         var out = self(tokens).transposed(1, 2).reshaped([batch, channels, height, width])
         out += x
         return rescaleOutputFactor == 1 ? out : out / rescaleOutputFactor
+    }
+}
+
+/// What a cross-attention identifies itself by in a `CrossAttentionMemo`.
+final class LayerIdentity: Sendable {}
+
+/// The tokens a UNet's cross-attentions attend to (`[B, M, Dc]`, diffusers'
+/// `encoder_hidden_states`), and where their keys and values are kept across steps.
+struct CrossAttentionContext {
+    let tokens: Tensor
+    let memo: CrossAttentionMemo?
+
+    /// Layer `layer`'s keys and values of `tokens`: from the memo, or made (and kept there).
+    func keysAndValues(of layer: LayerIdentity, _ make: () -> (Tensor, Tensor)) -> (Tensor, Tensor) {
+        guard let memo else { return make() }
+        return memo.keysAndValues(of: layer, for: tokens, make)
+    }
+}
+
+/// Every cross-attention layer's keys and values of one conditioning's tokens, made at the
+/// first step and reused by the rest: the tokens do not change from step to step, so
+/// neither do their projections (for SD 1.5, 16 layers' `to_k` and `to_v` of 77 tokens per
+/// row; for SDXL, 70 layers' of 2048-wide tokens). A `DenoisingLoop` keeps one.
+///
+/// Bound to the tokens it was first used with: given other tokens, it forgets what it held.
+public final class CrossAttentionMemo: @unchecked Sendable {
+    private let lock = NSLock()
+    /// The tokens' storage (kept, so that its identity stays theirs).
+    private var tokens: TensorStorage?
+    private var entries: [ObjectIdentifier: (layer: LayerIdentity, keys: Tensor, values: Tensor)] = [:]
+
+    public init() {}
+
+    /// Layers whose keys and values are held.
+    public var count: Int { lock.withLock { entries.count } }
+
+    func keysAndValues(of layer: LayerIdentity, for tokens: Tensor, _ make: () -> (Tensor, Tensor)) -> (Tensor, Tensor) {
+        let key = ObjectIdentifier(layer)
+        let held = lock.withLock { () -> (Tensor, Tensor)? in
+            if self.tokens !== tokens.storage {
+                self.tokens = tokens.storage
+                entries = [:]
+            }
+            return entries[key].map { ($0.keys, $0.values) }
+        }
+        if let held { return held }
+        let made = make()
+        lock.withLock {
+            if self.tokens === tokens.storage { entries[key] = (layer, made.0, made.1) }
+        }
+        return made
     }
 }

@@ -26,7 +26,7 @@ struct BasicTransformerBlock: Sendable {
 
     /// Updates `h` `[B, N, D]` in place, attending to `context` `[B, M, Dc]` (in place so
     /// the residual stream is never copied).
-    func callAsFunction(_ h: inout Tensor, context: Tensor) {
+    func callAsFunction(_ h: inout Tensor, context: CrossAttentionContext) {
         h += attn1(norm1(h))
         h += attn2(norm2(h), context: context)
         h += ff(norm3(h))

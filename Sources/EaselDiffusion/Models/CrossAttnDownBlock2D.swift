@@ -26,7 +26,7 @@ struct CrossAttnDownBlock2D: Sendable {
     }
 
     /// `x` `[B, Cin, H, W]` -> (`[B, Cout, H', W']`, the skip connections in order).
-    func callAsFunction(_ x: Tensor, temb: Tensor, context: Tensor) -> (Tensor, [Tensor]) {
+    func callAsFunction(_ x: Tensor, temb: Tensor, context: CrossAttentionContext) -> (Tensor, [Tensor]) {
         var h = x
         var skips: [Tensor] = []
         for (resnet, attention) in zip(resnets, attentions) {

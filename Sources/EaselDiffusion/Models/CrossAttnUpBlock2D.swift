@@ -28,7 +28,7 @@ struct CrossAttnUpBlock2D: Sendable {
     var skipCount: Int { resnets.count }
 
     /// `x` `[B, C, H, W]`, `skips` in down-path order (the last is used first).
-    func callAsFunction(_ x: Tensor, skips: [Tensor], temb: Tensor, context: Tensor,
+    func callAsFunction(_ x: Tensor, skips: [Tensor], temb: Tensor, context: CrossAttentionContext,
                         upsampleSize: (height: Int, width: Int)?) -> Tensor {
         precondition(skips.count == resnets.count, "CrossAttnUpBlock2D needs \(resnets.count) skip connections, got \(skips.count)")
         var h = x

@@ -38,7 +38,7 @@ struct Transformer2DModel: Sendable {
     }
 
     /// `x` `[B, C, H, W]`, `context` `[B, M, Dc]` -> `[B, C, H, W]`.
-    func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+    func callAsFunction(_ x: Tensor, context: CrossAttentionContext) -> Tensor {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let tokens = norm(x).reshaped([batch, channels, height * width]).transposed(1, 2)  // [B, HW, C]
         var h = projIn(tokens)                                                            // [B, HW, inner]

@@ -154,11 +154,13 @@ public struct UNet2DConditionModel: Sendable {
     /// The model's prediction for `sample` at `timestep`, conditioned on `conditioning`.
     /// SD 1.x/2.x UNets read its context (and, guidance-distilled ones, its timestep
     /// condition); one with an added embedding (SDXL's `text_time`) also its pooled
-    /// embeddings and time ids.
-    public func callAsFunction(_ sample: Tensor, timestep: Float, conditioning: Conditioning) -> Tensor {
+    /// embeddings and time ids. `memo` keeps the cross-attentions' keys and values of the
+    /// context from one step to the next (`DenoisingLoop` passes one per run).
+    public func callAsFunction(_ sample: Tensor, timestep: Float, conditioning: Conditioning,
+                               memo: CrossAttentionMemo? = nil) -> Tensor {
         self(sample, timesteps: Array(repeating: timestep, count: sample.shape[0]),
              encoderHiddenStates: conditioning.context, timestepCondition: conditioning.timestepCondition,
-             pooled: conditioning.pooled, timeIds: conditioning.timeIds)
+             pooled: conditioning.pooled, timeIds: conditioning.timeIds, memo: memo)
     }
 
     /// As `callAsFunction(_:timestep:encoderHiddenStates:)` with one timestep per batch element.
@@ -167,13 +169,16 @@ public struct UNet2DConditionModel: Sendable {
     /// without `time_cond_proj_dim` must not be given one.
     /// SDXL's `pooled` `[B, P]` and `timeIds` `[B, 6]` (diffusers' `added_cond_kwargs`) are
     /// required by a UNet with the `text_time` addition and refused by any other.
-    public func callAsFunction(_ sample: Tensor, timesteps: [Float], encoderHiddenStates context: Tensor,
-                               timestepCondition: Tensor? = nil, pooled: Tensor? = nil, timeIds: Tensor? = nil) -> Tensor {
+    /// `memo`: as for `callAsFunction(_:timestep:conditioning:memo:)`.
+    public func callAsFunction(_ sample: Tensor, timesteps: [Float], encoderHiddenStates tokens: Tensor,
+                               timestepCondition: Tensor? = nil, pooled: Tensor? = nil, timeIds: Tensor? = nil,
+                               memo: CrossAttentionMemo? = nil) -> Tensor {
         precondition(sample.rank == 4 && sample.shape[1] == config.inChannels,
                      "UNet input must be [B, \(config.inChannels), h, w], got \(sample.shape)")
         precondition(timesteps.count == sample.shape[0], "\(timesteps.count) timesteps for batch \(sample.shape[0])")
-        precondition(context.rank == 3 && context.shape[0] == sample.shape[0],
-                     "encoder hidden states must be [B, M, D] with B = \(sample.shape[0]), got \(context.shape)")
+        precondition(tokens.rank == 3 && tokens.shape[0] == sample.shape[0],
+                     "encoder hidden states must be [B, M, D] with B = \(sample.shape[0]), got \(tokens.shape)")
+        let context = CrossAttentionContext(tokens: tokens, memo: memo)
 
         // diffusers: when a side is not a multiple of 2^upsamplers, each upsampler is told the
         // size of the skip connection it must match.

@@ -22,7 +22,7 @@ struct UNetMidBlock2DCrossAttn: Sendable {
     }
 
     /// `[B, C, H, W]` -> same.
-    func callAsFunction(_ x: Tensor, temb: Tensor, context: Tensor) -> Tensor {
+    func callAsFunction(_ x: Tensor, temb: Tensor, context: CrossAttentionContext) -> Tensor {
         var h = firstResnet(x, temb: temb)
         for layer in layers {
             h = layer.resnet(layer.attention(h, context: context), temb: temb)

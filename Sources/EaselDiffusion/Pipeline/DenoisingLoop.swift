@@ -6,7 +6,9 @@ import EaselTensor
 ///
 /// Each step is diffusers' loop body: scale the input, run the UNet (twice the batch when
 /// guiding: the unconditional rows first), combine with the guidance scale, let the
-/// scheduler step, drawing any noise from the caller's random source.
+/// scheduler step, drawing any noise from the caller's random source. The conditioning is
+/// the same at every step, so its cross-attention keys and values are made once
+/// (`CrossAttentionMemo`).
 ///
 /// ```swift
 /// var loop = try DenoisingLoop(unet: unet, scheduler: scheduler, latents: noise,
@@ -30,6 +32,8 @@ public struct DenoisingLoop {
     public private(set) var scheduler: any Scheduler
     public let conditioning: Conditioning
     public let guidance: Guidance
+    /// The cross-attentions' keys and values of the conditioning, made at the first step.
+    private let memo = CrossAttentionMemo()
     /// The current latents `[B, C, h, w]`: the initial ones before the first step, the
     /// denoised ones once `isFinished`.
     public private(set) var latents: Tensor
@@ -73,10 +77,10 @@ public struct DenoisingLoop {
         var prediction: Tensor
         switch guidance {
         case .unguided:
-            prediction = unet(scaled, timestep: timestep, conditioning: conditioning)
+            prediction = unet(scaled, timestep: timestep, conditioning: conditioning, memo: memo)
         case let .classifierFree(scale):
             let both = unet(Tensor.concatenate([scaled, scaled], axis: 0), timestep: timestep,
-                            conditioning: conditioning)
+                            conditioning: conditioning, memo: memo)
             let halves = both.chunked(2, axis: 0)  // uncond, cond
             prediction = halves[0] + (halves[1] - halves[0]) * scale
         }
