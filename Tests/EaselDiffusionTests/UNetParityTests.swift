@@ -112,5 +112,12 @@ enum UNetVAEFixtures {
                        encoderHiddenStates: oddContext, memo: memo)
         #expect(odd.scalars == unet(oddLatents, timestep: 250, encoderHiddenStates: oddContext).scalars)
         #expect(memo.count == layers, "the other tokens' layers replaced the first ones'")
+        // The first context's storage again, reshaped to one row of twice the tokens.
+        let oneRow = latents.sliced(axis: 0, 0..<1)
+        let joined = context.reshaped([1, 2 * context.shape[1], context.shape[2]])
+        _ = unet(latents, timesteps: [1, 1], encoderHiddenStates: context, memo: memo)
+        let reshaped = unet(oneRow, timesteps: [1], encoderHiddenStates: joined, memo: memo)
+        #expect(reshaped.scalars == unet(oneRow, timesteps: [1], encoderHiddenStates: joined).scalars,
+                "the same storage in another shape is other tokens")
     }
 }

@@ -97,11 +97,12 @@ struct CrossAttentionContext {
 /// neither do their projections (for SD 1.5, 16 layers' `to_k` and `to_v` of 77 tokens per
 /// row; for SDXL, 70 layers' of 2048-wide tokens). A `DenoisingLoop` keeps one.
 ///
-/// Bound to the tokens it was first used with: given other tokens, it forgets what it held.
+/// Bound to the tokens it was first used with (their storage and shape): given other
+/// tokens, or the same storage reshaped, it forgets what it held.
 public final class CrossAttentionMemo: @unchecked Sendable {
     private let lock = NSLock()
-    /// The tokens' storage (kept, so that its identity stays theirs).
-    private var tokens: TensorStorage?
+    /// The tokens' storage (kept, so that its identity stays theirs) and shape.
+    private var tokens: (storage: TensorStorage, shape: [Int])?
     private var entries: [ObjectIdentifier: (layer: LayerIdentity, keys: Tensor, values: Tensor)] = [:]
 
     public init() {}
@@ -112,8 +113,8 @@ public final class CrossAttentionMemo: @unchecked Sendable {
     func keysAndValues(of layer: LayerIdentity, for tokens: Tensor, _ make: () -> (Tensor, Tensor)) -> (Tensor, Tensor) {
         let key = ObjectIdentifier(layer)
         let held = lock.withLock { () -> (Tensor, Tensor)? in
-            if self.tokens !== tokens.storage {
-                self.tokens = tokens.storage
+            if !isBound(to: tokens) {
+                self.tokens = (tokens.storage, tokens.shape)
                 entries = [:]
             }
             return entries[key].map { ($0.keys, $0.values) }
@@ -121,8 +122,13 @@ public final class CrossAttentionMemo: @unchecked Sendable {
         if let held { return held }
         let made = make()
         lock.withLock {
-            if self.tokens === tokens.storage { entries[key] = (layer, made.0, made.1) }
+            if isBound(to: tokens) { entries[key] = (layer, made.0, made.1) }
         }
         return made
+    }
+
+    /// Whether the entries are `tokens`' (call under the lock).
+    private func isBound(to tokens: Tensor) -> Bool {
+        self.tokens.map { $0.storage === tokens.storage && $0.shape == tokens.shape } ?? false
     }
 }
