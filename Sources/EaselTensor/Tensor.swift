@@ -68,6 +68,14 @@ public final class TensorStorage: @unchecked Sendable {
     public static func releaseCachedBuffers() {
         BufferPool.shared.drain()
     }
+
+    /// Marks the end of a phase of work whose large buffers the next phase will not need at
+    /// the same sizes (a model's load, the UNet's steps, a decoder block): the recycled ones
+    /// then serve the next phase's other sizes, resized rather than faulted in anew, and
+    /// those it does not take are freed when the phase after it begins (see `BufferPool`).
+    public static func retireCachedBuffers() {
+        BufferPool.shared.retire()
+    }
 }
 
 /// A dense, row-major (C-order) tensor on the CPU: float32, or bfloat16 for weights (see

@@ -283,6 +283,19 @@ void easel_round_to_bfloat16(const float *source, uint16_t *destination, long co
 /// with AVX-512 where the CPU has it.
 void easel_widen_float16(const void *source, float *destination, long count);
 
+/// Page-aligned memory of its own mapping, `bytes` a multiple of the page size (BufferPool's
+/// large buffers); NULL if memory runs out. Its pages come from the system on first touch.
+void *easel_map_pages(size_t bytes);
+
+/// The mapping at `pages` (`bytes` long, from easel_map_pages or easel_resize_pages) made
+/// `newBytes` long, possibly elsewhere: on Linux the pages it already has move with it
+/// (mremap), so they need not fault again; the contents are not kept anywhere else. NULL if
+/// memory runs out (then `pages` is gone too).
+void *easel_resize_pages(void *pages, size_t bytes, size_t newBytes);
+
+/// Gives a mapping from easel_map_pages or easel_resize_pages back to the system.
+void easel_unmap_pages(void *pages, size_t bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -33,10 +33,11 @@ struct VAEDecoder: Sendable {
         var h = midBlock(convIn(z))
         for block in upBlocks {
             h = block(h)
-            // Each block doubles the resolution: the buffers recycled at the one before
-            // (half or a quarter of the size of the next block's) would only sit on top of
-            // the larger ones, which at 512 x 512 are hundreds of megabytes each.
-            TensorStorage.releaseCachedBuffers()
+            // Each block doubles the resolution: the buffers recycled at the one before (half
+            // or a quarter of the size of the next block's, which at 512 x 512 are hundreds of
+            // megabytes each) become spare, for the next block's larger ones to be made from
+            // rather than beside them (BufferPool).
+            TensorStorage.retireCachedBuffers()
         }
         return convOut(convNormOut(h, silu: true))
     }

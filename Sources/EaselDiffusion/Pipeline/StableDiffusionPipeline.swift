@@ -50,6 +50,9 @@ public struct StableDiffusionPipeline: Sendable {
         var random = TorchRandom(seed: request.seed)
         let starting = try StartingLatents.make(for: request, model: model, tinyAutoencoder: tinyAutoencoder,
                                                 scheduler: &scheduler, random: &random)
+        // The buffers of what came before (a model's load, the text encoder, the last job's
+        // decoder) become spare for the steps' activations (BufferPool).
+        TensorStorage.retireCachedBuffers()
         var loop = DenoisingLoop(
             unet: model.unet, scheduler: scheduler, beginIndex: starting.beginIndex, latents: starting.latents,
             conditioning: conditioning,
@@ -75,11 +78,9 @@ public struct StableDiffusionPipeline: Sendable {
         let latents = loop.latents
 
         start = clock.now
-        // The denoising loop's recycled buffers (sized for the UNet's activations, about a
-        // gigabyte at 512 x 512) go back before the decoder makes its own, larger ones, so
-        // the two never sit on top of each other (a concurrent job's UNet only faults its
-        // buffers in again).
-        TensorStorage.releaseCachedBuffers()
+        // The denoising loop's recycled buffers (about a gigabyte at 512 x 512) become spare:
+        // the decoder's larger ones are made from them rather than beside them (BufferPool).
+        TensorStorage.retireCachedBuffers()
         let decoded = decode(latents)
         let images = RGBImage.batch(fromDecoded: decoded)
         let decodeSeconds = (clock.now - start).seconds
